@@ -1,0 +1,68 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strictSwift6: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "runwarden",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "runwarden", targets: ["runwarden"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        .target(name: "RunwardenCore", swiftSettings: strictSwift6),
+        .target(name: "RunwardenStore", dependencies: ["RunwardenCore"], swiftSettings: strictSwift6),
+        .target(
+            name: "RunwardenStoreSQLite",
+            dependencies: [
+                "RunwardenStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(
+            name: "RunwardenServer",
+            dependencies: [
+                "RunwardenCore",
+                "RunwardenStore",
+                "RunwardenStoreSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .executableTarget(
+            name: "runwarden",
+            dependencies: [
+                "RunwardenServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(name: "RunwardenCoreTests", dependencies: ["RunwardenCore"], swiftSettings: strictSwift6),
+        .testTarget(
+            name: "RunwardenStoreTests",
+            dependencies: ["RunwardenStore", "RunwardenStoreSQLite"],
+            swiftSettings: strictSwift6
+        ),
+        .testTarget(
+            name: "RunwardenServerTests",
+            dependencies: [
+                "RunwardenServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+    ]
+)

@@ -1,0 +1,56 @@
+/// An event as a transition produces it; the store gives it its `seq` and `run_seq`.
+public struct EventDraft: Sendable, Equatable {
+    public var id: String
+    public var runID: String
+    public var taskID: String?
+    public var type: String
+    public var status: String
+    public var previousStatus: String?
+    public var timestamp: Timestamp
+    public var attempt: Int?
+    public var error: JSONValue?
+
+    public init(
+        id: String, runID: String, taskID: String?, type: String, status: String, previousStatus: String?,
+        timestamp: Timestamp, attempt: Int?, error: JSONValue?
+    ) {
+        self.id = id
+        self.runID = runID
+        self.taskID = taskID
+        self.type = type
+        self.status = status
+        self.previousStatus = previousStatus
+        self.timestamp = timestamp
+        self.attempt = attempt
+        self.error = error
+    }
+}
+
+/// A committed event (SPEC §2 "Events"): `seq` is global, `runSeq` counts the run's own events.
+public struct Event: Sendable, Equatable {
+    public var seq: Int64
+    public var runSeq: Int
+    public var draft: EventDraft
+
+    public init(seq: Int64, runSeq: Int, draft: EventDraft) {
+        self.seq = seq
+        self.runSeq = runSeq
+        self.draft = draft
+    }
+
+    public var json: JSONValue {
+        .object([
+            "id": .string(draft.id), "seq": .int(seq), "run_seq": .int(Int64(runSeq)), "run_id": .string(draft.runID),
+            "task_id": JSONValue(draft.taskID), "type": .string(draft.type), "status": .string(draft.status),
+            "previous_status": JSONValue(draft.previousStatus), "timestamp": .string(draft.timestamp.iso8601),
+            "attempt": JSONValue(draft.attempt), "error": draft.error ?? .null,
+        ])
+    }
+}
+
+public enum EventType {
+    public static let runCreated = "run.created"
+    public static let taskRetrying = "task.retrying"
+    public static func run(_ status: RunStatus) -> String { "run." + status.rawValue }
+    public static func task(_ status: TaskStatus) -> String { "task." + status.rawValue }
+}

@@ -1,0 +1,152 @@
+import Foundation
+
+/// A JSON document as a value. Objects keep their member order so rendered snapshots read
+/// in the order SPEC shows them; lookups scan linearly (objects here are small).
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([Member])
+
+    public struct Member: Sendable, Equatable {
+        public var key: String
+        public var value: JSONValue
+        public init(_ key: String, _ value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// Builds an object from ordered pairs.
+    public static func object(_ pairs: KeyValuePairs<String, JSONValue>) -> JSONValue {
+        .object(pairs.map { Member($0.key, $0.value) })
+    }
+
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key == key }?.value
+    }
+
+    public var objectMembers: [Member]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+
+    /// The same document with every object's members sorted by key: two bodies that mean the
+    /// same JSON have equal canonical forms (used to compare idempotent create bodies).
+    public var canonical: JSONValue {
+        switch self {
+        case .array(let items): return .array(items.map(\.canonical))
+        case .object(let members):
+            return .object(members.map { Member($0.key, $0.value.canonical) }.sorted { $0.key < $1.key })
+        default: return self
+        }
+    }
+
+    /// A short name of the JSON type, for validation messages.
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "boolean"
+        case .int, .double: "number"
+        case .string: "string"
+        case .array: "array"
+        case .object: "object"
+        }
+    }
+}
+
+// MARK: - Optional helpers for building documents
+
+extension JSONValue {
+    public init(_ string: String?) { self = string.map(JSONValue.string) ?? .null }
+    public init(_ int: Int?) { self = int.map { .int(Int64($0)) } ?? .null }
+    public init(_ timestamp: Timestamp?) { self = timestamp.map { .string($0.iso8601) } ?? .null }
+    public init(strings: [String]) { self = .array(strings.map(JSONValue.string)) }
+    public init(stringMap: [String: String]) {
+        self = .object(stringMap.sorted { $0.key < $1.key }.map { Member($0.key, .string($0.value)) })
+    }
+}
+
+// MARK: - Codable
+
+private struct DynamicKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension JSONValue: Codable {
+    public init(from decoder: any Decoder) throws {
+        if var array = try? decoder.unkeyedContainer() {
+            var items: [JSONValue] = []
+            if let count = array.count { items.reserveCapacity(count) }
+            while !array.isAtEnd { items.append(try array.decode(JSONValue.self)) }
+            self = .array(items)
+        } else if let object = try? decoder.container(keyedBy: DynamicKey.self) {
+            self = .object(try object.allKeys.map { Member($0.stringValue, try object.decode(JSONValue.self, forKey: $0)) })
+        } else {
+            let single = try decoder.singleValueContainer()
+            if single.decodeNil() {
+                self = .null
+            } else if let bool = try? single.decode(Bool.self) {
+                self = .bool(bool)
+            } else if let int = try? single.decode(Int64.self) {
+                self = .int(int)
+            } else if let double = try? single.decode(Double.self) {
+                self = .double(double)
+            } else {
+                self = .string(try single.decode(String.self))
+            }
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .null:
+            var single = encoder.singleValueContainer()
+            try single.encodeNil()
+        case .bool(let value):
+            var single = encoder.singleValueContainer()
+            try single.encode(value)
+        case .int(let value):
+            var single = encoder.singleValueContainer()
+            try single.encode(value)
+        case .double(let value):
+            var single = encoder.singleValueContainer()
+            try single.encode(value)
+        case .string(let value):
+            var single = encoder.singleValueContainer()
+            try single.encode(value)
+        case .array(let items):
+            var array = encoder.unkeyedContainer()
+            for item in items { try array.encode(item) }
+        case .object(let members):
+            var object = encoder.container(keyedBy: DynamicKey.self)
+            for member in members { try object.encode(member.value, forKey: DynamicKey(stringValue: member.key)) }
+        }
+    }
+}
+
+extension JSONValue {
+    /// Parses UTF-8 JSON text. Throws on anything that is not well-formed JSON.
+    public static func parse(_ data: Data) throws -> JSONValue {
+        try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    /// Compact JSON text, members in their stored order.
+    public func encoded() -> Data {
+        // Encoding a JSONValue cannot fail: every case maps to a JSON value.
+        (try? Self.encoder.encode(self)) ?? Data("null".utf8)
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+}

@@ -1,0 +1,202 @@
+/// What a task runs: an argv array, or a shell string handed out as `/bin/sh -c`.
+public enum TaskCommand: Sendable, Equatable, Codable {
+    case argv([String])
+    case shell(String)
+
+    public var argv: [String] {
+        switch self {
+        case .argv(let argv): argv
+        case .shell(let script): ["/bin/sh", "-c", script]
+        }
+    }
+}
+
+/// A task as the client defined it; never changes after the run is created.
+public struct TaskSpec: Sendable, Equatable, Codable {
+    public var name: String
+    public var command: TaskCommand
+    public var env: [String: String]
+    public var workspace: String?
+    public var needs: [String]
+    public var timeoutSeconds: Int?
+    public var retries: Int
+    public var allowFailure: Bool
+    public var labels: [String]
+
+    public init(
+        name: String, command: TaskCommand, env: [String: String] = [:], workspace: String? = nil,
+        needs: [String] = [], timeoutSeconds: Int? = nil, retries: Int = 0, allowFailure: Bool = false,
+        labels: [String] = []
+    ) {
+        self.name = name
+        self.command = command
+        self.env = env
+        self.workspace = workspace
+        self.needs = needs
+        self.timeoutSeconds = timeoutSeconds
+        self.retries = retries
+        self.allowFailure = allowFailure
+        self.labels = labels
+    }
+}
+
+/// Reported progress of a task, e.g. 3 of 10 steps.
+public struct TaskProgress: Sendable, Equatable, Codable {
+    public var done: Int
+    public var total: Int
+    public init(done: Int, total: Int) {
+        self.done = done
+        self.total = total
+    }
+}
+
+/// Typed task error codes (SPEC §2); runners may send others, which are kept as given.
+public enum TaskErrorCode {
+    public static let exitCode = "exit_code"
+    public static let timeout = "timeout"
+    public static let launchFailed = "launch_failed"
+    public static let heartbeatLost = "heartbeat_lost"
+    public static let canceled = "canceled"
+
+    /// Retryable codes: the same task may well succeed on another attempt or host.
+    public static func isRetryable(_ code: String) -> Bool { code == launchFailed || code == heartbeatLost }
+}
+
+public struct TaskError: Sendable, Equatable, Codable {
+    public var code: String
+    public var message: String
+    public var retryable: Bool
+
+    public init(code: String, message: String, retryable: Bool? = nil) {
+        self.code = code
+        self.message = message
+        self.retryable = retryable ?? TaskErrorCode.isRetryable(code)
+    }
+
+    public var json: JSONValue {
+        .object(["code": .string(code), "message": .string(message), "retryable": .bool(retryable)])
+    }
+}
+
+/// A run's error: `task_failed` with the failing task's error as `cause`, or `run_timeout`.
+public struct RunError: Sendable, Equatable, Codable {
+    public var code: String
+    public var message: String
+    public var taskID: String?
+    public var retryable: Bool
+    public var cause: TaskError?
+
+    public static let taskFailed = "task_failed"
+    public static let runTimeout = "run_timeout"
+
+    public var json: JSONValue {
+        var members: [JSONValue.Member] = [.init("code", .string(code)), .init("message", .string(message))]
+        if let taskID { members.append(.init("task_id", .string(taskID))) }
+        members.append(.init("retryable", .bool(retryable)))
+        if let cause { members.append(.init("cause", cause.json)) }
+        return .object(members)
+    }
+}
+
+/// A task's changing state. `heartbeatAt` is kept apart from the rest by the store, because a
+/// heartbeat refreshes it without being a change of the run (no version step, no event).
+public struct TaskState: Sendable, Equatable, Codable {
+    public var status: TaskStatus = .pending
+    public var attempt = 1
+    public var runner: String?
+    public var queuedAt: Timestamp?
+    public var claimedAt: Timestamp?
+    public var startedAt: Timestamp?
+    public var finishedAt: Timestamp?
+    public var exitCode: Int?
+    public var error: TaskError?
+    public var progress: TaskProgress?
+    public var outputRef: String?
+    /// When `outputRef` was last reported: the run's `output_ref` comes from the latest one.
+    public var outputRefAt: Timestamp?
+    /// True while this task holds the exclusive lock on its workspace.
+    public var holdsLock = false
+    public var heartbeatAt: Timestamp?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case status, attempt, runner, queuedAt, claimedAt, startedAt, finishedAt, exitCode, error, progress
+        case outputRef, outputRefAt, holdsLock
+    }
+}
+
+public struct RunTask: Sendable, Equatable, Identifiable {
+    public let id: String
+    public let runID: String
+    public let spec: TaskSpec
+    public var state: TaskState
+
+    public init(id: String, runID: String, spec: TaskSpec, state: TaskState) {
+        self.id = id
+        self.runID = runID
+        self.spec = spec
+        self.state = state
+    }
+
+    public var name: String { spec.name }
+    public var status: TaskStatus { state.status }
+}
+
+/// A run as the client defined it.
+public struct RunSpec: Sendable, Equatable, Codable {
+    public var workflow: String
+    public var timeoutSeconds: Int?
+    public var callbackURL: String?
+    public var callbackSecret: String?
+    public var metadata: JSONValue?
+
+    public init(
+        workflow: String, timeoutSeconds: Int? = nil, callbackURL: String? = nil, callbackSecret: String? = nil,
+        metadata: JSONValue? = nil
+    ) {
+        self.workflow = workflow
+        self.timeoutSeconds = timeoutSeconds
+        self.callbackURL = callbackURL
+        self.callbackSecret = callbackSecret
+        self.metadata = metadata
+    }
+}
+
+public struct RunState: Sendable, Equatable, Codable {
+    public var status: RunStatus = .queued
+    public var version = 1
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+    public var startedAt: Timestamp?
+    public var finishedAt: Timestamp?
+    public var error: RunError?
+    public var outputRef: String?
+    /// The last `run_seq` handed out; the store numbers new events from here.
+    public var lastRunSeq = 0
+
+    public init(createdAt: Timestamp) {
+        self.createdAt = createdAt
+        self.updatedAt = createdAt
+    }
+}
+
+/// A run with all its tasks: the unit every transition reads and writes as a whole.
+public struct Run: Sendable, Equatable, Identifiable {
+    public let id: String
+    public let spec: RunSpec
+    public var state: RunState
+    public var tasks: [RunTask]
+
+    public init(id: String, spec: RunSpec, state: RunState, tasks: [RunTask]) {
+        self.id = id
+        self.spec = spec
+        self.state = state
+        self.tasks = tasks
+    }
+
+    public var status: RunStatus { state.status }
+
+    public func taskIndex(id: String) -> Int? { tasks.firstIndex { $0.id == id } }
+    public func taskIndex(name: String) -> Int? { tasks.firstIndex { $0.name == name } }
+}

@@ -1,0 +1,327 @@
+/// Why a report or command cannot be applied at all (as opposed to `applied: false`).
+public enum TransitionError: Error, Equatable, Sendable {
+    /// The task was never handed out, the attempt is in the future, or another runner holds it.
+    case taskNotClaimed(String)
+    /// The run already ended; it cannot be canceled.
+    case runTerminal(RunStatus)
+    /// The task is not `queued` (or its workspace is held): it cannot be claimed.
+    case notClaimable
+}
+
+/// One committed change of a run: every transition (SPEC §1) is a method here. It collects the
+/// events it causes, and `committed` steps `version` once if anything visible changed.
+/// The store loads a `Run`, applies one `RunChange` and writes the result in one transaction.
+public struct RunChange: Sendable {
+    public private(set) var run: Run
+    public private(set) var events: [EventDraft] = []
+    /// Something a reader can see changed (status, progress, output); steps `version` once.
+    public private(set) var isVisible = false
+    public let now: Timestamp
+
+    public init(_ run: Run, now: Timestamp) {
+        self.run = run
+        self.now = now
+    }
+
+    /// The run as it is to be stored.
+    public var committed: Run {
+        var result = run
+        if isVisible {
+            result.state.version += 1
+            result.state.updatedAt = now
+        }
+        return result
+    }
+
+    // MARK: - Claim
+
+    /// A runner takes a `queued` task: it becomes `dispatched`, takes its workspace lock, and the
+    /// run becomes `running`. The store has checked that the workspace is free.
+    public mutating func claim(taskID: String, runner: String) throws(TransitionError) {
+        guard let index = run.taskIndex(id: taskID), run.tasks[index].status == .queued, !run.status.isTerminal,
+            run.status != .canceling
+        else { throw .notClaimable }
+        run.tasks[index].state.runner = runner
+        run.tasks[index].state.claimedAt = now
+        run.tasks[index].state.heartbeatAt = now
+        run.tasks[index].state.holdsLock = run.tasks[index].spec.workspace != nil
+        setTask(index, .dispatched, at: now)
+        settle()
+    }
+
+    // MARK: - Reports
+
+    /// Applies a runner's report; returns whether it changed anything (`applied`).
+    /// Checks in SPEC's order: older attempt or duplicate → false; never claimed, future attempt or
+    /// another runner → `taskNotClaimed`.
+    public mutating func report(taskID: String, _ report: StatusReport, runner: String?) throws(TransitionError) -> Bool {
+        guard let index = run.taskIndex(id: taskID) else { throw .taskNotClaimed("unknown task \(taskID)") }
+        let task = run.tasks[index]
+        let attempt = report.attempt ?? task.state.attempt
+        if attempt < task.state.attempt || task.status.isTerminal { return false }
+        if attempt > task.state.attempt {
+            throw .taskNotClaimed("attempt \(attempt) of task \(taskID) was never handed out (current attempt: \(task.state.attempt))")
+        }
+        guard let holder = task.state.runner, task.status.isActive else {
+            throw .taskNotClaimed("task \(taskID) is \(task.status.rawValue) and has not been claimed by any runner")
+        }
+        if let runner, runner != holder {
+            throw .taskNotClaimed("task \(taskID) is claimed by runner \"\(holder)\", not \"\(runner)\"")
+        }
+
+        let at = saneTimestamp(report.timestamp, notBefore: task.state.claimedAt ?? run.state.createdAt)
+        let dataChanged = applyData(of: report, to: index, at: at)
+        guard report.status.rank > task.status.rank else {
+            // Same or earlier status: a duplicate, or an update of progress/output only.
+            if report.status == .running, run.tasks[index].state.startedAt == nil {
+                run.tasks[index].state.startedAt = at
+                isVisible = true
+                return true
+            }
+            if dataChanged { isVisible = true }
+            return dataChanged
+        }
+
+        if run.tasks[index].state.startedAt == nil { run.tasks[index].state.startedAt = at }
+        if report.status.isTerminal {
+            finishTask(index, report.status, at: at, exitCode: report.exitCode, error: resolvedError(report))
+        } else {
+            setTask(index, report.status, at: at)
+        }
+        settle()
+        return true
+    }
+
+    /// A report's timestamp when it is sane — not before the claim, not in the future — else now.
+    func saneTimestamp(_ reported: Timestamp?, notBefore earliest: Timestamp) -> Timestamp {
+        guard let reported, reported >= earliest, reported <= now else { return now }
+        return reported
+    }
+
+    private mutating func applyData(of report: StatusReport, to index: Int, at: Timestamp) -> Bool {
+        var changed = false
+        if let progress = report.progress, progress != run.tasks[index].state.progress {
+            run.tasks[index].state.progress = progress
+            changed = true
+        }
+        if let outputRef = report.outputRef, outputRef != run.tasks[index].state.outputRef {
+            run.tasks[index].state.outputRef = outputRef
+            run.tasks[index].state.outputRefAt = at
+            changed = true
+        }
+        return changed
+    }
+
+    private func resolvedError(_ report: StatusReport) -> TaskError? {
+        switch report.status {
+        case .failed:
+            if let error = report.error { return error }
+            let message = report.exitCode.map { "the command exited with code \($0)" } ?? "the task failed"
+            return TaskError(code: TaskErrorCode.exitCode, message: message)
+        case .timedOut:
+            return report.error ?? TaskError(code: TaskErrorCode.timeout, message: "the task ran past its timeout")
+        case .canceled:
+            return report.error ?? TaskError(code: TaskErrorCode.canceled, message: "the task was canceled")
+        default:
+            return nil
+        }
+    }
+
+    // MARK: - Cancel and timeouts
+
+    /// A user cancel (SPEC §1): authoritative over rollup. A second cancel while `canceling` is
+    /// accepted and changes nothing; a terminal run cannot be canceled.
+    public mutating func cancel() throws(TransitionError) {
+        if run.status.isTerminal { throw .runTerminal(run.status) }
+        if run.status == .canceling { return }
+        stopUnfinishedTasks(reason: TaskError(code: TaskErrorCode.canceled, message: "the run was canceled"))
+        setRun(hasActiveTasks ? .canceling : .canceled)
+    }
+
+    /// The run's own `timeout_s` passed: it ends `timed_out` and its unfinished tasks are stopped
+    /// as for a cancel. A run that is `canceling` stays so: the user's cancel stands.
+    public mutating func runTimedOut() {
+        guard !run.status.isTerminal, run.status != .canceling else { return }
+        let seconds = run.spec.timeoutSeconds.map { "\($0) s" } ?? "its limit"
+        stopUnfinishedTasks(reason: TaskError(code: TaskErrorCode.canceled, message: "the run timed out"))
+        run.state.error = RunError(
+            code: RunError.runTimeout, message: "the run did not finish within \(seconds)", taskID: nil,
+            retryable: false, cause: nil)
+        setRun(.timedOut)
+    }
+
+    /// A task ran past its own `timeout_s`, counted from its start: it ends `timed_out`.
+    public mutating func taskTimedOut(taskID: String) {
+        guard let index = run.taskIndex(id: taskID), run.tasks[index].status.isActive else { return }
+        let seconds = run.tasks[index].spec.timeoutSeconds.map { "\($0) s" } ?? "its limit"
+        if run.tasks[index].status == .canceling {
+            finishTask(index, .canceled, at: now, exitCode: nil, error: TaskError(code: TaskErrorCode.canceled, message: "the task was canceled"))
+        } else {
+            finishTask(
+                index, .timedOut, at: now, exitCode: nil,
+                error: TaskError(code: TaskErrorCode.timeout, message: "the task did not finish within \(seconds)"))
+        }
+        settle()
+    }
+
+    /// The task's runner stopped heartbeating for a whole lease. A `canceling` task ends
+    /// `canceled`; otherwise it is queued again as a new attempt while retries remain, else it
+    /// ends `failed` with `heartbeat_lost`.
+    public mutating func leaseExpired(taskID: String) {
+        guard let index = run.taskIndex(id: taskID), run.tasks[index].status.isActive else { return }
+        let task = run.tasks[index]
+        if task.status == .canceling {
+            finishTask(index, .canceled, at: now, exitCode: nil, error: TaskError(code: TaskErrorCode.canceled, message: "the task was canceled"))
+        } else if task.state.attempt <= task.spec.retries {
+            let previous = task.status
+            var retry = TaskState()
+            retry.status = .queued
+            retry.attempt = task.state.attempt + 1
+            retry.queuedAt = now
+            retry.progress = nil
+            run.tasks[index].state = retry
+            emitTask(index, type: EventType.taskRetrying, status: .queued, previous: previous, at: now)
+        } else {
+            let runner = task.state.runner ?? "its runner"
+            finishTask(
+                index, .failed, at: now, exitCode: nil,
+                error: TaskError(code: TaskErrorCode.heartbeatLost, message: "no heartbeat from \(runner) for a whole lease"))
+        }
+        settle()
+    }
+
+    /// A client released the task's workspace lock by hand. Not a status change: no version step.
+    public mutating func lockReleased(taskID: String) {
+        guard let index = run.taskIndex(id: taskID) else { return }
+        run.tasks[index].state.holdsLock = false
+    }
+
+    /// A heartbeat: refreshes `heartbeat_at` of the given tasks this runner holds; no version step.
+    public mutating func heartbeat(taskIDs: Set<String>, runner: String) {
+        for index in run.tasks.indices where taskIDs.contains(run.tasks[index].id) {
+            let task = run.tasks[index]
+            if task.status.isActive, task.state.runner == runner { run.tasks[index].state.heartbeatAt = now }
+        }
+    }
+
+    // MARK: - Rollup
+
+    private var hasActiveTasks: Bool { run.tasks.contains { $0.status.isActive } }
+
+    /// Brings the run in line with its tasks (SPEC §1 "Run rollup"): releases pending tasks whose
+    /// needs are met, skips those whose needs can no longer be met, and rolls up the run status.
+    mutating func settle() {
+        if run.status.isTerminal { return }
+        if run.status == .canceling {
+            if !hasActiveTasks { setRun(.canceled) }
+            return
+        }
+        resolveNeeds()
+        if let failed = run.tasks.first(where: { Self.failsRun($0) }) {
+            let cause = failed.state.error ?? TaskError(code: TaskErrorCode.exitCode, message: "the task \(failed.status.rawValue)")
+            run.state.error = RunError(
+                code: RunError.taskFailed, message: "task \"\(failed.name)\" \(failed.status.rawValue): \(cause.message)",
+                taskID: failed.id, retryable: cause.retryable, cause: cause)
+            setRun(.failed)
+            for index in run.tasks.indices {
+                switch run.tasks[index].status {
+                case .pending, .queued: finishTask(index, .skipped, at: now, exitCode: nil, error: nil)
+                case .dispatched, .running: setTask(index, .canceling, at: now)
+                default: break
+                }
+            }
+        } else if run.tasks.allSatisfy({ $0.status.isTerminal }) {
+            run.state.outputRef = run.tasks.filter { $0.state.outputRef != nil }
+                .max { ($0.state.outputRefAt ?? now) < ($1.state.outputRefAt ?? now) }?.state.outputRef
+            setRun(.succeeded)
+        } else if run.status == .queued, run.tasks.contains(where: { $0.status.rank >= TaskStatus.dispatched.rank && $0.state.claimedAt != nil }) {
+            setRun(.running)
+        }
+    }
+
+    /// A task ending this way fails its run unless it may fail.
+    static func failsRun(_ task: RunTask) -> Bool {
+        switch task.status {
+        case .failed, .timedOut, .canceled: !task.spec.allowFailure
+        default: false
+        }
+    }
+
+    /// A need is met by `succeeded`, or by `failed`/`timed_out` of a task that may fail.
+    static func meets(_ task: RunTask) -> Bool {
+        switch task.status {
+        case .succeeded: true
+        case .failed, .timedOut: task.spec.allowFailure
+        default: false
+        }
+    }
+
+    private mutating func resolveNeeds() {
+        var changed = true
+        while changed {
+            changed = false
+            for index in run.tasks.indices where run.tasks[index].status == .pending {
+                let needs = run.tasks[index].spec.needs.compactMap { run.taskIndex(name: $0).map { run.tasks[$0] } }
+                if needs.allSatisfy(Self.meets) {
+                    run.tasks[index].state.queuedAt = now
+                    setTask(index, .queued, at: now)
+                    changed = true
+                } else if let blocker = needs.first(where: { $0.status.isTerminal && !Self.meets($0) }) {
+                    let reason = TaskError(code: "needs_not_met", message: "needed task \"\(blocker.name)\" ended \(blocker.status.rawValue)", retryable: false)
+                    finishTask(index, .skipped, at: now, exitCode: nil, error: reason)
+                    changed = true
+                }
+            }
+        }
+    }
+
+    private mutating func stopUnfinishedTasks(reason: TaskError) {
+        for index in run.tasks.indices {
+            switch run.tasks[index].status {
+            case .pending, .queued: finishTask(index, .canceled, at: now, exitCode: nil, error: reason)
+            case .dispatched, .running: setTask(index, .canceling, at: now)
+            default: break
+            }
+        }
+    }
+
+    // MARK: - Primitive steps: the only places that change a status
+
+    private mutating func finishTask(_ index: Int, _ status: TaskStatus, at: Timestamp, exitCode: Int?, error: TaskError?) {
+        run.tasks[index].state.finishedAt = at
+        run.tasks[index].state.exitCode = exitCode
+        run.tasks[index].state.error = error
+        run.tasks[index].state.holdsLock = false
+        setTask(index, status, at: at)
+    }
+
+    private mutating func setTask(_ index: Int, _ status: TaskStatus, at: Timestamp) {
+        let previous = run.tasks[index].status
+        guard previous != status else { return }
+        run.tasks[index].state.status = status
+        emitTask(index, type: EventType.task(status), status: status, previous: previous, at: at)
+    }
+
+    private mutating func emitTask(_ index: Int, type: String, status: TaskStatus, previous: TaskStatus, at: Timestamp) {
+        let task = run.tasks[index]
+        events.append(
+            EventDraft(
+                id: Identifier.make(.evt, at: now), runID: run.id, taskID: task.id, type: type, status: status.rawValue,
+                previousStatus: previous.rawValue, timestamp: at, attempt: task.state.attempt, error: task.state.error?.json))
+        isVisible = true
+    }
+
+    private mutating func setRun(_ status: RunStatus) {
+        let previous = run.status
+        guard previous != status else { return }
+        run.state.status = status
+        if status == .running, run.state.startedAt == nil { run.state.startedAt = now }
+        if status.isTerminal { run.state.finishedAt = now }
+        events.append(
+            EventDraft(
+                id: Identifier.make(.evt, at: now), runID: run.id, taskID: nil, type: EventType.run(status),
+                status: status.rawValue, previousStatus: previous.rawValue, timestamp: now, attempt: nil,
+                error: run.state.error?.json))
+        isVisible = true
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// A validated create body (SPEC §2 "Create body").
+public struct RunDefinition: Sendable, Equatable {
+    public var run: RunSpec
+    public var tasks: [TaskSpec]
+
+    public static let maxTasks = 5_000
+    static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata"]
+    static let taskFields: Set<String> = [
+        "name", "command", "needs", "workspace", "timeout_s", "retries", "allow_failure", "labels", "env",
+    ]
+
+    public init(run: RunSpec, tasks: [TaskSpec]) {
+        self.run = run
+        self.tasks = tasks
+    }
+
+    /// Validates a parsed body. Every broken rule is returned, each with its JSON path.
+    public static func parse(_ body: JSONValue) -> Result<RunDefinition, ValidationFailure> {
+        var reader = FieldReader()
+        guard let object = reader.object(body, at: "", allowed: runFields) else { return .failure(ValidationFailure(reader.errors)) }
+
+        let workflow = reader.string(object, "workflow", at: "", required: true, maxLength: 200)
+        let timeout = reader.integer(object, "timeout_s", at: "", minimum: 1)
+        let callbackURL = reader.string(object, "callback_url", at: "", maxLength: 2048)
+        if let callbackURL, !(callbackURL.hasPrefix("http://") || callbackURL.hasPrefix("https://")) {
+            reader.fail("callback_url", "must be an http:// or https:// URL")
+        }
+        let callbackSecret = reader.string(object, "callback_secret", at: "", maxLength: 256)
+        let metadata = reader.present(object, "metadata", "metadata", false)
+        if let metadata, metadata.objectMembers == nil {
+            reader.fail("metadata", "must be an object, not \(metadata.typeName)")
+        }
+
+        var tasks: [TaskSpec] = []
+        switch reader.present(object, "tasks", "tasks", true) {
+        case .array(let items) where items.isEmpty:
+            reader.fail("tasks", "must list at least one task")
+        case .array(let items) where items.count > maxTasks:
+            reader.fail("tasks", "must list at most \(maxTasks) tasks")
+        case .array(let items):
+            for (index, item) in items.enumerated() {
+                if let task = parseTask(item, at: "tasks[\(index)]", reader: &reader) { tasks.append(task) }
+            }
+            if tasks.count == items.count {
+                for error in NeedsGraph.validate(tasks) { reader.fail(error.field, error.message) }
+            }
+        case .some(let other):
+            reader.fail("tasks", "must be an array, not \(other.typeName)")
+        case .none:
+            break
+        }
+
+        guard reader.errors.isEmpty, let workflow else { return .failure(ValidationFailure(reader.errors)) }
+        let spec = RunSpec(
+            workflow: workflow, timeoutSeconds: timeout, callbackURL: callbackURL, callbackSecret: callbackSecret,
+            metadata: metadata)
+        return .success(RunDefinition(run: spec, tasks: tasks))
+    }
+
+    private static func parseTask(_ value: JSONValue, at path: String, reader: inout FieldReader) -> TaskSpec? {
+        let before = reader.errors.count
+        guard let object = reader.object(value, at: path, allowed: taskFields) else { return nil }
+        let name = reader.string(object, "name", at: path, required: true, maxLength: 200)
+        let command = parseCommand(object["command"], at: reader.join(path, "command"), reader: &reader)
+        let needs = reader.stringList(object, "needs", at: path) ?? []
+        let workspace = reader.string(object, "workspace", at: path, maxLength: 200)
+        let timeout = reader.integer(object, "timeout_s", at: path, minimum: 1)
+        let retries = reader.integer(object, "retries", at: path, minimum: 0) ?? 0
+        let allowFailure = reader.bool(object, "allow_failure", at: path) ?? false
+        let labels = reader.stringList(object, "labels", at: path) ?? []
+        let env = reader.stringMap(object, "env", at: path) ?? [:]
+        if retries > 100 { reader.fail(reader.join(path, "retries"), "must be at most 100") }
+        guard reader.errors.count == before, let name, let command else { return nil }
+        return TaskSpec(
+            name: name, command: command, env: env, workspace: workspace, needs: needs, timeoutSeconds: timeout,
+            retries: retries, allowFailure: allowFailure, labels: labels)
+    }
+
+    private static func parseCommand(_ value: JSONValue?, at field: String, reader: inout FieldReader) -> TaskCommand? {
+        switch value {
+        case .none, .some(.null):
+            reader.fail(field, "is required")
+        case .string(let script):
+            if script.trimmingCharacters(in: .whitespaces).isEmpty {
+                reader.fail(field, "must not be empty")
+            } else {
+                return .shell(script)
+            }
+        case .array(let items):
+            let argv = items.compactMap { item -> String? in
+                if case .string(let text) = item { return text }
+                return nil
+            }
+            if items.isEmpty {
+                reader.fail(field, "must not be empty")
+            } else if argv.count != items.count {
+                reader.fail(field, "must be an array of strings")
+            } else if argv[0].isEmpty {
+                reader.fail("\(field)[0]", "the program must not be empty")
+            } else {
+                return .argv(argv)
+            }
+        case .some(let other):
+            reader.fail(field, "must be an argv array or a shell string, not \(other.typeName)")
+        }
+        return nil
+    }
+}
