@@ -9,7 +9,12 @@ public enum LabelMatch {
 /// it is unknown, finished, being canceled, or not claimed by this runner.
 public enum HeartbeatVerdict {
     public static func mustStop(_ task: RunTask?, runner: String) -> Bool {
-        guard let task else { return true }
-        return !task.status.isActive || task.status == .canceling || task.state.runner != runner
+        mustStop(status: task?.status, holder: task?.state.runner, runner: runner)
+    }
+
+    /// The same verdict from the two columns a store keeps for every task.
+    public static func mustStop(status: TaskStatus?, holder: String?, runner: String) -> Bool {
+        guard let status else { return true }
+        return !status.isActive || status == .canceling || holder != runner
     }
 }

@@ -1,0 +1,123 @@
+import RunwardenCore
+
+/// Durable storage of runs, tasks, events and workspace locks.
+///
+/// Every write is one transaction: a store loads the run, applies a `RunChange` (where `Core`
+/// decides the transition), and commits the new state together with its events and lock rows.
+/// Nothing reads a half-committed change.
+public protocol RunStore: Sendable {
+    /// Stores a new run and its `run.created` event. With an idempotency key, an equal earlier
+    /// body answers its run instead (`replayed`), a different one `keyReused`.
+    func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome
+
+    func run(id: String) async throws -> RunRecord?
+    /// The run holding the task, and the task's index in it.
+    func task(id: String) async throws -> (record: RunRecord, index: Int)?
+    func runs(_ query: RunQuery) async throws -> RunPage
+    /// Events after `seq`, in `seq` order: one run's, or every run's when `runID` is nil.
+    func events(runID: String?, after seq: Int64, limit: Int) async throws -> [Event]
+
+    /// Applies `body` to the run in one transaction; nil when the run does not exist.
+    /// An error thrown by `body` commits nothing and is rethrown.
+    func update<Value: Sendable>(
+        runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+    ) async throws -> Committed<Value>?
+
+    /// Hands the oldest claimable task this runner can run to it (SPEC §2 "Runner protocol"):
+    /// `queued`, workspace free, every label present. Takes the workspace lock in the same commit.
+    func claim(runner: String, labels: Set<String>, now: Timestamp) async throws -> Committed<RunTask>?
+
+    /// Refreshes `heartbeat_at` of the runner's active tasks among `taskIDs`; returns the ids the
+    /// runner must stop. No version step, no event.
+    func heartbeat(runner: String, taskIDs: [String], now: Timestamp) async throws -> [String]
+
+    func locks() async throws -> [WorkspaceLock]
+    /// Releases a workspace lock by hand; nil when the workspace is free.
+    func releaseLock(workspace: String, now: Timestamp) async throws -> WorkspaceLock?
+
+    /// Throws when the database cannot be reached (for `/readyz`).
+    func checkHealth() async throws
+}
+
+/// A run with the holders of the workspace locks its tasks use (for `blocked_by`).
+public struct RunRecord: Sendable, Equatable {
+    public var run: Run
+    public var lockHolders: [String: String]
+    public init(run: Run, lockHolders: [String: String]) {
+        self.run = run
+        self.lockHolders = lockHolders
+    }
+}
+
+/// What a committed change produced: the run as stored and its numbered events.
+public struct Committed<Value: Sendable>: Sendable {
+    public var value: Value
+    public var record: RunRecord
+    public var events: [Event]
+    public init(value: Value, record: RunRecord, events: [Event]) {
+        self.value = value
+        self.record = record
+        self.events = events
+    }
+}
+
+/// An `Idempotency-Key`, scoped to the client token that sent it, with the body's canonical JSON.
+public struct IdempotencyKey: Sendable, Equatable {
+    public var scope: String
+    public var key: String
+    public var canonicalBody: String
+    public init(scope: String, key: String, canonicalBody: String) {
+        self.scope = scope
+        self.key = key
+        self.canonicalBody = canonicalBody
+    }
+}
+
+public enum CreateOutcome: Sendable {
+    case created(Committed<Void>)
+    case replayed(RunRecord)
+    case keyReused
+}
+
+public struct RunQuery: Sendable, Equatable {
+    public var status: RunStatus?
+    public var workflow: String?
+    public var limit: Int
+    /// Exclusive upper bound: the id of the last run of the previous page.
+    public var before: String?
+    public init(status: RunStatus? = nil, workflow: String? = nil, limit: Int = 50, before: String? = nil) {
+        self.status = status
+        self.workflow = workflow
+        self.limit = limit
+        self.before = before
+    }
+}
+
+public struct RunPage: Sendable {
+    public var runs: [Run]
+    public var nextCursor: String?
+    public init(runs: [Run], nextCursor: String?) {
+        self.runs = runs
+        self.nextCursor = nextCursor
+    }
+}
+
+public struct WorkspaceLock: Sendable, Equatable {
+    public var workspace: String
+    public var taskID: String
+    public var runID: String
+    public var runner: String
+    public var acquiredAt: Timestamp
+    public init(workspace: String, taskID: String, runID: String, runner: String, acquiredAt: Timestamp) {
+        self.workspace = workspace
+        self.taskID = taskID
+        self.runID = runID
+        self.runner = runner
+        self.acquiredAt = acquiredAt
+    }
+}
+
+public enum StoreError: Error, Sendable, Equatable {
+    /// The database file or server could not be opened, read or written.
+    case unavailable(String)
+}

@@ -1,0 +1,133 @@
+import Foundation
+import GRDB
+import RunwardenCore
+import RunwardenStore
+
+/// Row reading and writing shared by the store's operations; every function runs inside the
+/// caller's transaction.
+extension SQLiteRunStore {
+    static func loadRun(_ db: Database, runID: String) throws -> Run? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT spec, state FROM runs WHERE id = ?", arguments: [runID]) else {
+            return nil
+        }
+        let spec = try JSONColumn.decode(RunSpec.self, row["spec"])
+        let state = try JSONColumn.decode(RunState.self, row["state"])
+        let tasks = try Row.fetchAll(
+            db, sql: "SELECT id, spec, state, heartbeat_at FROM tasks WHERE run_id = ? ORDER BY position", arguments: [runID]
+        ).map { row in
+            var taskState = try JSONColumn.decode(TaskState.self, row["state"])
+            taskState.heartbeatAt = Timestamp(column: row["heartbeat_at"])
+            return RunTask(id: row["id"], runID: runID, spec: try JSONColumn.decode(TaskSpec.self, row["spec"]), state: taskState)
+        }
+        return Run(id: runID, spec: spec, state: state, tasks: tasks)
+    }
+
+    static func loadRecord(_ db: Database, runID: String) throws -> RunRecord? {
+        guard let run = try loadRun(db, runID: runID) else { return nil }
+        return RunRecord(run: run, lockHolders: try lockHolders(db, for: run))
+    }
+
+    static func lockHolders(_ db: Database, for run: Run) throws -> [String: String] {
+        let workspaces = Array(Set(run.tasks.compactMap(\.spec.workspace)))
+        guard !workspaces.isEmpty else { return [:] }
+        let placeholders = Array(repeating: "?", count: workspaces.count).joined(separator: ", ")
+        var holders: [String: String] = [:]
+        for row in try Row.fetchAll(
+            db, sql: "SELECT workspace, task_id FROM locks WHERE workspace IN (\(placeholders))",
+            arguments: StatementArguments(workspaces))
+        {
+            holders[row["workspace"]] = row["task_id"]
+        }
+        return holders
+    }
+
+    /// The oldest `queued` task whose workspace is free and whose labels the runner has.
+    static func oldestClaimable(_ db: Database, labels: Set<String>) throws -> (taskID: String, runID: String)? {
+        let pageSize = 200
+        var offset = 0
+        while true {
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT t.id, t.run_id, t.spec FROM tasks t
+                    WHERE t.status = 'queued'
+                      AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+                    ORDER BY t.queued_at, t.id LIMIT ? OFFSET ?
+                    """,
+                arguments: [pageSize, offset])
+            for row in rows {
+                let spec = try JSONColumn.decode(TaskSpec.self, row["spec"])
+                if LabelMatch.runner(labels, canRun: spec) { return (row["id"], row["run_id"]) }
+            }
+            if rows.count < pageSize { return nil }
+            offset += pageSize
+        }
+    }
+
+    /// Writes what `change` changed — run state, changed tasks, lock rows, numbered events —
+    /// and returns the committed result. Runs inside the caller's write transaction.
+    static func save<Value: Sendable>(_ change: RunChange, original: Run, value: Value, _ db: Database) throws -> Committed<Value> {
+        var run = change.committed
+        let now = change.now
+        for (task, before) in zip(run.tasks, original.tasks) where task.state != before.state {
+            try db.execute(
+                sql: "UPDATE tasks SET status = ?, runner = ?, queued_at = ?, heartbeat_at = ?, state = ? WHERE id = ?",
+                arguments: [
+                    task.status.rawValue, task.state.runner, task.state.queuedAt?.milliseconds,
+                    task.state.heartbeatAt?.milliseconds, try JSONColumn.encode(task.state), task.id,
+                ])
+            if let workspace = task.spec.workspace, task.state.holdsLock != before.state.holdsLock {
+                if task.state.holdsLock {
+                    try db.execute(
+                        sql: "INSERT INTO locks (workspace, task_id, run_id, runner, acquired_at) VALUES (?, ?, ?, ?, ?)",
+                        arguments: [workspace, task.id, run.id, task.state.runner ?? "", now.milliseconds])
+                } else {
+                    try db.execute(sql: "DELETE FROM locks WHERE workspace = ? AND task_id = ?", arguments: [workspace, task.id])
+                }
+            }
+        }
+        let events = try append(change.events, to: &run, db)
+        if run.state != original.state { try writeRunState(run, db) }
+        return Committed(value: value, record: RunRecord(run: run, lockHolders: try lockHolders(db, for: run)), events: events)
+    }
+
+    /// Numbers and inserts events: `seq` from the table's autoincrement (strictly increasing in
+    /// commit order, since SQLite has one writer), `run_seq` from the run's own counter.
+    static func append(_ drafts: [EventDraft], to run: inout Run, _ db: Database) throws -> [Event] {
+        try drafts.map { draft in
+            run.state.lastRunSeq += 1
+            try db.execute(
+                sql: """
+                    INSERT INTO events (id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    draft.id, draft.runID, run.state.lastRunSeq, draft.taskID, draft.type, draft.status, draft.previousStatus,
+                    draft.timestamp.milliseconds, draft.attempt,
+                    draft.error.map { String(decoding: $0.encoded(), as: UTF8.self) },
+                ])
+            return Event(seq: db.lastInsertedRowID, runSeq: run.state.lastRunSeq, draft: draft)
+        }
+    }
+
+    static func writeRunState(_ run: Run, _ db: Database) throws {
+        try db.execute(
+            sql: "UPDATE runs SET status = ?, version = ?, state = ? WHERE id = ?",
+            arguments: [run.status.rawValue, run.state.version, try JSONColumn.encode(run.state), run.id])
+    }
+
+    static func event(_ row: Row) throws -> Event {
+        let errorText: String? = row["error"]
+        let draft = EventDraft(
+            id: row["id"], runID: row["run_id"], taskID: row["task_id"], type: row["type"], status: row["status"],
+            previousStatus: row["previous_status"], timestamp: Timestamp(milliseconds: row["timestamp"]),
+            attempt: row["attempt"], error: try errorText.map { try JSONValue.parse(Data($0.utf8)) })
+        return Event(seq: row["seq"], runSeq: row["run_seq"], draft: draft)
+    }
+
+    static func lock(_ row: Row) throws -> WorkspaceLock {
+        WorkspaceLock(
+            workspace: row["workspace"], taskID: row["task_id"], runID: row["run_id"], runner: row["runner"],
+            acquiredAt: Timestamp(milliseconds: row["acquired_at"]))
+    }
+}

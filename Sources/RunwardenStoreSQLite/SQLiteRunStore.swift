@@ -1,0 +1,207 @@
+import Foundation
+import GRDB
+import RunwardenCore
+import RunwardenStore
+
+/// `RunStore` on one SQLite file through GRDB: a `DatabasePool` in WAL mode, so reads never
+/// wait for the writer, and writes are serialized transactions.
+///
+/// Durability: `synchronous = FULL` — every acknowledged change has been fsynced to the WAL,
+/// so it survives a crash of the process and of the machine.
+public final class SQLiteRunStore: RunStore {
+    let pool: DatabasePool
+
+    /// Opens (or creates) the database at `path` and migrates it to the current schema.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try SQLiteSchema.migrator.migrate(pool)
+        } catch {
+            throw StoreError.unavailable("cannot open SQLite database at \(path): \(error)")
+        }
+    }
+
+    // MARK: - Create
+
+    public func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome {
+        try await pool.write { db in
+            if let idempotency,
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT body, run_id FROM idempotency_keys WHERE scope = ? AND key = ?",
+                    arguments: [idempotency.scope, idempotency.key])
+            {
+                guard (row["body"] as String) == idempotency.canonicalBody else { return .keyReused }
+                guard let record = try Self.loadRecord(db, runID: row["run_id"]) else { return .keyReused }
+                return .replayed(record)
+            }
+            try db.execute(
+                sql: "INSERT INTO runs (id, workflow, status, version, created_at, spec, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    run.id, run.spec.workflow, run.status.rawValue, run.state.version, run.state.createdAt.milliseconds,
+                    try JSONColumn.encode(run.spec), try JSONColumn.encode(run.state),
+                ])
+            for (position, task) in run.tasks.enumerated() {
+                try db.execute(
+                    sql: """
+                        INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, spec, state)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        task.id, run.id, position, task.status.rawValue, task.spec.workspace, task.state.runner,
+                        task.state.queuedAt?.milliseconds, task.state.heartbeatAt?.milliseconds,
+                        try JSONColumn.encode(task.spec), try JSONColumn.encode(task.state),
+                    ])
+            }
+            if let idempotency {
+                try db.execute(
+                    sql: "INSERT INTO idempotency_keys (scope, key, body, run_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        idempotency.scope, idempotency.key, idempotency.canonicalBody, run.id, run.state.createdAt.milliseconds,
+                    ])
+            }
+            var stored = run
+            let events = try Self.append([event], to: &stored, db)
+            try Self.writeRunState(stored, db)
+            return .created(Committed(value: (), record: RunRecord(run: stored, lockHolders: [:]), events: events))
+        }
+    }
+
+    // MARK: - Reads
+
+    public func run(id: String) async throws -> RunRecord? {
+        try await pool.read { db in try Self.loadRecord(db, runID: id) }
+    }
+
+    public func task(id: String) async throws -> (record: RunRecord, index: Int)? {
+        try await pool.read { db in
+            guard let runID = try String.fetchOne(db, sql: "SELECT run_id FROM tasks WHERE id = ?", arguments: [id]),
+                let record = try Self.loadRecord(db, runID: runID),
+                let index = record.run.taskIndex(id: id)
+            else { return nil }
+            return (record, index)
+        }
+    }
+
+    public func runs(_ query: RunQuery) async throws -> RunPage {
+        try await pool.read { db in
+            var conditions: [String] = []
+            var arguments: StatementArguments = []
+            if let status = query.status {
+                conditions.append("status = ?")
+                arguments += [status.rawValue]
+            }
+            if let workflow = query.workflow {
+                conditions.append("workflow = ?")
+                arguments += [workflow]
+            }
+            if let before = query.before {
+                conditions.append("id < ?")
+                arguments += [before]
+            }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments += [query.limit + 1]
+            let ids = try String.fetchAll(db, sql: "SELECT id FROM runs \(filter) ORDER BY id DESC LIMIT ?", arguments: arguments)
+            let page = ids.prefix(query.limit)
+            let runs = try page.compactMap { try Self.loadRun(db, runID: $0) }
+            return RunPage(runs: runs, nextCursor: ids.count > query.limit ? page.last : nil)
+        }
+    }
+
+    public func events(runID: String?, after seq: Int64, limit: Int) async throws -> [Event] {
+        try await pool.read { db in
+            let rows: [Row]
+            if let runID {
+                rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    arguments: [runID, seq, limit])
+            } else {
+                rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+            }
+            return try rows.map(Self.event)
+        }
+    }
+
+    public func locks() async throws -> [WorkspaceLock] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY acquired_at, workspace").map(Self.lock)
+        }
+    }
+
+    public func checkHealth() async throws {
+        do {
+            _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        } catch {
+            throw StoreError.unavailable("SQLite database cannot be read: \(error)")
+        }
+    }
+
+    // MARK: - Writes
+
+    public func update<Value: Sendable>(
+        runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+    ) async throws -> Committed<Value>? {
+        try await pool.write { db -> Committed<Value>? in
+            guard let run = try Self.loadRun(db, runID: runID) else { return nil }
+            var change = RunChange(run, now: now)
+            let value = try body(&change)
+            return try Self.save(change, original: run, value: value, db)
+        }
+    }
+
+    public func claim(runner: String, labels: Set<String>, now: Timestamp) async throws -> Committed<RunTask>? {
+        try await pool.write { db -> Committed<RunTask>? in
+            guard let (taskID, runID) = try Self.oldestClaimable(db, labels: labels),
+                let run = try Self.loadRun(db, runID: runID)
+            else { return nil }
+            var change = RunChange(run, now: now)
+            try change.claim(taskID: taskID, runner: runner)
+            guard let task = change.committed.tasks.first(where: { $0.id == taskID }) else { return nil }
+            return try Self.save(change, original: run, value: task, db)
+        }
+    }
+
+    public func heartbeat(runner: String, taskIDs: [String], now: Timestamp) async throws -> [String] {
+        guard !taskIDs.isEmpty else { return [] }
+        return try await pool.write { db in
+            let placeholders = Array(repeating: "?", count: taskIDs.count).joined(separator: ", ")
+            var arguments: StatementArguments = [now.milliseconds, runner]
+            arguments += StatementArguments(taskIDs)
+            try db.execute(
+                sql: """
+                    UPDATE tasks SET heartbeat_at = ?
+                    WHERE runner = ? AND status IN ('dispatched', 'running', 'canceling') AND id IN (\(placeholders))
+                    """,
+                arguments: arguments)
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT id, status, runner FROM tasks WHERE id IN (\(placeholders))", arguments: StatementArguments(taskIDs))
+            var known: [String: (TaskStatus?, String?)] = [:]
+            for row in rows { known[row["id"]] = (TaskStatus(rawValue: row["status"]), row["runner"]) }
+            return taskIDs.filter { id in
+                let (status, holder) = known[id] ?? (nil, nil)
+                return HeartbeatVerdict.mustStop(status: status, holder: holder, runner: runner)
+            }
+        }
+    }
+
+    public func releaseLock(workspace: String, now: Timestamp) async throws -> WorkspaceLock? {
+        try await pool.write { db -> WorkspaceLock? in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM locks WHERE workspace = ?", arguments: [workspace]) else {
+                return nil
+            }
+            let lock = try Self.lock(row)
+            if let run = try Self.loadRun(db, runID: lock.runID) {
+                var change = RunChange(run, now: now)
+                change.lockReleased(taskID: lock.taskID)
+                _ = try Self.save(change, original: run, value: (), db)
+            }
+            try db.execute(sql: "DELETE FROM locks WHERE workspace = ?", arguments: [workspace])
+            return lock
+        }
+    }
+}

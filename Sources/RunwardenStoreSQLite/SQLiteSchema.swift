@@ -1,0 +1,76 @@
+import GRDB
+
+/// The SQLite schema. Migrations are registered once and never edited after they ship.
+///
+/// A run and each task keep their definition (`spec`) and changing state (`state`) as JSON;
+/// the columns beside them are the ones queries filter and sort on.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-runs-tasks-events-locks") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE runs (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        workflow TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        spec TEXT NOT NULL,
+                        state TEXT NOT NULL
+                    );
+                    CREATE INDEX runs_by_status ON runs(status, id);
+                    CREATE INDEX runs_by_workflow ON runs(workflow, id);
+
+                    CREATE TABLE tasks (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        run_id TEXT NOT NULL REFERENCES runs(id),
+                        position INTEGER NOT NULL,
+                        status TEXT NOT NULL,
+                        workspace TEXT,
+                        runner TEXT,
+                        queued_at INTEGER,
+                        heartbeat_at INTEGER,
+                        spec TEXT NOT NULL,
+                        state TEXT NOT NULL
+                    );
+                    CREATE INDEX tasks_by_run ON tasks(run_id, position);
+                    CREATE INDEX tasks_claimable ON tasks(queued_at, id) WHERE status = 'queued';
+                    CREATE INDEX tasks_active ON tasks(heartbeat_at) WHERE status IN ('dispatched', 'running', 'canceling');
+
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        run_id TEXT NOT NULL,
+                        run_seq INTEGER NOT NULL,
+                        task_id TEXT,
+                        type TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        previous_status TEXT,
+                        timestamp INTEGER NOT NULL,
+                        attempt INTEGER,
+                        error TEXT,
+                        UNIQUE (run_id, run_seq)
+                    );
+
+                    CREATE TABLE locks (
+                        workspace TEXT PRIMARY KEY NOT NULL,
+                        task_id TEXT NOT NULL,
+                        run_id TEXT NOT NULL,
+                        runner TEXT NOT NULL,
+                        acquired_at INTEGER NOT NULL
+                    );
+
+                    CREATE TABLE idempotency_keys (
+                        scope TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        run_id TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        PRIMARY KEY (scope, key)
+                    );
+                    """)
+        }
+        return migrator
+    }
+}
