@@ -222,7 +222,7 @@ public struct RunChange: Sendable {
             run.state.error = RunError(
                 code: RunError.taskFailed, message: "task \"\(failed.name)\" \(failed.status.rawValue): \(cause.message)",
                 taskID: failed.id, retryable: cause.retryable, cause: cause)
-            setRun(.failed)
+            // Task events first: the run's terminal event closes its stream, so it comes last.
             for index in run.tasks.indices {
                 switch run.tasks[index].status {
                 case .pending, .queued: finishTask(index, .skipped, at: now, exitCode: nil, error: nil)
@@ -230,6 +230,7 @@ public struct RunChange: Sendable {
                 default: break
                 }
             }
+            setRun(.failed)
         } else if run.tasks.allSatisfy({ $0.status.isTerminal }) {
             run.state.outputRef = run.tasks.filter { $0.state.outputRef != nil }
                 .max { ($0.state.outputRefAt ?? now) < ($1.state.outputRefAt ?? now) }?.state.outputRef

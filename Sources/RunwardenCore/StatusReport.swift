@@ -53,7 +53,7 @@ public struct StatusReport: Sendable, Equatable {
             let done = reader.integer(progressObject, "done", at: "progress", minimum: 0)
             let total = reader.integer(progressObject, "total", at: "progress", minimum: 0)
             if let done, let total { progress = TaskProgress(done: done, total: total) }
-            if done == nil || total == nil, progressObject["done"] == nil || progressObject["total"] == nil {
+            if done == nil || total == nil, (progressObject["done"] ?? .null) == .null || (progressObject["total"] ?? .null) == .null {
                 reader.fail("progress", "needs both done and total")
             }
         }

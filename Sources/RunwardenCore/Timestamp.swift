@@ -8,7 +8,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
     public init(milliseconds: Int64) { self.milliseconds = milliseconds }
 
     public init(_ date: Date) {
-        self.milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        // Round to the microsecond first: `.002` parsed from text is stored as 0.0019999… seconds.
+        let microseconds = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        self.milliseconds = Int64((microseconds / 1000).rounded(.down))
     }
 
     public var date: Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }

@@ -10,7 +10,10 @@ public enum Units {
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
             let number = trimmed.dropLast(suffix.count)
             // "5ms" also ends in "s": only accept when what remains is a plain number.
-            if let value = Int64(number), value > 0 { return value * factor }
+            if let value = Int64(number), value > 0 {
+                let (product, overflow) = value.multipliedReportingOverflow(by: factor)
+                return overflow ? nil : product
+            }
         }
         return nil
     }
@@ -19,7 +22,10 @@ public enum Units {
         let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1), ("", 1)]
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-            if let value = Int(trimmed.dropLast(suffix.count)), value > 0 { return value * factor }
+            if let value = Int(trimmed.dropLast(suffix.count)), value > 0 {
+                let (product, overflow) = value.multipliedReportingOverflow(by: factor)
+                return overflow ? nil : product
+            }
         }
         return nil
     }

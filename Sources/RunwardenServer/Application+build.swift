@@ -1,0 +1,48 @@
+import Hummingbird
+import Logging
+import RunwardenCore
+import RunwardenStore
+import RunwardenStoreSQLite
+
+/// Builds the application `serve` runs; tests build the same thing.
+public func buildApplication(
+    _ configuration: ServerConfiguration, store: (any RunStore)? = nil, logger: Logger = Logger(label: "runwarden"),
+    onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
+) async throws -> some ApplicationProtocol {
+    try configuration.validate()
+    let store = try store ?? SQLiteRunStore(path: try configuration.sqlitePath())
+    let service = RunService(store: store, leaseSeconds: configuration.leaseSeconds, logger: logger)
+    let router = buildRouter(service: service, configuration: configuration)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runwarden"),
+        onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+        logger: logger)
+}
+
+/// The router with every route of SPEC §2 this server implements, behind one error middleware.
+public func buildRouter(service: RunService, configuration: ServerConfiguration) -> Router<RunwardenRequestContext> {
+    let maxBody = configuration.maxBodyBytes
+    let routes =
+        RunRoutes(service: service, maxBody: maxBody).routes
+        + EventRoutes(service: service).routes
+        + RunnerRoutes(service: service, maxBody: maxBody).routes
+        + TaskAndLockRoutes(service: service).routes
+        + HealthRoutes(service: service).routes
+    let authenticator = Authenticator(clientToken: configuration.clientToken, runnerToken: configuration.runnerToken)
+
+    let router = Router(context: RunwardenRequestContext.self)
+    router.add(middleware: ErrorMiddleware(routes: RouteMatcher(routes)))
+    for route in routes {
+        let handler = route.handler
+        let role = route.role
+        router.on(RouterPath(route.path), method: route.method) { request, context -> Response in
+            var context = context
+            if let role {
+                (context.role, context.token) = try authenticator.authorize(request, as: role)
+            }
+            return try await handler(request, context)
+        }
+    }
+    return router
+}

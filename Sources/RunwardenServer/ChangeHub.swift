@@ -1,0 +1,64 @@
+/// Wakes long-pollers when a change commits: the writer calls `notify`, and every waiter on
+/// that topic returns at once — no sleep loop over the database.
+///
+/// Each topic has a generation counter. A waiter reads the generation before it reads the
+/// database, then waits for a generation after it, so a change that commits between the two
+/// is never missed.
+public actor ChangeHub {
+    public enum Topic: Hashable, Sendable {
+        /// A change of one run (its snapshot and its events).
+        case run(String)
+        /// Any new event of any run (`GET /v1/events`).
+        case events
+        /// Work may have become claimable: a task queued, a lock released.
+        case claims
+    }
+
+    private var generations: [Topic: UInt64] = [:]
+    private var waiters: [Topic: [UInt64: CheckedContinuation<Void, Never>]] = [:]
+    private var lastWaiterID: UInt64 = 0
+
+    public init() {}
+
+    public func generation(of topic: Topic) -> UInt64 { generations[topic, default: 0] }
+
+    public func notify(_ topics: some Sequence<Topic> & Sendable) {
+        for topic in topics {
+            generations[topic, default: 0] &+= 1
+            if let parked = waiters.removeValue(forKey: topic) {
+                for continuation in parked.values { continuation.resume() }
+            }
+        }
+    }
+
+    /// Returns when `topic` moves past `generation`, when `timeout` passes, or when the calling
+    /// task is cancelled (the client went away) — whichever comes first.
+    public func wait(for topic: Topic, after generation: UInt64, timeout: Duration) async {
+        guard generations[topic, default: 0] == generation, timeout > .zero else { return }
+        lastWaiterID &+= 1
+        let id = lastWaiterID
+        // The timer and the cancel handler hop onto this actor, so they run only after the
+        // continuation below is parked: `wake` always finds it, or finds it already resumed.
+        let timer = Task { [weak self] in
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            await self?.wake(topic, id)
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiters[topic, default: [:]][id] = continuation
+            }
+        } onCancel: {
+            Task { await self.wake(topic, id) }
+        }
+        timer.cancel()
+    }
+
+    /// Number of waiters parked right now (for tests and metrics).
+    public var parkedCount: Int { waiters.values.reduce(0) { $0 + $1.count } }
+
+    private func wake(_ topic: Topic, _ id: UInt64) {
+        guard let continuation = waiters[topic]?.removeValue(forKey: id) else { return }
+        if waiters[topic]?.isEmpty == true { waiters[topic] = nil }
+        continuation.resume()
+    }
+}

@@ -1,0 +1,60 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import RunwardenCore
+import RunwardenStore
+
+/// The outermost middleware: turns every error into SPEC §2's JSON envelope, so no route
+/// answers with the framework's default body and nothing a client sends yields a bare 5xx.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = RunwardenRequestContext
+    let routes: RouteMatcher
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let requestID = context.id
+        do {
+            var response = try await next(request, context)
+            response.headers[.requestID] = requestID
+            return response
+        } catch {
+            let apiError = translate(error, request: request, context: context)
+            var headers: HTTPFields = [.requestID: requestID]
+            if apiError.code == "method_not_allowed" {
+                headers[.allow] = routes.methods(for: request.uri.path).map(\.rawValue).joined(separator: ", ")
+            }
+            return .json(apiError.envelope(requestID: requestID), status: apiError.status, headers: headers)
+        }
+    }
+
+    private func translate(_ error: any Error, request: Request, context: Context) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as HTTPError where error.status == .notFound:
+            // Hummingbird's router answers notFound both for an unknown path and for a known
+            // path with another method; the route table tells them apart.
+            let allowed = routes.methods(for: request.uri.path)
+            if allowed.isEmpty { return .routeNotFound }
+            return APIError(
+                .methodNotAllowed, "method_not_allowed",
+                "\(request.method.rawValue) is not allowed here; use \(allowed.map(\.rawValue).joined(separator: " or "))")
+        case let error as any HTTPResponseError where error.status == .contentTooLarge:
+            return APIError(.contentTooLarge, "payload_too_large", "the body is larger than the limit")
+        case let error as any HTTPResponseError where error.status.code < 500:
+            return APIError(error.status, "bad_request", "the request cannot be handled: \(error.status.reasonPhrase)")
+        case StoreError.unavailable(let reason):
+            context.logger.error("store unavailable", metadata: ["error": "\(reason)"])
+            return .unavailable
+        default:
+            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return .internalError
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+    static let runnerName = Self("X-Runner-Name")!
+}

@@ -1,0 +1,19 @@
+import Hummingbird
+import RunwardenCore
+
+/// `GET /v1/events`: every run's events in `seq` order — how a consumer catches up.
+struct EventRoutes {
+    let service: RunService
+
+    var routes: [Route] {
+        [Route(.get, "/v1/events", role: .client, { request, _ in try await Self.page(request, service: service, runID: nil) })]
+    }
+
+    /// `{"events": [...], "next_after": SEQ}`; an empty page echoes `after` (SPEC §2).
+    static func page(_ request: Request, service: RunService, runID: String?) async throws -> Response {
+        let after = Int64(try request.integerQuery("after", minimum: 0) ?? 0)
+        let limit = try request.limit(default: 100, maximum: 500)
+        let events = try await service.events(runID: runID, after: after, limit: limit, wait: try request.waitDuration())
+        return .json(.object(["events": .array(events.map(\.json)), "next_after": .int(events.last?.seq ?? after)]))
+    }
+}

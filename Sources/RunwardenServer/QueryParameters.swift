@@ -1,0 +1,30 @@
+import Hummingbird
+
+/// Typed reading of query parameters; a malformed value is a `422 validation_failed`.
+extension Request {
+    func query(_ name: String) -> String? {
+        uri.queryParameters.get(name)
+    }
+
+    /// `wait=SECONDS` (fractions allowed), capped at `maximum`; zero when absent.
+    func waitDuration(maximum: Duration = .seconds(60)) throws -> Duration {
+        guard let text = query("wait") else { return .zero }
+        guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+            throw APIError.invalidQuery("wait", "must be a number of seconds, not \"\(text)\"")
+        }
+        return min(.milliseconds(Int64(seconds * 1000)), maximum)
+    }
+
+    func integerQuery(_ name: String, minimum: Int) throws -> Int? {
+        guard let text = query(name) else { return nil }
+        guard let value = Int(text), value >= minimum else {
+            throw APIError.invalidQuery(name, "must be an integer of at least \(minimum), not \"\(text)\"")
+        }
+        return value
+    }
+
+    /// `limit`, defaulting to `defaultValue`; above `maximum` it is taken as `maximum` (SPEC §2).
+    func limit(default defaultValue: Int, maximum: Int) throws -> Int {
+        min(try integerQuery("limit", minimum: 1) ?? defaultValue, maximum)
+    }
+}

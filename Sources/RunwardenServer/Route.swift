@@ -1,0 +1,39 @@
+import Hummingbird
+
+/// One endpoint: method, path, the token it needs, and its handler. Routes are plain values so
+/// the whole table is known up front — to register it, to check tokens per route, and to tell
+/// `405 method_not_allowed` from `404 route_not_found`.
+struct Route: Sendable {
+    typealias Handler = @Sendable (Request, RunwardenRequestContext) async throws -> Response
+
+    var method: HTTPRequest.Method
+    var path: String
+    /// The token kind the route needs; nil for the open operational routes.
+    var role: TokenRole?
+    var handler: Handler
+
+    init(_ method: HTTPRequest.Method, _ path: String, role: TokenRole?, _ handler: @escaping Handler) {
+        self.method = method
+        self.path = path
+        self.role = role
+        self.handler = handler
+    }
+}
+
+/// Matches request paths against the route table's patterns (`:name` is one segment).
+struct RouteMatcher: Sendable {
+    private let patterns: [(method: HTTPRequest.Method, segments: [Substring])]
+
+    init(_ routes: [Route]) {
+        patterns = routes.map { ($0.method, $0.path.split(separator: "/")) }
+    }
+
+    /// The methods some route accepts at this path; empty when no route has the path.
+    func methods(for path: String) -> [HTTPRequest.Method] {
+        let segments = path.split(separator: "/")
+        return patterns.filter { pattern in
+            pattern.segments.count == segments.count
+                && zip(pattern.segments, segments).allSatisfy { $0.first == ":" || $0 == $1 }
+        }.map(\.method)
+    }
+}

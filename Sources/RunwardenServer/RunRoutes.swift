@@ -1,0 +1,101 @@
+import Hummingbird
+import RunwardenCore
+import RunwardenStore
+
+/// `/v1/runs`: create, list, snapshot (with long-poll), timeline and cancel.
+struct RunRoutes {
+    let service: RunService
+    let maxBody: Int
+
+    var routes: [Route] {
+        [
+            Route(.post, "/v1/runs", role: .client, create),
+            Route(.get, "/v1/runs", role: .client, list),
+            Route(.get, "/v1/runs/:id", role: .client, snapshot),
+            Route(.get, "/v1/runs/:id/events", role: .client, events),
+            Route(.post, "/v1/runs/:id/cancel", role: .client, cancel),
+        ]
+    }
+
+    @Sendable func create(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let body = try await request.jsonBody(limit: maxBody)
+        let definition: RunDefinition
+        switch RunDefinition.parse(body) {
+        case .success(let parsed): definition = parsed
+        case .failure(let failure): throw APIError.validation(failure)
+        }
+        var idempotency: IdempotencyKey?
+        if let key = request.headers[.idempotencyKey] {
+            guard !key.isEmpty, key.count <= 255 else {
+                throw APIError(
+                    .unprocessableContent, "validation_failed", "the Idempotency-Key header must be 1 to 255 characters",
+                    details: [FieldError("Idempotency-Key", "must be 1 to 255 characters")])
+            }
+            let canonical = String(decoding: body.canonical.encoded(), as: UTF8.self)
+            idempotency = IdempotencyKey(scope: TokenScope.of(context.token), key: key, canonicalBody: canonical)
+        }
+        switch try await service.create(definition, idempotency: idempotency) {
+        case .created(let record):
+            return .json(
+                Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted,
+                headers: [.location: "/v1/runs/" + record.run.id])
+        case .replayed(let record):
+            return .json(
+                Snapshot.run(record.run, lockHolders: record.lockHolders), status: .ok,
+                headers: [.location: "/v1/runs/" + record.run.id, .idempotentReplayed: "true"])
+        }
+    }
+
+    @Sendable func list(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        var query = RunQuery(limit: try request.limit(default: 50, maximum: 500))
+        if let status = request.query("status") {
+            guard let parsed = RunStatus(rawValue: status) else {
+                let allowed = RunStatus.allCases.map(\.rawValue).joined(separator: ", ")
+                throw APIError.invalidQuery("status", "must be one of \(allowed), not \"\(status)\"")
+            }
+            query.status = parsed
+        }
+        if let workflow = request.query("workflow") { query.workflow = workflow }
+        if let cursor = request.query("cursor") {
+            guard Identifier.isWellFormed(cursor, .run) else {
+                throw APIError.invalidQuery("cursor", "is not a cursor this server handed out")
+            }
+            query.before = cursor
+        }
+        let page = try await service.store.runs(query)
+        let items = page.runs.map { Snapshot.run($0, lockHolders: [:], includeTasks: false) }
+        return .json(.object(["items": .array(items), "next_cursor": JSONValue(page.nextCursor)]))
+    }
+
+    @Sendable func snapshot(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let version = try request.integerQuery("version", minimum: 0)
+        let record = try await service.run(id, afterVersion: version, wait: try request.waitDuration())
+        return .json(Snapshot.run(record.run, lockHolders: record.lockHolders))
+    }
+
+    @Sendable func events(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        return try await EventRoutes.page(request, service: service, runID: id)
+    }
+
+    @Sendable func cancel(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let record = try await service.cancel(id)
+        return .json(Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted)
+    }
+}
+
+/// Idempotency keys are scoped to the client token that sent them; the scope is a hash of the
+/// token (FNV-1a), so no token is stored.
+enum TokenScope {
+    static func of(_ token: String?) -> String {
+        guard let token else { return "open" }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in token.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Logging
+import RunwardenCore
+import RunwardenStore
+
+/// The application layer between routes and the store: stamps time and ids, commits through
+/// the store, then wakes whoever waits on what changed. Long-polls live here too.
+public struct RunService: Sendable {
+    public let store: any RunStore
+    public let hub: ChangeHub
+    public let leaseSeconds: Int
+    let clock: @Sendable () -> Timestamp
+    let logger: Logger
+
+    public init(
+        store: any RunStore, hub: ChangeHub = ChangeHub(), leaseSeconds: Int,
+        clock: @escaping @Sendable () -> Timestamp = { Timestamp(Date()) }, logger: Logger = Logger(label: "runwarden")
+    ) {
+        self.store = store
+        self.hub = hub
+        self.leaseSeconds = leaseSeconds
+        self.clock = clock
+        self.logger = logger
+    }
+
+    // MARK: - Runs
+
+    public enum CreateResult: Sendable {
+        case created(RunRecord)
+        case replayed(RunRecord)
+    }
+
+    /// Stores a new run; its id is returned only after the commit (SPEC §1: no phantom 202).
+    public func create(_ definition: RunDefinition, idempotency: IdempotencyKey?) async throws -> CreateResult {
+        let now = clock()
+        let runID = Identifier.make(.run, at: now)
+        let taskIDs = definition.tasks.map { _ in Identifier.make(.task, at: now) }
+        let (run, event) = Run.create(definition, id: runID, taskIDs: taskIDs, eventID: Identifier.make(.evt, at: now), now: now)
+        switch try await store.createRun(run, event: event, idempotency: idempotency) {
+        case .created(let committed):
+            await publish(committed)
+            logger.info("run created", metadata: ["run_id": "\(runID)", "workflow": "\(run.spec.workflow)", "tasks": "\(run.tasks.count)"])
+            return .created(committed.record)
+        case .replayed(let record):
+            return .replayed(record)
+        case .keyReused:
+            throw APIError(
+                .unprocessableContent, "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different body")
+        }
+    }
+
+    public func run(_ id: String) async throws -> RunRecord {
+        guard let record = try await store.run(id: id) else { throw APIError.notFound("run", id) }
+        return record
+    }
+
+    /// The run once its `version` is past `afterVersion`, or as it is when `wait` runs out.
+    public func run(_ id: String, afterVersion: Int?, wait: Duration) async throws -> RunRecord {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let generation = await hub.generation(of: .run(id))
+            let record = try await run(id)
+            guard let afterVersion, record.run.state.version <= afterVersion else { return record }
+            let remaining = deadline - .now
+            if remaining <= .zero || Task.isCancelled { return record }
+            await hub.wait(for: .run(id), after: generation, timeout: remaining)
+        }
+    }
+
+    public func cancel(_ id: String) async throws -> RunRecord {
+        let committed = try await mapTransitionErrors {
+            try await store.update(runID: id, now: clock()) { change in try change.cancel() }
+        }
+        guard let committed else { throw APIError.notFound("run", id) }
+        await publish(committed)
+        logger.info("run cancel requested", metadata: ["run_id": "\(id)", "status": "\(committed.record.run.status.rawValue)"])
+        return committed.record
+    }
+
+    // MARK: - Events
+
+    /// Events after `seq` (one run's, or all when `runID` is nil); with `wait`, long-polls
+    /// until there is at least one.
+    public func events(runID: String?, after seq: Int64, limit: Int, wait: Duration) async throws -> [Event] {
+        let topic: ChangeHub.Topic = runID.map { .run($0) } ?? .events
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let generation = await hub.generation(of: topic)
+            let events = try await store.events(runID: runID, after: seq, limit: limit)
+            if !events.isEmpty { return events }
+            if let runID, try await store.run(id: runID) == nil { throw APIError.notFound("run", runID) }
+            let remaining = deadline - .now
+            if remaining <= .zero || Task.isCancelled { return [] }
+            await hub.wait(for: topic, after: generation, timeout: remaining)
+        }
+    }
+
+    // MARK: - Runner protocol
+
+    public func task(_ id: String) async throws -> (record: RunRecord, task: RunTask) {
+        guard let (record, index) = try await store.task(id: id) else { throw APIError.notFound("task", id) }
+        return (record, record.run.tasks[index])
+    }
+
+    /// The oldest claimable task this runner can run, waiting up to `wait` for one.
+    public func claim(runner: String, labels: Set<String>, wait: Duration) async throws -> RunTask? {
+        let deadline = ContinuousClock.now + wait
+        while true {
+            let generation = await hub.generation(of: .claims)
+            if let committed = try await store.claim(runner: runner, labels: labels, now: clock()) {
+                await publish(committed)
+                logger.info(
+                    "task claimed",
+                    metadata: ["run_id": "\(committed.value.runID)", "task_id": "\(committed.value.id)", "runner": "\(runner)"])
+                return committed.value
+            }
+            let remaining = deadline - .now
+            if remaining <= .zero || Task.isCancelled { return nil }
+            await hub.wait(for: .claims, after: generation, timeout: remaining)
+        }
+    }
+
+    public func heartbeat(runner: String, taskIDs: [String]) async throws -> [String] {
+        try await store.heartbeat(runner: runner, taskIDs: taskIDs, now: clock())
+    }
+
+    /// Applies a runner's report; returns whether it changed anything, and the task after it.
+    public func report(taskID: String, _ report: StatusReport, runner: String?) async throws -> (applied: Bool, task: RunTask) {
+        guard let (record, _) = try await store.task(id: taskID) else { throw APIError.notFound("task", taskID) }
+        let committed = try await mapTransitionErrors {
+            try await store.update(runID: record.run.id, now: clock()) { change in
+                try change.report(taskID: taskID, report, runner: runner)
+            }
+        }
+        guard let committed, let index = committed.record.run.taskIndex(id: taskID) else {
+            throw APIError.notFound("task", taskID)
+        }
+        if committed.value {
+            await publish(committed)
+            logger.info(
+                "task report applied",
+                metadata: ["run_id": "\(record.run.id)", "task_id": "\(taskID)", "status": "\(report.status.rawValue)"])
+        }
+        return (committed.value, committed.record.run.tasks[index])
+    }
+
+    // MARK: - Locks
+
+    public func locks() async throws -> [WorkspaceLock] { try await store.locks() }
+
+    public func releaseLock(workspace: String) async throws {
+        guard let lock = try await store.releaseLock(workspace: workspace, now: clock()) else {
+            throw APIError(.notFound, "lock_not_found", "workspace \"\(workspace)\" is not locked")
+        }
+        await hub.notify([.claims, .run(lock.runID)])
+        logger.info("lock released by hand", metadata: ["run_id": "\(lock.runID)", "task_id": "\(lock.taskID)", "workspace": "\(workspace)"])
+    }
+
+    // MARK: - Helpers
+
+    /// Wakes long-polls on the run, on all events, and claimers (a change may free work).
+    private func publish<Value>(_ committed: Committed<Value>) async {
+        var topics: [ChangeHub.Topic] = [.run(committed.record.run.id)]
+        if !committed.events.isEmpty { topics += [.events, .claims] }
+        await hub.notify(topics)
+    }
+
+    private func mapTransitionErrors<Value>(_ body: () async throws -> Value) async throws -> Value {
+        do {
+            return try await body()
+        } catch TransitionError.taskNotClaimed(let reason) {
+            throw APIError(.conflict, "task_not_claimed", reason)
+        } catch TransitionError.runTerminal(let status) {
+            throw APIError(.conflict, "run_terminal", "the run already ended \(status.rawValue)")
+        } catch TransitionError.notClaimable {
+            throw APIError(.conflict, "task_not_claimable", "the task cannot be claimed")
+        }
+    }
+}

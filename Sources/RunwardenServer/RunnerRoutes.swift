@@ -1,0 +1,82 @@
+import Foundation
+import Hummingbird
+import RunwardenCore
+
+/// The runner protocol (SPEC §2): claim, heartbeat, status report — all need the runner token.
+struct RunnerRoutes {
+    let service: RunService
+    let maxBody: Int
+
+    var routes: [Route] {
+        [
+            Route(.post, "/v1/runners/:name/claim", role: .runner, claim),
+            Route(.post, "/v1/runners/:name/heartbeat", role: .runner, heartbeat),
+            Route(.post, "/v1/tasks/:id/status", role: .runner, report),
+        ]
+    }
+
+    @Sendable func claim(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let runner = try Self.runnerName(context)
+        var labels: Set<String> = []
+        if let body = try await request.optionalJSONBody(limit: maxBody) {
+            var reader = FieldReader()
+            if reader.object(body, at: "", allowed: ["labels"]) != nil {
+                labels = Set(reader.stringList(body, "labels", at: "") ?? [])
+            }
+            if !reader.errors.isEmpty { throw APIError.validation(ValidationFailure(reader.errors)) }
+        }
+        guard let task = try await service.claim(runner: runner, labels: labels, wait: try request.waitDuration()) else {
+            return Response(status: .noContent)
+        }
+        return .json(.object(["task": Snapshot.claimed(task), "lease_s": .int(Int64(service.leaseSeconds))]))
+    }
+
+    @Sendable func heartbeat(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let runner = try Self.runnerName(context)
+        let body = try await request.jsonBody(limit: maxBody)
+        var reader = FieldReader()
+        var taskIDs: [String] = []
+        if reader.object(body, at: "", allowed: ["tasks"]) != nil {
+            taskIDs = reader.stringList(body, "tasks", at: "") ?? []
+            if body["tasks"] == nil { reader.fail("tasks", "is required") }
+            if taskIDs.count > 10_000 { reader.fail("tasks", "must list at most 10000 tasks") }
+        }
+        if !reader.errors.isEmpty { throw APIError.validation(ValidationFailure(reader.errors)) }
+        let cancel = try await service.heartbeat(runner: runner, taskIDs: taskIDs)
+        return .json(.object(["cancel": JSONValue(strings: cancel), "lease_s": .int(Int64(service.leaseSeconds))]))
+    }
+
+    @Sendable func report(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let taskID = try context.parameters.require("id")
+        let body = try await request.jsonBody(limit: maxBody)
+        let report: StatusReport
+        switch StatusReport.parse(body) {
+        case .success(let parsed): report = parsed
+        case .failure(let failure): throw APIError.validation(failure)
+        }
+        let runner = request.headers[.runnerName]
+        let (applied, task) = try await service.report(taskID: taskID, report, runner: runner)
+        let record = try await service.run(task.runID)
+        return .json(
+            .object([
+                "applied": .bool(applied),
+                "task": Snapshot.task(task, in: record.run, lockHolders: record.lockHolders, includeRunID: true),
+            ]))
+    }
+
+    /// Runner names are short and plain: letters, digits, `.`, `_`, `-`.
+    static func runnerName(_ context: RunwardenRequestContext) throws -> String {
+        let name = try context.parameters.require("name")
+        let allowed = name.unicodeScalars.allSatisfy(CharacterSet.runnerName.contains)
+        guard (1...128).contains(name.count), allowed else {
+            throw APIError(
+                .unprocessableContent, "validation_failed", "runner names use letters, digits, '.', '_' and '-' (at most 128)",
+                details: [FieldError("name", "must be 1 to 128 letters, digits, '.', '_' or '-'")])
+        }
+        return name
+    }
+}
+
+extension CharacterSet {
+    static let runnerName = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+}

@@ -1,0 +1,24 @@
+import Hummingbird
+
+/// Which of the two tokens a request presented (SPEC §2 "Authentication").
+public enum TokenRole: Sendable, Equatable {
+    case client, runner
+    /// No tokens are configured: the server listens on loopback only and trusts every caller.
+    case open
+}
+
+/// The request context of every route: Hummingbird's core storage plus the caller's role and
+/// the client token (idempotency keys are scoped to it).
+public struct RunwardenRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var role: TokenRole?
+    public var token: String?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    /// Hummingbird's own limit stays out of the way; routes enforce `--max-body` themselves so
+    /// the error is our typed `413 payload_too_large`.
+    public var maxUploadSize: Int { .max }
+}

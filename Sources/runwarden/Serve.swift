@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import RunwardenCore
+import RunwardenServer
+
+/// `runwarden serve`: flags first, then `RUNWARDEN_*` environment variables, then defaults.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the Runwarden server.")
+
+    @Option(help: "Address to listen on (env RUNWARDEN_HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on; 0 picks a free one (env RUNWARDEN_PORT, default 8080).") var port: Int?
+    @Option(help: "SQLite file path or sqlite:PATH (env RUNWARDEN_DATABASE, default ./runwarden.sqlite).") var database: String?
+    @Option(help: "Token for clients (env RUNWARDEN_CLIENT_TOKEN).") var clientToken: String?
+    @Option(help: "Token for runners (env RUNWARDEN_RUNNER_TOKEN).") var runnerToken: String?
+    @Option(help: "Runner lease, e.g. 30s or 2m (env RUNWARDEN_LEASE, default 30s).") var lease: String?
+    @Option(help: "Largest request body, e.g. 1MiB or 65536 (env RUNWARDEN_MAX_BODY, default 1MiB).") var maxBody: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (env RUNWARDEN_LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ flag: String?, _ name: String) -> String? {
+            flag ?? environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        }
+
+        var config = ServerConfiguration()
+        if let host = setting(host, "RUNWARDEN_HOST") { config.host = host }
+        if let portText = setting(port.map(String.init), "RUNWARDEN_PORT") {
+            guard let value = Int(portText), (0...65535).contains(value) else {
+                throw ValidationError("--port must be 0 to 65535, not \(portText)")
+            }
+            config.port = value
+        }
+        if let database = setting(database, "RUNWARDEN_DATABASE") { config.database = database }
+        config.clientToken = setting(clientToken, "RUNWARDEN_CLIENT_TOKEN")
+        config.runnerToken = setting(runnerToken, "RUNWARDEN_RUNNER_TOKEN")
+        if let leaseText = setting(lease, "RUNWARDEN_LEASE") {
+            guard let milliseconds = Units.milliseconds(leaseText), milliseconds >= 1000 else {
+                throw ValidationError("--lease must be a duration of at least 1s, such as 30s or 2m, not \(leaseText)")
+            }
+            config.leaseSeconds = Int(milliseconds / 1000)
+        }
+        if let sizeText = setting(maxBody, "RUNWARDEN_MAX_BODY") {
+            guard let bytes = Units.bytes(sizeText) else {
+                throw ValidationError("--max-body must be a size such as 1MiB, 512KiB or 65536, not \(sizeText)")
+            }
+            config.maxBodyBytes = bytes
+        }
+        do {
+            try config.validate()
+        } catch let problem as ServerConfiguration.Problem {
+            throw ValidationError(problem.description)
+        }
+
+        var logger = Logger(label: "runwarden")
+        logger.logLevel = setting(logLevel, "RUNWARDEN_LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let settings = config
+        let app = try await buildApplication(config, logger: logger) { port in
+            print("Runwarden listening on http://\(settings.host):\(port) — database \(settings.database)")
+            if settings.isOpen {
+                print("No tokens configured: every request is accepted, and only on this loopback address.")
+            }
+        }
+        try await app.runService()
+    }
+}

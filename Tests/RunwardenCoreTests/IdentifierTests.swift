@@ -1,0 +1,94 @@
+import Testing
+import RunwardenCore
+
+/// A deterministic generator so ids can be compared exactly.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Identifiers")
+struct IdentifierTests {
+    @Test(arguments: [IDPrefix.run, .task, .evt, .wh, .dlv])
+    func anIdCarriesItsTypePrefixAndIsWellFormed(_ prefix: IDPrefix) {
+        let id = Identifier.make(prefix, at: t0)
+        #expect(id.hasPrefix(prefix.rawValue + "_"))
+        #expect(id.count == prefix.rawValue.count + 1 + 26)
+        #expect(Identifier.isWellFormed(id, prefix))
+    }
+
+    @Test func idsSortByCreationTime() {
+        var generator = SeededGenerator(state: 42)
+        let times = [0, 1, 2, 999, 1_000, 60_000, 86_400_000, 31_536_000_000].map { t0.adding(milliseconds: Int64($0)) }
+        let ids = times.map { Identifier.make(.run, at: $0, using: &generator) }
+        #expect(ids.sorted() == ids)
+        #expect(Set(ids).count == ids.count)
+    }
+
+    @Test func idsSortByCreationTimeWhateverTheirRandomPart() {
+        for seed in UInt64(0)..<50 {
+            var early = SeededGenerator(state: seed)
+            var late = SeededGenerator(state: seed &* 7919 &+ 1)
+            let a = Identifier.make(.evt, at: t0, using: &early)
+            let b = Identifier.make(.evt, at: t0.adding(milliseconds: 1), using: &late)
+            #expect(a < b)
+        }
+    }
+
+    @Test func theTimePartIsTheSameForTheSameMillisecondAndTheRandomPartDiffers() {
+        let a = Identifier.make(.task, at: t0)
+        let b = Identifier.make(.task, at: t0)
+        #expect(a.prefix(15) == b.prefix(15))  // "task_" + 10 time characters
+        #expect(a != b)
+    }
+
+    @Test func theSameSeedGivesTheSameId() {
+        var first = SeededGenerator(state: 7)
+        var second = SeededGenerator(state: 7)
+        #expect(Identifier.make(.wh, at: t0, using: &first) == Identifier.make(.wh, at: t0, using: &second))
+    }
+
+    /// 26 characters of Crockford base32.
+    static let body = "01KDX" + String(repeating: "0", count: 21)
+    static let cases: [(id: String, prefix: IDPrefix, expected: Bool)] = [
+        ("run_" + body, .run, true),
+        ("task_" + body, .task, true),
+        ("run_" + body + "0", .run, false),  // one character too many
+        ("run_" + body.dropLast(), .run, false),  // one too few
+        ("task_" + body, .run, false),  // another prefix
+        ("run_" + body, .task, false),
+        ("run-" + body, .run, false),
+        ("run_" + body.lowercased(), .run, false),
+        ("run_" + body.dropLast() + "U", .run, false),  // U, I, L, O are not in Crockford's alphabet
+        ("run_" + body.dropLast() + "I", .run, false),
+        ("run_" + body.dropLast() + "L", .run, false),
+        ("run_" + body.dropLast() + "O", .run, false),
+        ("run_" + body.dropLast(6) + "../../", .run, false),
+        ("", .run, false),
+        ("run_", .run, false),
+    ]
+
+    @Test(arguments: cases)
+    func isWellFormedAcceptsOnlyThePrefixAndTwentySixCrockfordCharacters(id: String, prefix: IDPrefix, expected: Bool) {
+        #expect(Identifier.isWellFormed(id, prefix) == expected)
+    }
+
+    @Test func generatedIdsUseOnlyCrockfordCharacters() {
+        let alphabet = Set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+        for _ in 0..<100 {
+            let id = Identifier.make(.dlv, at: t0)
+            #expect(id.dropFirst(4).allSatisfy(alphabet.contains))
+        }
+    }
+
+    @Test func aNonASCIIIdOfTheRightCharacterCountIsNotWellFormed() {
+        let id = "run_" + String(repeating: "é", count: 26)
+        #expect(!Identifier.isWellFormed(id, .run))
+    }
+}
