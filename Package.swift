@@ -8,7 +8,7 @@ let strictSwift6: [SwiftSetting] = [
 
 let package = Package(
     name: "runwarden",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "runwarden", targets: ["runwarden"]),
     ],

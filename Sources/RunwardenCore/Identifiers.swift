@@ -1,29 +1,51 @@
+import Synchronization
+
 /// Ids carry a type prefix and sort by creation time (SPEC §2): `run_` + 10 characters of
-/// millisecond time + 16 random characters, in Crockford's base32 (a ULID without dashes).
+/// millisecond time + 16 characters (80 bits) of randomness, in Crockford's base32 — a ULID
+/// without dashes. Within one millisecond the random part counts up, so ids made by one
+/// process sort in the order they were made.
 public enum IDPrefix: String, Sendable {
     case run, task, evt, wh, dlv
 }
 
 public enum Identifier {
     private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+    private static let randomMask: UInt128 = (1 << 80) - 1
+    private static let last = Mutex<(milliseconds: Int64, random: UInt128)>((0, 0))
 
     public static func make(_ prefix: IDPrefix, at time: Timestamp) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return make(prefix, at: time, using: &generator)
+        let (milliseconds, random) = last.withLock { last -> (Int64, UInt128) in
+            if time.milliseconds <= last.milliseconds, last.random < randomMask {
+                last.random += 1
+            } else {
+                var generator = SystemRandomNumberGenerator()
+                // The top bit stays clear so a millisecond has room to count up.
+                let fresh = (UInt128(generator.next() as UInt64) << 64 | UInt128(generator.next() as UInt64)) & (randomMask >> 1)
+                last = (max(time.milliseconds, last.milliseconds), fresh)
+            }
+            return last
+        }
+        return render(prefix, milliseconds: milliseconds, random: random)
     }
 
+    /// An id from the given random source, without the per-millisecond counter (deterministic
+    /// for a seeded generator).
     public static func make(_ prefix: IDPrefix, at time: Timestamp, using generator: inout some RandomNumberGenerator) -> String {
+        let random = (UInt128(generator.next() as UInt64) << 64 | UInt128(generator.next() as UInt64)) & randomMask
+        return render(prefix, milliseconds: time.milliseconds, random: random)
+    }
+
+    private static func render(_ prefix: IDPrefix, milliseconds: Int64, random: UInt128) -> String {
         var bytes = [UInt8](repeating: 0, count: 26)
-        var clock = UInt64(max(0, time.milliseconds))
+        var clock = UInt64(max(0, milliseconds))
         for index in stride(from: 9, through: 0, by: -1) {
             bytes[index] = alphabet[Int(clock & 31)]
             clock >>= 5
         }
-        var random = generator.next() as UInt64
-        for index in 10..<26 {
-            bytes[index] = alphabet[Int(random & 31)]
-            random >>= 5
-            if index == 21 { random = generator.next() }
+        var bits = random
+        for index in stride(from: 25, through: 10, by: -1) {
+            bytes[index] = alphabet[Int(bits & 31)]
+            bits >>= 5
         }
         return prefix.rawValue + "_" + String(decoding: bytes, as: UTF8.self)
     }

@@ -52,7 +52,7 @@ extension SQLiteRunStore {
                     SELECT t.id, t.run_id, t.spec FROM tasks t
                     WHERE t.status = 'queued'
                       AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-                    ORDER BY t.queued_at, t.id LIMIT ? OFFSET ?
+                    ORDER BY t.queued_at, t.run_id, t.position LIMIT ? OFFSET ?
                     """,
                 arguments: [pageSize, offset])
             for row in rows {

@@ -35,7 +35,7 @@ enum SQLiteSchema {
                         state TEXT NOT NULL
                     );
                     CREATE INDEX tasks_by_run ON tasks(run_id, position);
-                    CREATE INDEX tasks_claimable ON tasks(queued_at, id) WHERE status = 'queued';
+                    CREATE INDEX tasks_claimable ON tasks(queued_at, run_id, position) WHERE status = 'queued';
                     CREATE INDEX tasks_active ON tasks(heartbeat_at) WHERE status IN ('dispatched', 'running', 'canceling');
 
                     CREATE TABLE events (

@@ -1,0 +1,53 @@
+import Foundation
+import RunwardenCore
+import RunwardenStore
+import RunwardenStoreSQLite
+
+/// A backend the conformance suite runs against. Every test runs once per backend, so the
+/// backends cannot drift apart.
+enum Backend: String, CaseIterable, Sendable {
+    case sqlite
+
+    static var all: [Backend] { allCases }
+
+    /// A fresh, empty store, and a way to open the same database again (a restart).
+    func makeStore() throws -> (store: any RunStore, reopen: @Sendable () throws -> any RunStore) {
+        switch self {
+        case .sqlite:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let path = directory.appendingPathComponent("runwarden.sqlite").path
+            return (try SQLiteRunStore(path: path), { try SQLiteRunStore(path: path) })
+        }
+    }
+}
+
+
+let t0 = Timestamp(milliseconds: 1_800_000_000_000)
+
+func at(_ seconds: Int) -> Timestamp { t0.adding(seconds: seconds) }
+
+/// A run built from task specs, as the server would create it.
+func makeRun(_ workflow: String = "deploy", tasks: [TaskSpec], runTimeout: Int? = nil, now: Timestamp = t0) -> (Run, EventDraft) {
+    let definition = RunDefinition(run: RunSpec(workflow: workflow, timeoutSeconds: runTimeout), tasks: tasks)
+    let runID = Identifier.make(.run, at: now)
+    return Run.create(
+        definition, id: runID, taskIDs: tasks.map { _ in Identifier.make(.task, at: now) },
+        eventID: Identifier.make(.evt, at: now), now: now)
+}
+
+func task(_ name: String, needs: [String] = [], workspace: String? = nil, labels: [String] = [], retries: Int = 0) -> TaskSpec {
+    TaskSpec(name: name, command: .argv(["true"]), workspace: workspace, needs: needs, retries: retries, labels: labels)
+}
+
+/// Stores a new run and returns it as committed.
+@discardableResult
+func create(_ store: any RunStore, _ tasks: [TaskSpec], workflow: String = "deploy", now: Timestamp = t0) async throws -> Run {
+    let (run, event) = makeRun(workflow, tasks: tasks, now: now)
+    guard case .created(let committed) = try await store.createRun(run, event: event, idempotency: nil) else {
+        throw StoreTestError.unexpected("create did not create")
+    }
+    return committed.record.run
+}
+
+enum StoreTestError: Error { case unexpected(String) }
