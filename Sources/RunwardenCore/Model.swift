@@ -199,4 +199,10 @@ public struct Run: Sendable, Equatable, Identifiable {
 
     public func taskIndex(id: String) -> Int? { tasks.firstIndex { $0.id == id } }
     public func taskIndex(name: String) -> Int? { tasks.firstIndex { $0.name == name } }
+
+    /// Task positions by name, for code that looks up many needs at once (a lookup per need
+    /// through `taskIndex(name:)` would be quadratic on a run of thousands of tasks).
+    public var taskIndexByName: [String: Int] {
+        Dictionary(tasks.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
 }

@@ -258,11 +258,12 @@ public struct RunChange: Sendable {
     }
 
     private mutating func resolveNeeds() {
+        let indexByName = run.taskIndexByName
         var changed = true
         while changed {
             changed = false
             for index in run.tasks.indices where run.tasks[index].status == .pending {
-                let needs = run.tasks[index].spec.needs.compactMap { run.taskIndex(name: $0).map { run.tasks[$0] } }
+                let needs = run.tasks[index].spec.needs.compactMap { indexByName[$0].map { run.tasks[$0] } }
                 if needs.allSatisfy(Self.meets) {
                     run.tasks[index].state.queuedAt = now
                     setTask(index, .queued, at: now)

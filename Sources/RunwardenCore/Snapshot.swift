@@ -17,7 +17,9 @@ public enum Snapshot {
             .init("progress", progress(run.tasks)),
         ]
         if includeTasks {
-            members.append(.init("tasks", .array(run.tasks.map { task($0, in: run, lockHolders: lockHolders) })))
+            let indexByName = run.taskIndexByName
+            members.append(
+                .init("tasks", .array(run.tasks.map { task($0, in: run, lockHolders: lockHolders, indexByName: indexByName) })))
         }
         members += [
             .init("output_ref", JSONValue(state.outputRef)),
@@ -28,7 +30,10 @@ public enum Snapshot {
     }
 
     /// A task as it appears in the snapshot; with `includeRunID` as `GET /v1/tasks/{id}` answers it.
-    public static func task(_ task: RunTask, in run: Run, lockHolders: [String: String], includeRunID: Bool = false) -> JSONValue {
+    public static func task(
+        _ task: RunTask, in run: Run, lockHolders: [String: String], includeRunID: Bool = false,
+        indexByName: [String: Int]? = nil
+    ) -> JSONValue {
         let state = task.state
         var members: [JSONValue.Member] = [.init("id", .string(task.id))]
         if includeRunID { members.append(.init("run_id", .string(task.runID))) }
@@ -43,7 +48,7 @@ public enum Snapshot {
             .init("exit_code", JSONValue(state.exitCode)),
             .init("error", state.error?.json ?? .null),
             .init("heartbeat_at", JSONValue(state.heartbeatAt)),
-            .init("blocked_by", blockedBy(task, in: run, lockHolders: lockHolders)),
+            .init("blocked_by", blockedBy(task, in: run, lockHolders: lockHolders, indexByName: indexByName)),
             .init(
                 "progress",
                 state.progress.map { .object(["done": .int(Int64($0.done)), "total": .int(Int64($0.total))]) } ?? .null),
@@ -53,11 +58,14 @@ public enum Snapshot {
     }
 
     /// What a `pending` or `queued` task waits for: its unmet needs, or a workspace held by another task.
-    public static func blockedBy(_ task: RunTask, in run: Run, lockHolders: [String: String]) -> JSONValue {
+    public static func blockedBy(
+        _ task: RunTask, in run: Run, lockHolders: [String: String], indexByName: [String: Int]? = nil
+    ) -> JSONValue {
         switch task.status {
         case .pending:
+            let indexByName = indexByName ?? run.taskIndexByName
             let unmet = task.spec.needs.filter { name in
-                run.taskIndex(name: name).map { !RunChange.meets(run.tasks[$0]) } ?? true
+                indexByName[name].map { !RunChange.meets(run.tasks[$0]) } ?? true
             }
             return .object(["needs": JSONValue(strings: unmet)])
         case .queued:

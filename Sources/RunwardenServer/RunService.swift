@@ -125,8 +125,10 @@ public struct RunService: Sendable {
         try await store.heartbeat(runner: runner, taskIDs: taskIDs, now: clock())
     }
 
-    /// Applies a runner's report; returns whether it changed anything, and the task after it.
-    public func report(taskID: String, _ report: StatusReport, runner: String?) async throws -> (applied: Bool, task: RunTask) {
+    /// Applies a runner's report; returns whether it changed anything, and the run and task after it.
+    public func report(
+        taskID: String, _ report: StatusReport, runner: String?
+    ) async throws -> (applied: Bool, record: RunRecord, task: RunTask) {
         guard let (record, _) = try await store.task(id: taskID) else { throw APIError.notFound("task", taskID) }
         let committed = try await mapTransitionErrors {
             try await store.update(runID: record.run.id, now: clock()) { change in
@@ -142,7 +144,7 @@ public struct RunService: Sendable {
                 "task report applied",
                 metadata: ["run_id": "\(record.run.id)", "task_id": "\(taskID)", "status": "\(report.status.rawValue)"])
         }
-        return (committed.value, committed.record.run.tasks[index])
+        return (committed.value, committed.record, committed.record.run.tasks[index])
     }
 
     // MARK: - Locks

@@ -55,8 +55,7 @@ struct RunnerRoutes {
         case .failure(let failure): throw APIError.validation(failure)
         }
         let runner = request.headers[.runnerName]
-        let (applied, task) = try await service.report(taskID: taskID, report, runner: runner)
-        let record = try await service.run(task.runID)
+        let (applied, record, task) = try await service.report(taskID: taskID, report, runner: runner)
         return .json(
             .object([
                 "applied": .bool(applied),

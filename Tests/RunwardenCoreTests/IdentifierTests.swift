@@ -41,11 +41,23 @@ struct IdentifierTests {
         }
     }
 
-    @Test func theTimePartIsTheSameForTheSameMillisecondAndTheRandomPartDiffers() {
-        let a = Identifier.make(.task, at: t0)
-        let b = Identifier.make(.task, at: t0)
+    @Test func idsMadeOneAfterAnotherInTheSameMillisecondStillSortInOrder() {
+        // Other tests make ids concurrently, so only this thread's own order is asserted.
+        let ids = (0..<200).map { _ in Identifier.make(.task, at: t0) }
+        #expect(zip(ids, ids.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { Identifier.isWellFormed($0, .task) })
+    }
+
+    @Test func theTimePartEncodesTheCreationMillisecond() {
+        var generator = SeededGenerator(state: 1)
+        let a = Identifier.make(.task, at: t0, using: &generator)
+        let b = Identifier.make(.task, at: t0, using: &generator)
+        let c = Identifier.make(.task, at: t0.adding(milliseconds: 1), using: &generator)
         #expect(a.prefix(15) == b.prefix(15))  // "task_" + 10 time characters
         #expect(a != b)
+        #expect(c.prefix(15) != a.prefix(15))
+        #expect(Identifier.make(.run, at: Timestamp(milliseconds: 0), using: &generator).hasPrefix("run_0000000000"))
     }
 
     @Test func theSameSeedGivesTheSameId() {
