@@ -5,5 +5,5 @@ struct Runwarden: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runwarden",
         abstract: "A self-hosted control plane for asynchronous runs.",
-        subcommands: [Serve.self])
+        subcommands: [Serve.self, RunnerCommand.self, Submit.self, Status.self, Wait.self, Watch.self, Cancel.self, Runs.self, Events.self])
 }

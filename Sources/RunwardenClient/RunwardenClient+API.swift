@@ -1,0 +1,70 @@
+import Foundation
+import NIOHTTP1
+import RunwardenCore
+
+/// One method per route the CLI and the runner use.
+extension RunwardenClient {
+    public func createRun(_ body: JSONValue, idempotencyKey: String? = nil) async throws -> RunSnapshot {
+        let headers = idempotencyKey.map { [("Idempotency-Key", $0)] } ?? []
+        return try decode(RunSnapshot.self, try await send(.POST, "/v1/runs", body: body, headers: headers))
+    }
+
+    /// The run's snapshot; with `afterVersion` and `wait`, long-polls until the version moves.
+    public func run(_ id: String, afterVersion: Int? = nil, wait: Int? = nil) async throws -> RunSnapshot {
+        var query: [(String, String)] = []
+        if let afterVersion { query.append(("version", String(afterVersion))) }
+        if let wait { query.append(("wait", String(wait))) }
+        let timeout = Duration.seconds((wait ?? 0) + 30)
+        return try decode(
+            RunSnapshot.self, try await send(.GET, "/v1/runs/" + Self.pathSegment(id), query: query, timeout: timeout))
+    }
+
+    public func runs(status: String? = nil, workflow: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> RunList {
+        var query: [(String, String)] = []
+        if let status { query.append(("status", status)) }
+        if let workflow { query.append(("workflow", workflow)) }
+        if let limit { query.append(("limit", String(limit))) }
+        if let cursor { query.append(("cursor", cursor)) }
+        return try decode(RunList.self, try await send(.GET, "/v1/runs", query: query))
+    }
+
+    public func events(runID: String, after: Int64 = 0, limit: Int? = nil, wait: Int? = nil) async throws -> EventPage {
+        var query: [(String, String)] = [("after", String(after))]
+        if let limit { query.append(("limit", String(limit))) }
+        if let wait { query.append(("wait", String(wait))) }
+        let timeout = Duration.seconds((wait ?? 0) + 30)
+        return try decode(
+            EventPage.self,
+            try await send(.GET, "/v1/runs/" + Self.pathSegment(runID) + "/events", query: query, timeout: timeout))
+    }
+
+    public func cancel(_ id: String) async throws -> RunSnapshot {
+        try decode(RunSnapshot.self, try await send(.POST, "/v1/runs/" + Self.pathSegment(id) + "/cancel"))
+    }
+
+    // MARK: - Runner protocol
+
+    /// A task for this runner, or nil when none came within `wait` seconds.
+    public func claim(runner: String, labels: [String], wait: Int) async throws -> ClaimAnswer? {
+        let answer = try await send(
+            .POST, "/v1/runners/" + Self.pathSegment(runner) + "/claim", query: [("wait", String(wait))],
+            body: .object(["labels": JSONValue(strings: labels)]), timeout: .seconds(wait + 30))
+        if answer.status == 204 { return nil }
+        return try decode(ClaimAnswer.self, answer)
+    }
+
+    public func heartbeat(runner: String, taskIDs: [String]) async throws -> HeartbeatAnswer {
+        try decode(
+            HeartbeatAnswer.self,
+            try await send(
+                .POST, "/v1/runners/" + Self.pathSegment(runner) + "/heartbeat",
+                body: .object(["tasks": JSONValue(strings: taskIDs)])))
+    }
+
+    public func report(taskID: String, body: JSONValue, runner: String) async throws -> ReportAnswer {
+        try decode(
+            ReportAnswer.self,
+            try await send(
+                .POST, "/v1/tasks/" + Self.pathSegment(taskID) + "/status", body: body, headers: [("X-Runner-Name", runner)]))
+    }
+}

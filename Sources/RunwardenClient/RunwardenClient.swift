@@ -1,0 +1,147 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RunwardenCore
+
+/// A typed HTTP client of the Runwarden API (SPEC §2), shared by the CLI and the runner.
+///
+/// With several server URLs it fails over: a request that cannot reach one server (connection
+/// refused, timeout) is tried on the next. Answers from a server — even errors — are final.
+public struct RunwardenClient: Sendable {
+    public let servers: [String]
+    public let token: String?
+    let http: HTTPClient
+
+    public init(servers: [String], token: String?, http: HTTPClient = .shared) {
+        self.servers = servers.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.token = token
+        self.http = http
+    }
+
+    public struct Answer: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: Data
+    }
+
+    /// Sends one request; throws `ClientError.server` for an error envelope and
+    /// `ClientError.unreachable` when no server answered.
+    public func send(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil,
+        headers extra: [(String, String)] = [], timeout: Duration = .seconds(30)
+    ) async throws -> Answer {
+        var lastFailure = "no server configured"
+        for server in servers {
+            var request = HTTPClientRequest(url: server + path + Self.encode(query))
+            request.method = method
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            for (name, value) in extra { request.headers.add(name: name, value: value) }
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body.encoded()))
+            }
+            let response: HTTPClientResponse
+            let data: Data
+            do {
+                response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+                data = Data((try await response.body.collect(upTo: 64 << 20)).readableBytesView)
+            } catch {
+                lastFailure = "\(server): \(Self.describe(error))"
+                continue
+            }
+            let answer = Answer(status: Int(response.status.code), headers: response.headers, body: data)
+            if answer.status >= 400 { throw ClientError.server(status: answer.status, envelope: ErrorEnvelope.parse(data, status: answer.status)) }
+            return answer
+        }
+        throw ClientError.unreachable(lastFailure)
+    }
+
+    func decode<Value: Decodable>(_ type: Value.Type, _ answer: Answer) throws -> Value {
+        do {
+            return try Self.decoder.decode(type, from: answer.body)
+        } catch {
+            throw ClientError.invalidResponse("could not read the server's answer as \(type): \(error)")
+        }
+    }
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
+
+    static func encode(_ query: [(String, String)]) -> String {
+        guard !query.isEmpty else { return "" }
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "&=+")
+        return "?" + query.map { name, value in
+            name + "=" + (value.addingPercentEncoding(withAllowedCharacters: allowed) ?? value)
+        }.joined(separator: "&")
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError { return "\(error)" }
+        return String(describing: error)
+    }
+
+    static func pathSegment(_ text: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/?#")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+}
+
+/// SPEC §2's error envelope as the client reads it.
+public struct ErrorEnvelope: Sendable, Equatable {
+    public var code: String
+    public var message: String
+    public var details: [String]
+
+    static func parse(_ data: Data, status: Int) -> ErrorEnvelope {
+        guard let value = try? JSONValue.parse(data), let error = value["error"],
+            case .string(let code) = error["code"] ?? .null
+        else {
+            return ErrorEnvelope(code: "http_\(status)", message: "the server answered HTTP \(status)", details: [])
+        }
+        var message = ""
+        if case .string(let text) = error["message"] ?? .null { message = text }
+        var details: [String] = []
+        if case .array(let items) = error["details"] ?? .null {
+            for item in items {
+                if case .string(let field) = item["field"] ?? .null, case .string(let text) = item["message"] ?? .null {
+                    details.append("\(field): \(text)")
+                }
+            }
+        }
+        return ErrorEnvelope(code: code, message: message, details: details)
+    }
+}
+
+public enum ClientError: Error, CustomStringConvertible, Sendable {
+    /// The server answered with an error envelope.
+    case server(status: Int, envelope: ErrorEnvelope)
+    /// No server could be reached.
+    case unreachable(String)
+    /// The server answered something this client cannot read.
+    case invalidResponse(String)
+
+    public var description: String {
+        switch self {
+        case .server(let status, let envelope):
+            let details = envelope.details.isEmpty ? "" : " (" + envelope.details.joined(separator: "; ") + ")"
+            return "\(envelope.code) (HTTP \(status)): \(envelope.message)\(details)"
+        case .unreachable(let reason): return "cannot reach the server: \(reason)"
+        case .invalidResponse(let reason): return reason
+        }
+    }
+
+    /// Worth trying again later: the server was unreachable or failed on its side.
+    public var isTransient: Bool {
+        switch self {
+        case .unreachable: true
+        case .server(let status, _): status >= 500 || status == 408 || status == 429
+        case .invalidResponse: false
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import RunwardenClient
+import RunwardenCore
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Submit a workflow file (YAML or JSON); prints the run id.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The workflow file.") var file: String
+    @Option(help: "Idempotency key: submitting again with the same key and file answers the same run.") var idempotencyKey: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let body = try WorkflowFile.load(path: file)
+            let run = try await options.client().createRun(body, idempotencyKey: idempotencyKey)
+            print(run.id)
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a run: its status and a table of its tasks.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The run id.") var id: String
+    @Flag(help: "Print the snapshot as JSON.") var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = options.client()
+            if json {
+                let answer = try await client.send(.GET, "/v1/runs/" + id)
+                print(String(decoding: answer.body, as: UTF8.self))
+            } else {
+                print(RunDisplay.summary(try await client.run(id)))
+            }
+        }
+    }
+}
+
+/// `runwarden wait`: follows a run until it ends; the exit code tells how it ended.
+struct Wait: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Wait for a run to end. Exit code: 0 succeeded, 1 failed, 2 canceled, 3 timed_out, 4 error.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The run id.") var id: String
+    @Option(help: "Give up after this many seconds (exit code 4).") var timeout: Int?
+
+    func run() async throws {
+        try await reportingErrors(exitCode: 4) {
+            let client = options.client()
+            let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
+            let interactive = isatty(STDOUT_FILENO) == 1
+            var run = try await client.run(id)
+            var printed = -1
+            while true {
+                if run.version != printed {
+                    print(interactive ? RunDisplay.progressBar(run) : RunDisplay.progressLine(run), terminator: interactive ? "" : "\n")
+                    fflush(nil)  // all streams: referencing `stdout` is not concurrency-safe
+                    printed = run.version
+                }
+                if run.isTerminal { break }
+                if let deadline, ContinuousClock.now >= deadline {
+                    if interactive { print("") }
+                    throw WaitTimeout(seconds: timeout ?? 0)
+                }
+                run = try await client.run(id, afterVersion: run.version, wait: 25)
+            }
+            if interactive { print("") }
+            if let error = run.error { print("error: \(error.code): \(error.message)") }
+            throw ExitCode(RunDisplay.exitCode(for: run.status))
+        }
+    }
+
+    struct WaitTimeout: Error, CustomStringConvertible {
+        var seconds: Int
+        var description: String { "the run did not end within \(seconds) s" }
+    }
+}
+
+struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a run's task table live until the run ends.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The run id.") var id: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = options.client()
+            let interactive = isatty(STDOUT_FILENO) == 1
+            var run = try await client.run(id)
+            while true {
+                // On a terminal, redraw in place; otherwise print each state once.
+                if interactive { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+                print(RunDisplay.summary(run))
+                if !interactive { print("") }
+                fflush(nil)  // all streams: referencing `stdout` is not concurrency-safe
+                if run.isTerminal { return }
+                run = try await client.run(id, afterVersion: run.version, wait: 25)
+            }
+        }
+    }
+}
+
+struct Cancel: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cancel a run.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The run id.") var id: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let run = try await options.client().cancel(id)
+            print("\(run.id) \(run.status)")
+        }
+    }
+}
+
+struct Runs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List runs, newest first.")
+    @OptionGroup var options: ClientOptions
+    @Option(help: "Only runs with this status.") var status: String?
+    @Option(help: "Only runs of this workflow.") var workflow: String?
+    @Option(help: "How many (at most 500).") var limit: Int = 20
+    @Option(help: "Continue from a previous page's cursor.") var cursor: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let list = try await options.client().runs(status: status, workflow: workflow, limit: limit, cursor: cursor)
+            print(RunDisplay.runTable(list.items))
+            if let next = list.nextCursor { print("more: --cursor \(next)") }
+        }
+    }
+}
+
+struct Events: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a run's event timeline.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The run id.") var id: String
+    @Flag(help: "Keep following new events until the run ends.") var follow = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let client = options.client()
+            var after: Int64 = 0
+            while true {
+                let page = try await client.events(runID: id, after: after, limit: 500, wait: follow ? 25 : nil)
+                for event in page.events { print(RunDisplay.eventLine(event)) }
+                after = page.nextAfter
+                let ended = page.events.contains { $0.taskId == nil && RunDisplay.terminal.contains($0.status) }
+                if ended || (!follow && page.events.count < 500) { return }
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import RunwardenClient
+
+/// Plain-text renderings of runs for the terminal.
+enum RunDisplay {
+    static let terminal: Set<String> = ["succeeded", "failed", "canceled", "timed_out"]
+
+    static func exitCode(for status: String) -> Int32 {
+        switch status {
+        case "succeeded": 0
+        case "failed": 1
+        case "canceled": 2
+        case "timed_out": 3
+        default: 4
+        }
+    }
+
+    static func summary(_ run: RunSnapshot) -> String {
+        var lines = ["\(run.id)  \(run.workflow)  \(run.status.uppercased())  (version \(run.version))"]
+        var times = "created \(run.createdAt)"
+        if let started = run.startedAt { times += "  started \(started)" }
+        if let duration = run.durationMs { times += "  took \(formatDuration(ms: duration))" }
+        lines.append(times)
+        lines.append("progress: \(progressCounts(run))")
+        if let error = run.error { lines.append("error: \(error.code): \(firstLine(error.message))") }
+        let header = ["TASK", "STATUS", "ATTEMPT", "RUNNER", "EXIT", "ERROR"]
+        let rows = (run.tasks ?? []).map { task in
+            [
+                task.name, task.status, String(task.attempt), task.runner ?? "-", task.exitCode.map(String.init) ?? "-",
+                task.error.map { "\($0.code): \(firstLine($0.message))" } ?? "",
+            ]
+        }
+        lines.append("")
+        lines.append(table([header] + rows))
+        return lines.joined(separator: "\n")
+    }
+
+    static func progressCounts(_ run: RunSnapshot) -> String {
+        let progress = run.progress
+        let counts: [(String, Int)] = [
+            ("succeeded", progress.succeeded), ("failed", progress.failed), ("running", progress.running),
+            ("dispatched", progress.dispatched), ("queued", progress.queued), ("pending", progress.pending),
+            ("canceling", progress.canceling), ("canceled", progress.canceled), ("timed out", progress.timedOut),
+            ("skipped", progress.skipped),
+        ]
+        let done = progress.succeeded + progress.failed + progress.canceled + progress.timedOut + progress.skipped
+        let parts = counts.filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }.joined(separator: " · ")
+        return "\(done)/\(progress.total) tasks finished (\(progress.percent)%)  \(parts)"
+    }
+
+    /// One line per change, for logs and pipes.
+    static func progressLine(_ run: RunSnapshot) -> String {
+        "\(run.status) \(run.progress.percent)% — \(progressCounts(run))"
+    }
+
+    /// A bar redrawn in place on a terminal.
+    static func progressBar(_ run: RunSnapshot) -> String {
+        let width = 30
+        let filled = run.progress.percent * width / 100
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        return "\r\u{1B}[2K[\(bar)] \(run.progress.percent)%  \(run.status)  \(progressCounts(run))"
+    }
+
+    static func runTable(_ runs: [RunSnapshot]) -> String {
+        let rows = runs.map { run in
+            [run.id, run.workflow, run.status, "\(run.progress.percent)%", run.createdAt, run.durationMs.map { formatDuration(ms: $0) } ?? "-"]
+        }
+        return table([["RUN", "WORKFLOW", "STATUS", "DONE", "CREATED", "DURATION"]] + rows)
+    }
+
+    static func eventLine(_ event: RunEvent) -> String {
+        var line = "\(event.seq)\t\(event.timestamp)  \(event.type)"
+        if let previous = event.previousStatus { line += " (from \(previous))" }
+        if let task = event.taskId { line += "  \(task)" }
+        if let attempt = event.attempt, attempt > 1 { line += " attempt \(attempt)" }
+        if let error = event.error { line += "  \(error.code): \(firstLine(error.message))" }
+        return line
+    }
+
+    static func table(_ rows: [[String]]) -> String {
+        guard let columns = rows.map(\.count).max() else { return "" }
+        let widths = (0..<columns).map { column in rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    static func formatDuration(ms: Int) -> String {
+        if ms < 1000 { return "\(ms)ms" }
+        if ms < 60_000 { return String(format: "%.1fs", Double(ms) / 1000) }
+        return "\(ms / 60_000)m\(ms % 60_000 / 1000)s"
+    }
+
+    static func firstLine(_ text: String) -> String {
+        String(text.split(separator: "\n", maxSplits: 1).first ?? "")
+    }
+}
