@@ -82,7 +82,8 @@ public struct RunnerAgent: Service {
     /// Keeps the leases of running tasks alive and stops the tasks the server names.
     private func heartbeatLoop() async {
         while !Task.isCancelled {
-            let interval = Duration.seconds(max(1, await active.leaseSeconds / 3))
+            // A third of the lease keeps it alive; at most 2 s so a cancel reaches the task quickly.
+            let interval = Duration.milliseconds(min(2000, max(500, await active.leaseSeconds * 1000 / 3)))
             try? await Task.sleep(for: interval)
             let taskIDs = await active.ids
             guard !taskIDs.isEmpty else { continue }
