@@ -95,5 +95,10 @@ let package = Package(
             ],
             swiftSettings: strictSwift6
         ),
+        .testTarget(
+            name: "RunwardenEndToEndTests",
+            dependencies: ["runwarden", "RunwardenClient", "RunwardenCore"],
+            swiftSettings: strictSwift6
+        ),
     ]
 )

@@ -135,7 +135,39 @@ extension JSONValue: Codable {
 extension JSONValue {
     /// Parses UTF-8 JSON text. Throws on anything that is not well-formed JSON.
     public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        guard !hasTrailingComma(data) else { throw JSONParseError.trailingComma }
+        return try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    public enum JSONParseError: Error { case trailingComma }
+
+    /// Foundation's parser accepts `[1,]` and `{"a":1,}`, which RFC 8259 does not; this scan
+    /// (outside strings, a `,` followed only by whitespace before `]` or `}`) closes that gap.
+    static func hasTrailingComma(_ data: Data) -> Bool {
+        var inString = false
+        var escaped = false
+        var lastSignificant: UInt8 = 0
+        for byte in data {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: " "), 0x0A, 0x0D, 0x09: continue
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                if lastSignificant == UInt8(ascii: ",") { return true }
+            default: break
+            }
+            lastSignificant = byte
+        }
+        return false
     }
 
     /// Compact JSON text, members in their stored order. (Foundation's encoder goes through a

@@ -13,7 +13,10 @@ struct Authenticator: Sendable {
     /// The presented token, once it proves the role the route needs.
     func authorize(_ request: Request, as required: TokenRole) throws -> (role: TokenRole, token: String?) {
         if isOpen { return (.open, nil) }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw APIError.unauthorized }
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw APIError.unauthorized
+        }
         let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
         let role: TokenRole
         if let clientToken, Self.constantTimeEqual(token, clientToken) {

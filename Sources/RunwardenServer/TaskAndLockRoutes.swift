@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import RunwardenCore
 
@@ -29,7 +30,9 @@ struct TaskAndLockRoutes {
     }
 
     @Sendable func release(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
-        try await service.releaseLock(workspace: try context.parameters.require("workspace"))
+        // Path parameters arrive percent-encoded: `repo%20a` names the workspace "repo a".
+        let raw = try context.parameters.require("workspace")
+        try await service.releaseLock(workspace: raw.removingPercentEncoding ?? raw)
         return Response(status: .noContent)
     }
 }

@@ -62,6 +62,7 @@ struct Serve: AsyncParsableCommand {
             if settings.isOpen {
                 print("No tokens configured: every request is accepted, and only on this loopback address.")
             }
+            fflush(nil)  // stdout may be a file or a pipe: say it now, not when the buffer fills
         }
         try await app.runService()
     }
