@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import RunwardenCore
 import RunwardenStore
 import RunwardenStoreSQLite
@@ -13,9 +14,11 @@ public func buildApplication(
     let store = try store ?? SQLiteRunStore(path: try configuration.sqlitePath())
     let service = RunService(store: store, leaseSeconds: configuration.leaseSeconds, logger: logger)
     let router = buildRouter(service: service, configuration: configuration)
+    let services: [any Service] = configuration.reaperInterval.map { [Reaper(service: service, interval: $0)] } ?? []
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runwarden"),
+        services: services,
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
 }

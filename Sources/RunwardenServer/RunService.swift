@@ -159,6 +159,53 @@ public struct RunService: Sendable {
         logger.info("lock released by hand", metadata: ["run_id": "\(lock.runID)", "task_id": "\(lock.taskID)", "workspace": "\(workspace)"])
     }
 
+    // MARK: - Liveness
+
+    /// Gives every claimed task a fresh lease; called once when the server starts, because
+    /// runners could not heartbeat while it was down (SPEC §1).
+    public func renewLeases() async throws -> Int {
+        try await store.renewLeases(now: clock())
+    }
+
+    /// Does what is due now: reaps tasks whose runner stopped heartbeating for a lease, and
+    /// times out tasks and runs past their `timeout_s`. Returns how many changes it committed.
+    @discardableResult
+    public func reap(limit: Int = 500) async throws -> Int {
+        let now = clock()
+        let leaseCutoff = now.adding(milliseconds: -Int64(leaseSeconds) * 1000)
+        var committedChanges = 0
+        for work in try await store.dueWork(leaseCutoff: leaseCutoff, now: now, limit: limit) {
+            let committed = try await store.update(runID: work.runID, now: now) { change in
+                // Checked again inside the transaction: a heartbeat or a report may have come since.
+                try Self.apply(work, to: &change, leaseCutoff: leaseCutoff)
+                return change.isVisible
+            }
+            guard let committed, committed.value else { continue }
+            committedChanges += 1
+            await publish(committed)
+            logger.notice("reaped", metadata: ["run_id": "\(work.runID)", "work": "\(work)"])
+        }
+        return committedChanges
+    }
+
+    private static func apply(_ work: DueWork, to change: inout RunChange, leaseCutoff: Timestamp) throws {
+        let run = change.run
+        switch work {
+        case .leaseExpired(_, let taskID):
+            guard let index = run.taskIndex(id: taskID), let heartbeat = run.tasks[index].state.heartbeatAt,
+                heartbeat < leaseCutoff
+            else { return }
+            change.leaseExpired(taskID: taskID)
+        case .taskTimedOut(_, let taskID):
+            guard let index = run.taskIndex(id: taskID), let deadline = run.tasks[index].timeoutDeadline, deadline <= change.now
+            else { return }
+            change.taskTimedOut(taskID: taskID)
+        case .runTimedOut:
+            guard let deadline = run.timeoutDeadline, deadline <= change.now else { return }
+            change.runTimedOut()
+        }
+    }
+
     // MARK: - Helpers
 
     /// Wakes long-polls on the run, on all events, and claimers (a change may free work).

@@ -25,7 +25,11 @@ struct RunnerRoutes {
             }
             if !reader.errors.isEmpty { throw APIError.validation(ValidationFailure(reader.errors)) }
         }
-        guard let task = try await service.claim(runner: runner, labels: labels, wait: try request.waitDuration()) else {
+        let wait = try request.waitDuration()
+        let claimed = try await DisconnectWatch.cancelOnDisconnect(of: context.channel) { [service, labels] in
+            try await service.claim(runner: runner, labels: labels, wait: wait)
+        }
+        guard let task = claimed else {
             return Response(status: .noContent)
         }
         return .json(.object(["task": Snapshot.claimed(task), "lease_s": .int(Int64(service.leaseSeconds))]))

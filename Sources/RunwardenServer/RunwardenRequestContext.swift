@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 
 /// Which of the two tokens a request presented (SPEC §2 "Authentication").
 public enum TokenRole: Sendable, Equatable {
@@ -13,9 +14,12 @@ public struct RunwardenRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var role: TokenRole?
     public var token: String?
+    /// The connection, to notice a client that leaves while its long-poll waits.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
     }
 
     /// Hummingbird's own limit stays out of the way; routes enforce `--max-body` themselves so

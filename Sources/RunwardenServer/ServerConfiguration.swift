@@ -10,6 +10,9 @@ public struct ServerConfiguration: Sendable {
     public var runnerToken: String?
     public var leaseSeconds = 30
     public var maxBodyBytes = 1 << 20
+    /// How often the reaper looks for lost leases and timeouts; nil turns it off (tests that
+    /// drive `RunService.reap()` themselves).
+    public var reaperInterval: Duration? = .seconds(1)
 
     public init() {}
 

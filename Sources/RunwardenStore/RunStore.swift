@@ -35,6 +35,14 @@ public protocol RunStore: Sendable {
     /// Releases a workspace lock by hand; nil when the workspace is free.
     func releaseLock(workspace: String, now: Timestamp) async throws -> WorkspaceLock?
 
+    /// What the server itself must do now: leases that ran out (no heartbeat since
+    /// `leaseCutoff`), tasks and runs past their deadline. At most `limit` items.
+    func dueWork(leaseCutoff: Timestamp, now: Timestamp, limit: Int) async throws -> [DueWork]
+
+    /// Gives every claimed task a fresh lease: after a server start, runners get one full
+    /// lease to heartbeat again before their tasks can be reaped. Returns how many.
+    func renewLeases(now: Timestamp) async throws -> Int
+
     /// Throws when the database cannot be reached (for `/readyz`).
     func checkHealth() async throws
 }
@@ -114,6 +122,19 @@ public struct WorkspaceLock: Sendable, Equatable {
         self.runID = runID
         self.runner = runner
         self.acquiredAt = acquiredAt
+    }
+}
+
+/// One piece of work the reaper must do, each applied through `RunChange`.
+public enum DueWork: Sendable, Equatable {
+    case leaseExpired(runID: String, taskID: String)
+    case taskTimedOut(runID: String, taskID: String)
+    case runTimedOut(runID: String)
+
+    public var runID: String {
+        switch self {
+        case .leaseExpired(let runID, _), .taskTimedOut(let runID, _), .runTimedOut(let runID): runID
+        }
     }
 }
 

@@ -71,10 +71,11 @@ extension SQLiteRunStore {
         let now = change.now
         for (task, before) in zip(run.tasks, original.tasks) where task.state != before.state {
             try db.execute(
-                sql: "UPDATE tasks SET status = ?, runner = ?, queued_at = ?, heartbeat_at = ?, state = ? WHERE id = ?",
+                sql: "UPDATE tasks SET status = ?, runner = ?, queued_at = ?, heartbeat_at = ?, deadline_at = ?, state = ? WHERE id = ?",
                 arguments: [
                     task.status.rawValue, task.state.runner, task.state.queuedAt?.milliseconds,
-                    task.state.heartbeatAt?.milliseconds, try JSONColumn.encode(task.state), task.id,
+                    task.state.heartbeatAt?.milliseconds, task.timeoutDeadline?.milliseconds, try JSONColumn.encode(task.state),
+                    task.id,
                 ])
             if let workspace = task.spec.workspace, task.state.holdsLock != before.state.holdsLock {
                 if task.state.holdsLock {
@@ -112,8 +113,11 @@ extension SQLiteRunStore {
 
     static func writeRunState(_ run: Run, _ db: Database) throws {
         try db.execute(
-            sql: "UPDATE runs SET status = ?, version = ?, state = ? WHERE id = ?",
-            arguments: [run.status.rawValue, run.state.version, try JSONColumn.encode(run.state), run.id])
+            sql: "UPDATE runs SET status = ?, version = ?, deadline_at = ?, state = ? WHERE id = ?",
+            arguments: [
+                run.status.rawValue, run.state.version, run.timeoutDeadline?.milliseconds, try JSONColumn.encode(run.state),
+                run.id,
+            ])
     }
 
     static func event(_ row: Row) throws -> Event {

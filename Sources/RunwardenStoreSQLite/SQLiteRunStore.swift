@@ -133,6 +133,39 @@ public final class SQLiteRunStore: RunStore {
         }
     }
 
+    public func dueWork(leaseCutoff: Timestamp, now: Timestamp, limit: Int) async throws -> [DueWork] {
+        try await pool.read { db in
+            let timedOutRuns = try String.fetchAll(
+                db, sql: "SELECT id FROM runs WHERE deadline_at IS NOT NULL AND deadline_at <= ? ORDER BY deadline_at LIMIT ?",
+                arguments: [now.milliseconds, limit]
+            ).map { DueWork.runTimedOut(runID: $0) }
+            let timedOutTasks = try Row.fetchAll(
+                db,
+                sql: "SELECT id, run_id FROM tasks WHERE deadline_at IS NOT NULL AND deadline_at <= ? ORDER BY deadline_at LIMIT ?",
+                arguments: [now.milliseconds, limit]
+            ).map { DueWork.taskTimedOut(runID: $0["run_id"], taskID: $0["id"]) }
+            let lostLeases = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, run_id FROM tasks
+                    WHERE status IN ('dispatched', 'running', 'canceling') AND heartbeat_at < ?
+                    ORDER BY heartbeat_at LIMIT ?
+                    """,
+                arguments: [leaseCutoff.milliseconds, limit]
+            ).map { DueWork.leaseExpired(runID: $0["run_id"], taskID: $0["id"]) }
+            return Array((timedOutRuns + timedOutTasks + lostLeases).prefix(limit))
+        }
+    }
+
+    public func renewLeases(now: Timestamp) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE tasks SET heartbeat_at = ? WHERE status IN ('dispatched', 'running', 'canceling')",
+                arguments: [now.milliseconds])
+            return db.changesCount
+        }
+    }
+
     public func checkHealth() async throws {
         do {
             _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }

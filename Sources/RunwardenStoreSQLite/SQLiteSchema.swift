@@ -71,6 +71,16 @@ enum SQLiteSchema {
                     );
                     """)
         }
+        migrator.registerMigration("v2-deadlines") { db in
+            // When the server must time out a task or a run; NULL when nothing is due.
+            try db.execute(
+                sql: """
+                    ALTER TABLE tasks ADD COLUMN deadline_at INTEGER;
+                    ALTER TABLE runs ADD COLUMN deadline_at INTEGER;
+                    CREATE INDEX tasks_deadline ON tasks(deadline_at) WHERE deadline_at IS NOT NULL;
+                    CREATE INDEX runs_deadline ON runs(deadline_at) WHERE deadline_at IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

@@ -69,10 +69,11 @@ final class Cluster: @unchecked Sendable {
 
     /// Starts the server (on a free port the first time, on the same port after a restart) and
     /// waits until it says where it listens.
-    func startServer() async throws {
+    func startServer(_ extraArguments: [String] = []) async throws {
         let attempt = (server?.process.processIdentifier ?? 0) + 1
         server = try ChildProcess(
-            ["serve", "--port", String(port), "--database", directory.appendingPathComponent("runwarden.sqlite").path],
+            ["serve", "--port", String(port), "--database", directory.appendingPathComponent("runwarden.sqlite").path]
+                + extraArguments,
             in: directory, name: "server-\(attempt)")
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {

@@ -159,4 +159,47 @@ struct RunnerEndToEndTests {
         #expect(await missing.waitForExit() == 1)
         #expect(missing.output.contains("run_not_found"))
     }
+
+    @Test("a runner killed with SIGKILL mid-task loses its lease; another runner runs the retry and the run succeeds")
+    func runnerKilledMidTask() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer(["--lease", "2s"])
+        let doomed = try cluster.startRunner(name: "doomed")
+        let runID = try await cluster.submit(
+            #"{"workflow": "retry", "tasks": [{"name": "a", "command": "sleep 1.5", "workspace": "ws", "retries": 1}]}"#)
+        var run = try await cluster.client.run(runID)
+        while run.tasks?.first?.status != "running" {
+            run = try await cluster.client.run(runID, afterVersion: run.version, wait: 5)
+        }
+        doomed.signal(SIGKILL)
+        _ = await doomed.waitForExit()
+        try cluster.startRunner(name: "rescuer")
+        run = try await cluster.waitForEnd(runID, within: .seconds(30))
+        #expect(run.status == "succeeded")
+        let task = try #require(run.tasks?.first)
+        if run.status != "succeeded" {
+            let events = try await cluster.client.events(runID: runID).events
+            Issue.record("events: \(events.map { "\($0.type) \($0.attempt ?? 0) \($0.error?.message ?? "")" })")
+        }
+        #expect(task.attempt == 2)
+        #expect(task.runner == "rescuer")
+        let events = try await cluster.client.events(runID: runID).events
+        #expect(events.contains { $0.type == "task.retrying" })
+    }
+
+    @Test("a runner told to stop with SIGTERM lets its running task finish, reports it, and exits 0")
+    func runnerGracefulShutdown() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        let runner = try cluster.startRunner()
+        let runID = try await cluster.submit(#"{"workflow": "graceful", "tasks": [{"name": "a", "command": "sleep 1"}]}"#)
+        var run = try await cluster.client.run(runID)
+        while run.tasks?.first?.status != "running" {
+            run = try await cluster.client.run(runID, afterVersion: run.version, wait: 5)
+        }
+        runner.signal(SIGTERM)
+        #expect(await runner.waitForExit(within: .seconds(20)) == 0)
+        run = try await cluster.client.run(runID)
+        #expect(run.status == "succeeded")
+    }
 }

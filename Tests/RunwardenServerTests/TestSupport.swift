@@ -43,6 +43,7 @@ func testConfiguration(database: String, _ configure: (inout ServerConfiguration
     configuration.host = "127.0.0.1"
     configuration.port = 0
     configuration.database = database
+    configuration.reaperInterval = nil  // the reaper's own tests drive it with a manual clock
     configure(&configuration)
     return configuration
 }

@@ -1,0 +1,32 @@
+import Logging
+import ServiceLifecycle
+
+/// The background worker that keeps runs honest when runners vanish (SPEC §1): on start it
+/// gives every claimed task one full lease, then every `interval` it reaps lost leases and
+/// fires task and run timeouts — which therefore fire even when no runner is left.
+public struct Reaper: Service {
+    let service: RunService
+    let interval: Duration
+
+    public init(service: RunService, interval: Duration) {
+        self.service = service
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        do {
+            let renewed = try await service.renewLeases()
+            if renewed > 0 { service.logger.notice("renewed leases after start", metadata: ["tasks": "\(renewed)"]) }
+        } catch {
+            service.logger.error("could not renew leases at start", metadata: ["error": "\(error)"])
+        }
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            do {
+                try await service.reap()
+            } catch {
+                service.logger.error("reaper pass failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
