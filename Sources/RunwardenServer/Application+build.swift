@@ -29,6 +29,7 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
     let routes =
         RunRoutes(service: service, maxBody: maxBody).routes
         + EventRoutes(service: service).routes
+        + StreamRoutes(service: service, keepAlive: configuration.streamKeepAlive).routes
         + RunnerRoutes(service: service, maxBody: maxBody).routes
         + TaskAndLockRoutes(service: service).routes
         + HealthRoutes(service: service).routes

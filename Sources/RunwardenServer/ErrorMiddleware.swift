@@ -57,4 +57,5 @@ extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
     static let idempotentReplayed = Self("Idempotent-Replayed")!
     static let runnerName = Self("X-Runner-Name")!
+    static let lastEventID = Self("Last-Event-ID")!
 }

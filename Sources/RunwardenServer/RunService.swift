@@ -96,6 +96,11 @@ public struct RunService: Sendable {
         }
     }
 
+    /// The newest event's `seq` (0 when there is none): where a live-only stream starts.
+    public func latestSeq() async throws -> Int64 {
+        try await store.latestSeq()
+    }
+
     // MARK: - Runner protocol
 
     public func task(_ id: String) async throws -> (record: RunRecord, task: RunTask) {

@@ -13,6 +13,8 @@ public struct ServerConfiguration: Sendable {
     /// How often the reaper looks for lost leases and timeouts; nil turns it off (tests that
     /// drive `RunService.reap()` themselves).
     public var reaperInterval: Duration? = .seconds(1)
+    /// How often an idle event stream sends a keep-alive comment.
+    public var streamKeepAlive: Duration = .seconds(15)
 
     public init() {}
 

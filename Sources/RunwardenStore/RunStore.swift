@@ -16,6 +16,8 @@ public protocol RunStore: Sendable {
     func runs(_ query: RunQuery) async throws -> RunPage
     /// Events after `seq`, in `seq` order: one run's, or every run's when `runID` is nil.
     func events(runID: String?, after seq: Int64, limit: Int) async throws -> [Event]
+    /// The newest event's `seq`, 0 when there is none.
+    func latestSeq() async throws -> Int64
 
     /// Applies `body` to the run in one transaction; nil when the run does not exist.
     /// An error thrown by `body` commits nothing and is rethrown.

@@ -127,6 +127,10 @@ public final class SQLiteRunStore: RunStore {
         }
     }
 
+    public func latestSeq() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0 }
+    }
+
     public func locks() async throws -> [WorkspaceLock] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY acquired_at, workspace").map(Self.lock)
