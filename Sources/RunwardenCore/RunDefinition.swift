@@ -24,10 +24,13 @@ public struct RunDefinition: Sendable, Equatable {
         let workflow = reader.string(object, "workflow", at: "", required: true, maxLength: 200)
         let timeout = reader.integer(object, "timeout_s", at: "", minimum: 1)
         let callbackURL = reader.string(object, "callback_url", at: "", maxLength: 2048)
-        if let callbackURL, !(callbackURL.hasPrefix("http://") || callbackURL.hasPrefix("https://")) {
-            reader.fail("callback_url", "must be an http:// or https:// URL")
+        if let callbackURL, URLRules.httpURL(callbackURL) == nil {
+            reader.fail("callback_url", "must be an absolute http:// or https:// URL")
         }
         let callbackSecret = reader.string(object, "callback_secret", at: "", maxLength: 256)
+        if let callbackSecret, WebhookSecret.key(of: callbackSecret) == nil {
+            reader.fail("callback_secret", "must be whsec_ followed by a base64 key")
+        }
         let metadata = reader.present(object, "metadata", "metadata", false)
         if let metadata, metadata.objectMembers == nil {
             reader.fail("metadata", "must be an object, not \(metadata.typeName)")

@@ -14,7 +14,11 @@ public func buildApplication(
     let store = try store ?? SQLiteRunStore(path: try configuration.sqlitePath())
     let service = RunService(store: store, leaseSeconds: configuration.leaseSeconds, logger: logger)
     let router = buildRouter(service: service, configuration: configuration)
-    let services: [any Service] = configuration.reaperInterval.map { [Reaper(service: service, interval: $0)] } ?? []
+    var services: [any Service] = []
+    if let interval = configuration.reaperInterval { services.append(Reaper(service: service, interval: interval)) }
+    if configuration.dispatchWebhooks {
+        services.append(WebhookDispatcher(service: service, settings: .init(schedule: configuration.webhookRetryMs)))
+    }
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runwarden"),
@@ -30,6 +34,7 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         RunRoutes(service: service, maxBody: maxBody).routes
         + EventRoutes(service: service).routes
         + StreamRoutes(service: service, keepAlive: configuration.streamKeepAlive).routes
+        + WebhookRoutes(service: service, maxBody: maxBody).routes
         + RunnerRoutes(service: service, maxBody: maxBody).routes
         + TaskAndLockRoutes(service: service).routes
         + HealthRoutes(service: service).routes

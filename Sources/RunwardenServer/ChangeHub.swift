@@ -12,6 +12,8 @@ public actor ChangeHub {
         case events
         /// Work may have become claimable: a task queued, a lock released.
         case claims
+        /// The webhook outbox may hold new or newly due deliveries.
+        case deliveries
     }
 
     private var generations: [Topic: UInt64] = [:]

@@ -36,9 +36,14 @@ struct RunRoutes {
         }
         switch try await service.create(definition, idempotency: idempotency) {
         case .created(let record):
-            return .json(
-                Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted,
-                headers: [.location: "/v1/runs/" + record.run.id])
+            var snapshot = Snapshot.run(record.run, lockHolders: record.lockHolders)
+            if definition.run.callbackURL != nil, definition.run.callbackSecret == nil,
+                let secret = record.run.spec.callbackSecret, case .object(var members) = snapshot
+            {
+                members.append(.init("callback_secret", .string(secret)))  // generated: shown this once
+                snapshot = .object(members)
+            }
+            return .json(snapshot, status: .accepted, headers: [.location: "/v1/runs/" + record.run.id])
         case .replayed(let record):
             return .json(
                 Snapshot.run(record.run, lockHolders: record.lockHolders), status: .ok,

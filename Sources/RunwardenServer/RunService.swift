@@ -9,8 +9,8 @@ public struct RunService: Sendable {
     public let store: any RunStore
     public let hub: ChangeHub
     public let leaseSeconds: Int
-    let clock: @Sendable () -> Timestamp
-    let logger: Logger
+    public let clock: @Sendable () -> Timestamp
+    public let logger: Logger
 
     public init(
         store: any RunStore, hub: ChangeHub = ChangeHub(), leaseSeconds: Int,
@@ -33,6 +33,10 @@ public struct RunService: Sendable {
     /// Stores a new run; its id is returned only after the commit (SPEC §1: no phantom 202).
     public func create(_ definition: RunDefinition, idempotency: IdempotencyKey?) async throws -> CreateResult {
         let now = clock()
+        var definition = definition
+        if definition.run.callbackURL != nil, definition.run.callbackSecret == nil {
+            definition.run.callbackSecret = WebhookSecret.generate()  // shown once, in the create answer
+        }
         let runID = Identifier.make(.run, at: now)
         let taskIDs = definition.tasks.map { _ in Identifier.make(.task, at: now) }
         let (run, event) = Run.create(definition, id: runID, taskIDs: taskIDs, eventID: Identifier.make(.evt, at: now), now: now)
@@ -164,6 +168,40 @@ public struct RunService: Sendable {
         logger.info("lock released by hand", metadata: ["run_id": "\(lock.runID)", "task_id": "\(lock.taskID)", "workspace": "\(workspace)"])
     }
 
+    // MARK: - Webhooks
+
+    /// A new subscription; its secret (given, or generated) is in the answer and nowhere else.
+    public func createWebhook(_ definition: WebhookDefinition) async throws -> Webhook {
+        let now = clock()
+        let webhook = Webhook(
+            id: Identifier.make(.wh, at: now), url: definition.url, events: definition.events,
+            secret: definition.secret ?? WebhookSecret.generate(), description: definition.description, createdAt: now)
+        try await store.createWebhook(webhook)
+        logger.info("webhook created", metadata: ["webhook_id": "\(webhook.id)", "url": "\(webhook.url)"])
+        return webhook
+    }
+
+    public func webhook(_ id: String) async throws -> Webhook {
+        guard let webhook = try await store.webhook(id: id) else { throw APIError.notFound("webhook", id) }
+        return webhook
+    }
+
+    public func deleteWebhook(_ id: String) async throws {
+        guard try await store.deleteWebhook(id: id, now: clock()) else { throw APIError.notFound("webhook", id) }
+    }
+
+    public func retryDelivery(_ id: String) async throws {
+        guard try await store.retryDelivery(id: id, now: clock()) else { throw APIError.notFound("delivery", id) }
+        await hub.notify([.deliveries])
+    }
+
+    public func recoverDeliveries(webhookID: String, since: Timestamp) async throws -> Int {
+        _ = try await webhook(webhookID)
+        let count = try await store.recoverDeliveries(webhookID: webhookID, since: since, now: clock())
+        await hub.notify([.deliveries])
+        return count
+    }
+
     // MARK: - Liveness
 
     /// Gives every claimed task a fresh lease; called once when the server starts, because
@@ -216,7 +254,7 @@ public struct RunService: Sendable {
     /// Wakes long-polls on the run, on all events, and claimers (a change may free work).
     private func publish<Value>(_ committed: Committed<Value>) async {
         var topics: [ChangeHub.Topic] = [.run(committed.record.run.id)]
-        if !committed.events.isEmpty { topics += [.events, .claims] }
+        if !committed.events.isEmpty { topics += [.events, .claims, .deliveries] }
         await hub.notify(topics)
     }
 

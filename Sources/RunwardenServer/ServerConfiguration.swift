@@ -13,6 +13,10 @@ public struct ServerConfiguration: Sendable {
     /// How often the reaper looks for lost leases and timeouts; nil turns it off (tests that
     /// drive `RunService.reap()` themselves).
     public var reaperInterval: Duration? = .seconds(1)
+    /// Delays between webhook attempts after the first, in milliseconds (`--webhook-retry`).
+    public var webhookRetryMs: [Int64] = RetrySchedule.parse(RetrySchedule.standard) ?? []
+    /// Whether this server delivers webhooks; off in tests that must not reach any network.
+    public var dispatchWebhooks = true
     /// How often an idle event stream sends a keep-alive comment.
     public var streamKeepAlive: Duration = .seconds(15)
 

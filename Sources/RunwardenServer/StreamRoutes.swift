@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import RunwardenCore
+import ServiceLifecycle
 
 /// Server-Sent Events (SPEC §2): a run's history then its live events, closed after the run's
 /// terminal event; or every run's new events. `Last-Event-ID` (a `seq`) resumes; a comment
@@ -24,7 +25,11 @@ struct StreamRoutes {
     }
 
     @Sendable func allStream(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
-        stream(runID: nil, after: try Self.resumePoint(request))
+        // Without a resume point the stream starts at "now" — read before the headers go out,
+        // so a client that acts once connected cannot miss its own first event.
+        var start = try Self.resumePoint(request)
+        if start == nil { start = try await service.latestSeq() }
+        return stream(runID: nil, after: start)
     }
 
     /// `Last-Event-ID`, else `?after=`, else the beginning (a run's stream) or now (all runs).
@@ -44,17 +49,24 @@ struct StreamRoutes {
         let keepAlive = keepAlive
         let body = ResponseBody { writer in
             var cursor = after ?? 0
-            if runID == nil, after == nil { cursor = try await service.latestSeq() }
             // Tell the client how long to wait before reconnecting.
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-            while !Task.isCancelled {
-                let events = try await service.events(runID: runID, after: cursor, limit: 500, wait: keepAlive)
+            while !Task.isCancelled, !Task.isShuttingDownGracefully {
+                // The status is read before the events: a run that was already over then has
+                // its terminal event among them, so an empty page means the client has it all.
+                var wasOver = false
+                if let runID { wasOver = try await service.run(runID).run.status.isTerminal }
+                var events = try await service.events(runID: runID, after: cursor, limit: 500, wait: .zero)
+                if events.isEmpty, wasOver { break }
                 if events.isEmpty {
-                    if let runID, try await service.run(runID).run.status.isTerminal,
-                        try await service.events(runID: runID, after: cursor, limit: 1, wait: .zero).isEmpty
-                    {
-                        break  // resumed after the end: nothing more will come
-                    }
+                    // A server shutting down ends the wait (and the stream) at once.
+                    let from = cursor
+                    events = await (try? cancelWhenGracefulShutdown {
+                        try await service.events(runID: runID, after: from, limit: 500, wait: keepAlive)
+                    }) ?? []
+                }
+                if events.isEmpty {
+                    if Task.isShuttingDownGracefully { break }
                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                     continue
                 }

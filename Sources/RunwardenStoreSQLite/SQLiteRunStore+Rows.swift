@@ -89,7 +89,9 @@ extension SQLiteRunStore {
         }
         let events = try append(change.events, to: &run, db)
         if run.state != original.state { try writeRunState(run, db) }
-        return Committed(value: value, record: RunRecord(run: run, lockHolders: try lockHolders(db, for: run)), events: events)
+        let record = RunRecord(run: run, lockHolders: try lockHolders(db, for: run))
+        try enqueueDeliveries(for: events, of: record, now: now, db)
+        return Committed(value: value, record: record, events: events)
     }
 
     /// Numbers and inserts events: `seq` from the table's autoincrement (strictly increasing in
@@ -108,6 +110,40 @@ extension SQLiteRunStore {
                     draft.error.map { String(decoding: $0.encoded(), as: UTF8.self) },
                 ])
             return Event(seq: db.lastInsertedRowID, runSeq: run.state.lastRunSeq, draft: draft)
+        }
+    }
+
+    /// The outbox: one delivery per event and interested destination — every active
+    /// subscription whose filter matches, and the run's `callback_url` for `run.*` events —
+    /// written in the same transaction as the events, with the run as of this commit.
+    static func enqueueDeliveries(for events: [Event], of record: RunRecord, now: Timestamp, _ db: Database) throws {
+        guard !events.isEmpty else { return }
+        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, url, events, secret FROM webhooks WHERE active = 1").map { row in
+            (id: row["id"] as String, url: row["url"] as String, secret: row["secret"] as String,
+             patterns: try JSONColumn.decode([String].self, row["events"]))
+        }
+        let callback = record.run.spec.callbackURL.flatMap { url in record.run.spec.callbackSecret.map { (url, $0) } }
+        guard !subscriptions.isEmpty || callback != nil else { return }
+        for event in events {
+            var destinations = subscriptions.filter { EventFilter.matches($0.patterns, type: event.draft.type) }
+                .map { (webhookID: Optional($0.id), url: $0.url, secret: $0.secret) }
+            if let (url, secret) = callback, event.draft.type.hasPrefix("run.") {
+                destinations.append((webhookID: nil, url: url, secret: secret))
+            }
+            guard !destinations.isEmpty else { continue }
+            let payload = WebhookPayload.render(event, run: record.run, lockHolders: record.lockHolders).encoded()
+            for destination in destinations {
+                try db.execute(
+                    sql: """
+                        INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, secret, payload, status,
+                                                attempts, next_attempt_at, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', '[]', ?, ?)
+                        """,
+                    arguments: [
+                        Identifier.make(.dlv, at: now), destination.webhookID, event.draft.runID, event.draft.id, event.seq,
+                        event.draft.type, destination.url, destination.secret, payload, now.milliseconds, now.milliseconds,
+                    ])
+            }
         }
     }
 

@@ -67,7 +67,9 @@ public final class SQLiteRunStore: RunStore {
             var stored = run
             let events = try Self.append([event], to: &stored, db)
             try Self.writeRunState(stored, db)
-            return .created(Committed(value: (), record: RunRecord(run: stored, lockHolders: [:]), events: events))
+            let record = RunRecord(run: stored, lockHolders: try Self.lockHolders(db, for: stored))
+            try Self.enqueueDeliveries(for: events, of: record, now: run.state.createdAt, db)
+            return .created(Committed(value: (), record: record, events: events))
         }
     }
 

@@ -81,6 +81,40 @@ enum SQLiteSchema {
                     CREATE INDEX runs_deadline ON runs(deadline_at) WHERE deadline_at IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("v3-webhooks-outbox") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE webhooks (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        url TEXT NOT NULL,
+                        events TEXT NOT NULL,
+                        secret TEXT NOT NULL,
+                        description TEXT,
+                        active INTEGER NOT NULL,
+                        disabled_reason TEXT,
+                        created_at INTEGER NOT NULL
+                    );
+
+                    CREATE TABLE deliveries (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        webhook_id TEXT,
+                        run_id TEXT NOT NULL,
+                        event_id TEXT NOT NULL,
+                        event_seq INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        url TEXT NOT NULL,
+                        secret TEXT NOT NULL,
+                        payload BLOB NOT NULL,
+                        status TEXT NOT NULL,
+                        attempts TEXT NOT NULL,
+                        next_attempt_at INTEGER,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX deliveries_due ON deliveries(next_attempt_at, event_seq) WHERE status = 'pending';
+                    CREATE INDEX deliveries_by_webhook ON deliveries(webhook_id, id);
+                    CREATE INDEX deliveries_by_url ON deliveries(url) WHERE status = 'pending';
+                    """)
+        }
         return migrator
     }
 }

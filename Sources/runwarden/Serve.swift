@@ -16,6 +16,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Token for runners (env RUNWARDEN_RUNNER_TOKEN).") var runnerToken: String?
     @Option(help: "Runner lease, e.g. 30s or 2m (env RUNWARDEN_LEASE, default 30s).") var lease: String?
     @Option(help: "Largest request body, e.g. 1MiB or 65536 (env RUNWARDEN_MAX_BODY, default 1MiB).") var maxBody: String?
+    @Option(help: "Webhook retry delays after the first try, e.g. 5s,5m,30m (env RUNWARDEN_WEBHOOK_RETRY, default 5s,5m,30m,2h,5h,10h,10h).")
+    var webhookRetry: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env RUNWARDEN_LOG_LEVEL, default info).")
     var logLevel: String?
 
@@ -47,6 +49,12 @@ struct Serve: AsyncParsableCommand {
                 throw ValidationError("--max-body must be a size such as 1MiB, 512KiB or 65536, not \(sizeText)")
             }
             config.maxBodyBytes = bytes
+        }
+        if let retryText = setting(webhookRetry, "RUNWARDEN_WEBHOOK_RETRY") {
+            guard let schedule = RetrySchedule.parse(retryText) else {
+                throw ValidationError("--webhook-retry takes comma-separated durations such as 5s,30s,2m, not \(retryText)")
+            }
+            config.webhookRetryMs = schedule
         }
         do {
             try config.validate()

@@ -9,7 +9,7 @@ struct ValidationTests {
                    {"name": "test", "command": "make test", "needs": ["build"],
                     "timeout_s": 600, "retries": 1, "allow_failure": false,
                     "labels": ["linux"], "env": {"CI": "1"}}],
-         "timeout_s": 3600, "callback_url": "https://ci.example/hook", "callback_secret": "whsec_abc",
+         "timeout_s": 3600, "callback_url": "https://ci.example/hook", "callback_secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
          "metadata": {"sha": "abc"}}
         """
 
@@ -25,7 +25,7 @@ struct ValidationTests {
         #expect(definition.run.workflow == "deploy")
         #expect(definition.run.timeoutSeconds == 3600)
         #expect(definition.run.callbackURL == "https://ci.example/hook")
-        #expect(definition.run.callbackSecret == "whsec_abc")
+        #expect(definition.run.callbackSecret == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         #expect(definition.run.metadata?["sha"] == .string("abc"))
         #expect(definition.tasks.count == 2)
         let build = definition.tasks[0]

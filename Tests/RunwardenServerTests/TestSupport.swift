@@ -44,6 +44,7 @@ func testConfiguration(database: String, _ configure: (inout ServerConfiguration
     configuration.port = 0
     configuration.database = database
     configuration.reaperInterval = nil  // the reaper's own tests drive it with a manual clock
+    configuration.dispatchWebhooks = false  // runs in these suites name hosts that must not be contacted
     configure(&configuration)
     return configuration
 }

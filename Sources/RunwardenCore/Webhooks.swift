@@ -1,0 +1,107 @@
+import Foundation
+
+/// Webhook secrets in the Standard Webhooks form: `whsec_` + base64 of the signing key.
+public enum WebhookSecret {
+    public static let prefix = "whsec_"
+
+    /// A new secret with a 24-byte random key.
+    public static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let key = (0..<24).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return prefix + Data(key).base64EncodedString()
+    }
+
+    /// The signing key of a well-formed secret; nil for anything else.
+    public static func key(of secret: String) -> Data? {
+        guard secret.hasPrefix(prefix), let key = Data(base64Encoded: String(secret.dropFirst(prefix.count))),
+            !key.isEmpty
+        else { return nil }
+        return key
+    }
+}
+
+/// Which event types a subscription receives: `*`, `run.*`, `task.*`, or exact types.
+public enum EventFilter {
+    public static let defaultPatterns = ["run.*"]
+
+    public static func matches(_ patterns: [String], type: String) -> Bool {
+        patterns.contains { pattern in
+            if pattern == "*" { return true }
+            if pattern.hasSuffix(".*") { return type.hasPrefix(String(pattern.dropLast())) }
+            return pattern == type
+        }
+    }
+
+    /// Every pattern a subscription may name.
+    public static func isValid(_ pattern: String) -> Bool {
+        if ["*", "run.*", "task.*", EventType.runCreated, EventType.taskRetrying].contains(pattern) { return true }
+        let runTypes = RunStatus.allCases.map(EventType.run)
+        let taskTypes = TaskStatus.allCases.map(EventType.task)
+        return runTypes.contains(pattern) || taskTypes.contains(pattern)
+    }
+}
+
+/// The body a webhook receives for one event (SPEC §3), with the run as of that event.
+public enum WebhookPayload {
+    public static func render(_ event: Event, run: Run, lockHolders: [String: String]) -> JSONValue {
+        let draft = event.draft
+        return .object([
+            "type": .string(draft.type), "event_id": .string(draft.id), "seq": .int(event.seq),
+            "run_seq": .int(Int64(event.runSeq)), "run_id": .string(draft.runID), "task_id": JSONValue(draft.taskID),
+            "workflow_name": .string(run.spec.workflow), "status": .string(draft.status),
+            "previous_status": JSONValue(draft.previousStatus), "timestamp": .string(draft.timestamp.iso8601),
+            "attempt": JSONValue(draft.attempt), "error": draft.error ?? .null,
+            "run": Snapshot.run(run, lockHolders: lockHolders),
+        ])
+    }
+}
+
+/// A validated `POST /v1/webhooks` body.
+public struct WebhookDefinition: Sendable, Equatable {
+    public var url: String
+    public var events: [String]
+    public var secret: String?
+    public var description: String?
+
+    public static func parse(_ body: JSONValue) -> Result<WebhookDefinition, ValidationFailure> {
+        var reader = FieldReader()
+        guard let object = reader.object(body, at: "", allowed: ["url", "events", "secret", "description"]) else {
+            return .failure(ValidationFailure(reader.errors))
+        }
+        let url = reader.string(object, "url", at: "", required: true, maxLength: 2048)
+        if let url, URLRules.httpURL(url) == nil { reader.fail("url", "must be an absolute http:// or https:// URL") }
+        let events = reader.stringList(object, "events", at: "") ?? EventFilter.defaultPatterns
+        if object["events"] != nil, events.isEmpty { reader.fail("events", "must name at least one event type or pattern") }
+        for (index, pattern) in events.enumerated() where !EventFilter.isValid(pattern) {
+            reader.fail("events[\(index)]", "\"\(pattern)\" is not an event type or pattern such as run.*, task.* or task.failed")
+        }
+        let secret = reader.string(object, "secret", at: "", maxLength: 256)
+        if let secret, WebhookSecret.key(of: secret) == nil {
+            reader.fail("secret", "must be whsec_ followed by a base64 key")
+        }
+        let description = reader.string(object, "description", at: "", maxLength: 500)
+        guard reader.errors.isEmpty, let url else { return .failure(ValidationFailure(reader.errors)) }
+        return .success(WebhookDefinition(url: url, events: events, secret: secret, description: description))
+    }
+}
+
+enum URLRules {
+    /// The URL when it is absolute http(s) with a host.
+    static func httpURL(_ text: String) -> URL? {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = url.host, !host.isEmpty
+        else { return nil }
+        return url
+    }
+}
+
+/// Parses `--webhook-retry 5s,5m,30m,...`: the delays between attempts after the first.
+public enum RetrySchedule {
+    public static let standard = "5s,5m,30m,2h,5h,10h,10h"
+
+    public static func parse(_ text: String) -> [Int64]? {
+        let parts = text.split(separator: ",").map { Units.milliseconds(String($0)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        return parts.compactMap { $0 }
+    }
+}

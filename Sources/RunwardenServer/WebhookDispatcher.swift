@@ -1,0 +1,172 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import RunwardenCore
+import RunwardenStore
+import ServiceLifecycle
+
+/// Delivers the outbox (SPEC §3): signed POSTs, several in flight, each attempt recorded.
+/// Retries network errors, timeouts, 5xx, 408 and 429 on the configured schedule with jitter
+/// (or after `Retry-After`); other 4xx fail at once; `410 Gone` disables the subscription.
+/// A run's status never depends on any of this.
+public struct WebhookDispatcher: Service {
+    public struct Settings: Sendable {
+        /// Delays before the 2nd, 3rd, … attempt, in milliseconds.
+        public var schedule: [Int64]
+        public var attemptTimeout: Duration = .seconds(15)
+        public var maxInFlight = 16
+        /// A receiver that never answers may hold this many slots, no more: the others keep
+        /// flowing to healthy receivers.
+        public var maxInFlightPerURL = 4
+        /// How often due retries are looked for when nothing wakes the dispatcher.
+        public var pollInterval: Duration = .seconds(1)
+
+        public init(schedule: [Int64]) { self.schedule = schedule }
+    }
+
+    let service: RunService
+    let settings: Settings
+    private let inFlight = InFlightDeliveries()
+
+    public init(service: RunService, settings: Settings) {
+        self.service = service
+        self.settings = settings
+    }
+
+    public func run() async throws {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.timeout = .init(connect: .seconds(5))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        await withDiscardingTaskGroup { group in
+            while !Task.isShuttingDownGracefully, !Task.isCancelled {
+                let generation = await service.hub.generation(of: .deliveries)
+                do {
+                    for delivery in try await service.store.dueDeliveries(now: service.clock(), limit: 200) {
+                        guard await inFlight.start(delivery, limits: settings) else { continue }
+                        group.addTask {
+                            await attempt(delivery, http: http)
+                            await inFlight.finish(delivery)
+                            await service.hub.notify([.deliveries])
+                        }
+                    }
+                } catch {
+                    service.logger.error("could not read the webhook outbox", metadata: ["error": "\(error)"])
+                }
+                await cancelWhenGracefulShutdown {
+                    await service.hub.wait(for: .deliveries, after: generation, timeout: settings.pollInterval)
+                }
+            }
+        }
+        try? await http.shutdown()
+    }
+
+    /// One attempt: sign, POST, record what happened and what comes next.
+    func attempt(_ delivery: Delivery, http: HTTPClient) async {
+        let started = ContinuousClock.now
+        let now = service.clock()
+        let unixSeconds = now.milliseconds / 1000
+        var request = HTTPClientRequest(url: delivery.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Runwarden-Webhooks/1")
+        request.headers.add(name: "webhook-id", value: delivery.eventID)
+        request.headers.add(name: "webhook-timestamp", value: String(unixSeconds))
+        if let signature = WebhookSigner.signature(
+            id: delivery.eventID, timestamp: unixSeconds, body: delivery.payload, secret: delivery.secret)
+        {
+            request.headers.add(name: "webhook-signature", value: signature)
+        }
+        request.body = .bytes(ByteBuffer(bytes: delivery.payload))
+
+        var statusCode: Int?
+        var retryAfter: String?
+        var failure: String?
+        do {
+            let response = try await http.execute(request, timeout: .nanoseconds(Int64(settings.attemptTimeout.components.seconds) * 1_000_000_000))
+            statusCode = Int(response.status.code)
+            retryAfter = response.headers.first(name: "Retry-After")
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+        } catch {
+            failure = Self.describe(error)
+        }
+        let latency = started.duration(to: .now)
+        let latencyMs = Int(latency.components.seconds * 1000 + latency.components.attoseconds / 1_000_000_000_000_000)
+        let verdict = Self.verdict(
+            statusCode: statusCode, retryAfter: retryAfter, attemptsSoFar: delivery.attempts.count + 1, now: now,
+            schedule: settings.schedule)
+        if failure == nil, let statusCode, !(200..<300).contains(statusCode) { failure = "HTTP \(statusCode)" }
+        let attempt = DeliveryAttempt(at: now, statusCode: statusCode, latencyMs: latencyMs, error: failure)
+        do {
+            try await service.store.recordAttempt(deliveryID: delivery.id, attempt, verdict: verdict)
+        } catch {
+            service.logger.error("could not record a delivery attempt", metadata: ["delivery_id": "\(delivery.id)", "error": "\(error)"])
+        }
+        var metadata: Logger.Metadata = [
+            "run_id": "\(delivery.runID)", "delivery_id": "\(delivery.id)", "type": "\(delivery.type)", "verdict": "\(verdict)",
+        ]
+        if let failure { metadata["error"] = "\(failure)" }
+        service.logger.log(level: failure == nil ? .debug : .info, "webhook attempt", metadata: metadata)
+    }
+
+    /// What follows an attempt: `attemptsSoFar` counts this one.
+    static func verdict(statusCode: Int?, retryAfter: String?, attemptsSoFar: Int, now: Timestamp, schedule: [Int64]) -> DeliveryVerdict {
+        if let statusCode {
+            if (200..<300).contains(statusCode) { return .succeeded }
+            if statusCode == 410 { return .failedAndDisable(reason: "the endpoint answered 410 Gone") }
+            let retryable = statusCode >= 500 || statusCode == 408 || statusCode == 429
+            if !retryable { return .failed }
+        }
+        guard attemptsSoFar <= schedule.count else { return .failed }
+        var delay = schedule[attemptsSoFar - 1]
+        delay += Int64.random(in: -(delay / 10)...(delay / 10))  // ±10 % jitter spreads retries out
+        if let retryAfter, let requested = parseRetryAfter(retryAfter, now: now) {
+            delay = min(max(requested, 0), 24 * 3_600_000)
+        }
+        return .retry(at: now.adding(milliseconds: delay))
+    }
+
+    /// `Retry-After` as seconds or an HTTP date; milliseconds from `now`.
+    static func parseRetryAfter(_ value: String, now: Timestamp) -> Int64? {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        if let seconds = Int64(trimmed) { return seconds * 1000 }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: trimmed) else { return nil }
+        return Timestamp(date).milliseconds - now.milliseconds
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .connectTimeout: return "timed out"
+            default: return "\(error)"
+            }
+        }
+        return String(describing: error)
+    }
+}
+
+/// Which deliveries are being attempted now, overall and per URL.
+actor InFlightDeliveries {
+    private var ids: Set<String> = []
+    private var perURL: [String: Int] = [:]
+
+    func start(_ delivery: Delivery, limits: WebhookDispatcher.Settings) -> Bool {
+        guard !ids.contains(delivery.id), ids.count < limits.maxInFlight,
+            perURL[delivery.url, default: 0] < limits.maxInFlightPerURL
+        else { return false }
+        ids.insert(delivery.id)
+        perURL[delivery.url, default: 0] += 1
+        return true
+    }
+
+    func finish(_ delivery: Delivery) {
+        ids.remove(delivery.id)
+        perURL[delivery.url, default: 1] -= 1
+        if perURL[delivery.url] == 0 { perURL[delivery.url] = nil }
+    }
+}

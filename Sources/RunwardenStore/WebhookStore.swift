@@ -1,0 +1,118 @@
+import Foundation
+import RunwardenCore
+
+/// A webhook subscription (SPEC §3).
+public struct Webhook: Sendable, Equatable {
+    public var id: String
+    public var url: String
+    public var events: [String]
+    public var secret: String
+    public var description: String?
+    public var isActive: Bool
+    public var disabledReason: String?
+    public var createdAt: Timestamp
+
+    public init(
+        id: String, url: String, events: [String], secret: String, description: String?, isActive: Bool = true,
+        disabledReason: String? = nil, createdAt: Timestamp
+    ) {
+        self.id = id
+        self.url = url
+        self.events = events
+        self.secret = secret
+        self.description = description
+        self.isActive = isActive
+        self.disabledReason = disabledReason
+        self.createdAt = createdAt
+    }
+}
+
+public enum DeliveryStatus: String, Sendable, Codable {
+    case pending, succeeded, failed
+}
+
+/// One try to deliver an event.
+public struct DeliveryAttempt: Sendable, Equatable, Codable {
+    public var at: Timestamp
+    public var statusCode: Int?
+    public var latencyMs: Int
+    public var error: String?
+
+    public init(at: Timestamp, statusCode: Int?, latencyMs: Int, error: String?) {
+        self.at = at
+        self.statusCode = statusCode
+        self.latencyMs = latencyMs
+        self.error = error
+    }
+}
+
+/// An outbox row: one event for one destination — a subscription, or a run's `callback_url`
+/// (then `webhookID` is nil). Written in the same transaction as its event.
+public struct Delivery: Sendable, Equatable {
+    public var id: String
+    public var webhookID: String?
+    public var runID: String
+    public var eventID: String
+    public var eventSeq: Int64
+    public var type: String
+    public var url: String
+    public var secret: String
+    public var payload: Data
+    public var status: DeliveryStatus
+    public var attempts: [DeliveryAttempt]
+    public var nextAttemptAt: Timestamp?
+    public var createdAt: Timestamp
+
+    public init(
+        id: String, webhookID: String?, runID: String, eventID: String, eventSeq: Int64, type: String, url: String,
+        secret: String, payload: Data, status: DeliveryStatus, attempts: [DeliveryAttempt], nextAttemptAt: Timestamp?,
+        createdAt: Timestamp
+    ) {
+        self.id = id
+        self.webhookID = webhookID
+        self.runID = runID
+        self.eventID = eventID
+        self.eventSeq = eventSeq
+        self.type = type
+        self.url = url
+        self.secret = secret
+        self.payload = payload
+        self.status = status
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.createdAt = createdAt
+    }
+}
+
+/// What follows an attempt.
+public enum DeliveryVerdict: Sendable, Equatable {
+    case succeeded
+    case retry(at: Timestamp)
+    case failed
+    /// Failed, and the subscription is disabled (the receiver answered 410 Gone).
+    case failedAndDisable(reason: String)
+}
+
+/// Subscriptions and the delivery outbox.
+public protocol WebhookStore: Sendable {
+    func createWebhook(_ webhook: Webhook) async throws
+    func webhook(id: String) async throws -> Webhook?
+    /// Oldest first; `after` is the last id of the previous page.
+    func webhooks(limit: Int, after: String?) async throws -> (items: [Webhook], nextCursor: String?)
+    /// Deletes the subscription; its pending deliveries fail. False when unknown.
+    func deleteWebhook(id: String, now: Timestamp) async throws -> Bool
+
+    func delivery(id: String) async throws -> Delivery?
+    /// Newest first; `before` is the last id of the previous page.
+    func deliveries(webhookID: String, limit: Int, before: String?) async throws -> (items: [Delivery], nextCursor: String?)
+    /// Pending deliveries whose next attempt is due, oldest event first.
+    func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery]
+    /// Appends an attempt and applies its verdict. After a success, other pending deliveries to
+    /// the same URL are made due at once: the receiver is back.
+    func recordAttempt(deliveryID: String, _ attempt: DeliveryAttempt, verdict: DeliveryVerdict) async throws
+    /// Makes a delivery pending and due now, whatever its status. False when unknown.
+    func retryDelivery(id: String, now: Timestamp) async throws -> Bool
+    /// Makes every failed delivery of the subscription whose event was created at or after
+    /// `since` pending and due now; returns how many.
+    func recoverDeliveries(webhookID: String, since: Timestamp, now: Timestamp) async throws -> Int
+}
