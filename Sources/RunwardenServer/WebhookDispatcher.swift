@@ -17,9 +17,10 @@ public struct WebhookDispatcher: Service {
         public var schedule: [Int64]
         public var attemptTimeout: Duration = .seconds(15)
         public var maxInFlight = 16
-        /// A receiver that never answers may hold this many slots, no more: the others keep
+        /// Attempts to one URL at a time: a receiver gets a run's events in `seq` order (while
+        /// none fails), and one that never answers holds a single slot while the others keep
         /// flowing to healthy receivers.
-        public var maxInFlightPerURL = 4
+        public var maxInFlightPerURL = 1
         /// How often due retries are looked for when nothing wakes the dispatcher.
         public var pollInterval: Duration = .seconds(1)
 
