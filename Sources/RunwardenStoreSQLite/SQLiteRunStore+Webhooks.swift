@@ -6,7 +6,7 @@ import RunwardenStore
 /// Subscriptions and the delivery outbox on SQLite.
 extension SQLiteRunStore {
     public func createWebhook(_ webhook: Webhook) async throws {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(
                 sql: """
                     INSERT INTO webhooks (id, url, events, secret, description, active, disabled_reason, created_at)
@@ -20,13 +20,13 @@ extension SQLiteRunStore {
     }
 
     public func webhook(id: String) async throws -> Webhook? {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchOne(db, sql: "SELECT * FROM webhooks WHERE id = ?", arguments: [id]).map(Self.webhook)
         }
     }
 
     public func webhooks(limit: Int, after: String?) async throws -> (items: [Webhook], nextCursor: String?) {
-        try await pool.read { db in
+        try await reading { db in
             let rows = try Row.fetchAll(
                 db, sql: "SELECT * FROM webhooks WHERE id > ? ORDER BY id LIMIT ?", arguments: [after ?? "", limit + 1])
             let items = try rows.prefix(limit).map(Self.webhook)
@@ -35,7 +35,7 @@ extension SQLiteRunStore {
     }
 
     public func deleteWebhook(id: String, now: Timestamp) async throws -> Bool {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(sql: "DELETE FROM webhooks WHERE id = ?", arguments: [id])
             guard db.changesCount > 0 else { return false }
             try db.execute(
@@ -46,13 +46,13 @@ extension SQLiteRunStore {
     }
 
     public func delivery(id: String) async throws -> Delivery? {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchOne(db, sql: "SELECT * FROM deliveries WHERE id = ?", arguments: [id]).map(Self.delivery)
         }
     }
 
     public func deliveries(webhookID: String, limit: Int, before: String?) async throws -> (items: [Delivery], nextCursor: String?) {
-        try await pool.read { db in
+        try await reading { db in
             let rows: [Row]
             if let before {
                 rows = try Row.fetchAll(
@@ -69,7 +69,7 @@ extension SQLiteRunStore {
     }
 
     public func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery] {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchAll(
                 db,
                 sql: """
@@ -82,7 +82,7 @@ extension SQLiteRunStore {
     }
 
     public func recordAttempt(deliveryID: String, _ attempt: DeliveryAttempt, verdict: DeliveryVerdict) async throws {
-        try await pool.write { db in
+        try await writing { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deliveries WHERE id = ?", arguments: [deliveryID]) else {
                 return
             }
@@ -126,7 +126,7 @@ extension SQLiteRunStore {
     }
 
     public func retryDelivery(id: String, now: Timestamp) async throws -> Bool {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(
                 sql: "UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ?", arguments: [now.milliseconds, id])
             return db.changesCount > 0
@@ -134,7 +134,7 @@ extension SQLiteRunStore {
     }
 
     public func recoverDeliveries(webhookID: String, since: Timestamp, now: Timestamp) async throws -> Int {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(
                 sql: """
                     UPDATE deliveries SET status = 'pending', next_attempt_at = ?

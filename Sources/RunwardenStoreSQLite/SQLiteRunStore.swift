@@ -29,7 +29,7 @@ public final class SQLiteRunStore: RunStore {
     // MARK: - Create
 
     public func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome {
-        try await pool.write { db in
+        try await writing { db in
             if let idempotency,
                 let row = try Row.fetchOne(
                     db, sql: "SELECT body, run_id FROM idempotency_keys WHERE scope = ? AND key = ?",
@@ -76,11 +76,11 @@ public final class SQLiteRunStore: RunStore {
     // MARK: - Reads
 
     public func run(id: String) async throws -> RunRecord? {
-        try await pool.read { db in try Self.loadRecord(db, runID: id) }
+        try await reading { db in try Self.loadRecord(db, runID: id) }
     }
 
     public func task(id: String) async throws -> (record: RunRecord, index: Int)? {
-        try await pool.read { db in
+        try await reading { db in
             guard let runID = try String.fetchOne(db, sql: "SELECT run_id FROM tasks WHERE id = ?", arguments: [id]),
                 let record = try Self.loadRecord(db, runID: runID),
                 let index = record.run.taskIndex(id: id)
@@ -90,7 +90,7 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func runs(_ query: RunQuery) async throws -> RunPage {
-        try await pool.read { db in
+        try await reading { db in
             var conditions: [String] = []
             var arguments: StatementArguments = []
             if let status = query.status {
@@ -115,7 +115,7 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func events(runID: String?, after seq: Int64, limit: Int) async throws -> [Event] {
-        try await pool.read { db in
+        try await reading { db in
             let rows: [Row]
             if let runID {
                 rows = try Row.fetchAll(
@@ -130,17 +130,17 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func latestSeq() async throws -> Int64 {
-        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0 }
+        try await reading { db in try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0 }
     }
 
     public func locks() async throws -> [WorkspaceLock] {
-        try await pool.read { db in
+        try await reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM locks ORDER BY acquired_at, workspace").map(Self.lock)
         }
     }
 
     public func dueWork(leaseCutoff: Timestamp, now: Timestamp, limit: Int) async throws -> [DueWork] {
-        try await pool.read { db in
+        try await reading { db in
             let timedOutRuns = try String.fetchAll(
                 db, sql: "SELECT id FROM runs WHERE deadline_at IS NOT NULL AND deadline_at <= ? ORDER BY deadline_at LIMIT ?",
                 arguments: [now.milliseconds, limit]
@@ -164,7 +164,7 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func renewLeases(now: Timestamp) async throws -> Int {
-        try await pool.write { db in
+        try await writing { db in
             try db.execute(
                 sql: "UPDATE tasks SET heartbeat_at = ? WHERE status IN ('dispatched', 'running', 'canceling')",
                 arguments: [now.milliseconds])
@@ -174,7 +174,7 @@ public final class SQLiteRunStore: RunStore {
 
     public func checkHealth() async throws {
         do {
-            _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+            _ = try await reading { db in try Int.fetchOne(db, sql: "SELECT 1") }
         } catch {
             throw StoreError.unavailable("SQLite database cannot be read: \(error)")
         }
@@ -185,7 +185,7 @@ public final class SQLiteRunStore: RunStore {
     public func update<Value: Sendable>(
         runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
-        try await pool.write { db -> Committed<Value>? in
+        try await writing { db -> Committed<Value>? in
             guard let run = try Self.loadRun(db, runID: runID) else { return nil }
             var change = RunChange(run, now: now)
             let value = try body(&change)
@@ -194,7 +194,7 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func claim(runner: String, labels: Set<String>, now: Timestamp) async throws -> Committed<RunTask>? {
-        try await pool.write { db -> Committed<RunTask>? in
+        try await writing { db -> Committed<RunTask>? in
             guard let (taskID, runID) = try Self.oldestClaimable(db, labels: labels),
                 let run = try Self.loadRun(db, runID: runID)
             else { return nil }
@@ -207,7 +207,7 @@ public final class SQLiteRunStore: RunStore {
 
     public func heartbeat(runner: String, taskIDs: [String], now: Timestamp) async throws -> [String] {
         guard !taskIDs.isEmpty else { return [] }
-        return try await pool.write { db in
+        return try await writing { db in
             let placeholders = Array(repeating: "?", count: taskIDs.count).joined(separator: ", ")
             var arguments: StatementArguments = [now.milliseconds, runner]
             arguments += StatementArguments(taskIDs)
@@ -229,7 +229,7 @@ public final class SQLiteRunStore: RunStore {
     }
 
     public func releaseLock(workspace: String, now: Timestamp) async throws -> WorkspaceLock? {
-        try await pool.write { db -> WorkspaceLock? in
+        try await writing { db -> WorkspaceLock? in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM locks WHERE workspace = ?", arguments: [workspace]) else {
                 return nil
             }
