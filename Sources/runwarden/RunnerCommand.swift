@@ -20,6 +20,8 @@ struct RunnerCommand: AsyncParsableCommand {
     @Option(help: "Between SIGTERM and SIGKILL when a task is stopped, e.g. 10s.") var killGrace: String = "10s"
     @Option(help: "On SIGINT/SIGTERM, how long running tasks may finish, e.g. 30s.") var shutdownGrace: String = "30s"
     @Option(help: "Log level: debug, info, warning, error.") var logLevel: String = "info"
+    @Option(help: "Log format: text or json, one object per line (env RUNWARDEN_LOG_FORMAT, default text).")
+    var logFormat: LogFormat?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -39,8 +41,10 @@ struct RunnerCommand: AsyncParsableCommand {
         configuration.killGrace = .milliseconds(killGraceMs)
         configuration.shutdownGrace = .milliseconds(shutdownGraceMs)
 
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        try LogFormat.resolve(logFormat).bootstrap(level: level)
         var logger = Logger(label: "runwarden.runner")
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = level
         let agent = try RunnerAgent(configuration: configuration, logger: logger)
         let group = ServiceGroup(
             configuration: .init(

@@ -20,6 +20,8 @@ struct Serve: AsyncParsableCommand {
     var webhookRetry: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env RUNWARDEN_LOG_LEVEL, default info).")
     var logLevel: String?
+    @Option(help: "Log format: text or json, one object per line (env RUNWARDEN_LOG_FORMAT, default text).")
+    var logFormat: LogFormat?
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -62,8 +64,10 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError(problem.description)
         }
 
+        let level = setting(logLevel, "RUNWARDEN_LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
+        try LogFormat.resolve(logFormat).bootstrap(level: level)
         var logger = Logger(label: "runwarden")
-        logger.logLevel = setting(logLevel, "RUNWARDEN_LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
+        logger.logLevel = level
         let settings = config
         let app = try await buildApplication(config, logger: logger) { port in
             print("Runwarden listening on http://\(settings.host):\(port) — database \(settings.database)")

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RunwardenCore
+
+/// `--log-format text|json`: how `serve` and `runner` write their logs (to stderr).
+enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+
+    /// Installs the format for every logger made after this; call once, before making any.
+    func bootstrap(level: Logger.Level) {
+        switch self {
+        case .text:
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case .json:
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        }
+    }
+
+    /// The flag, else `RUNWARDEN_LOG_FORMAT`, else text.
+    static func resolve(_ flag: LogFormat?) throws -> LogFormat {
+        if let flag { return flag }
+        guard let text = ProcessInfo.processInfo.environment["RUNWARDEN_LOG_FORMAT"], !text.isEmpty else { return .text }
+        guard let format = LogFormat(rawValue: text) else { throw ValidationError("RUNWARDEN_LOG_FORMAT must be text or json, not \(text)") }
+        return format
+    }
+}
+
+/// One JSON object per line — `ts`, `level`, `logger`, `message`, then every metadata key
+/// (`run_id`, `task_id`, `request_id`, …) at the top level — for log shippers.
+struct JSONLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+    let label: String
+
+    init(label: String) { self.label = label }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var members: [JSONValue.Member] = [
+            .init("ts", .string(Timestamp(Date()).iso8601)), .init("level", .string(event.level.rawValue)),
+            .init("logger", .string(label)), .init("message", .string(event.message.description)),
+        ]
+        if let error = event.error { members.append(.init("error", .string(String(describing: error)))) }
+        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        for key in merged.keys.sorted() {
+            members.append(.init(key, Self.json(merged[key]!)))
+        }
+        var line = JSONValue.object(members).encoded()
+        line.append(0x0A)
+        FileHandle.standardError.write(line)
+    }
+
+    private static func json(_ value: Logger.Metadata.Value) -> JSONValue {
+        switch value {
+        case .string(let text): .string(text)
+        case .stringConvertible(let convertible): .string(convertible.description)
+        case .array(let items): .array(items.map(json))
+        case .dictionary(let dictionary):
+            .object(dictionary.keys.sorted().map { JSONValue.Member($0, json(dictionary[$0]!)) })
+        }
+    }
+}
