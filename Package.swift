@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(name: "RunwardenCore", swiftSettings: strictSwift6),
@@ -37,11 +38,23 @@ let package = Package(
             swiftSettings: strictSwift6
         ),
         .target(
+            name: "RunwardenStorePostgres",
+            dependencies: [
+                "RunwardenStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift6
+        ),
+        .target(name: "RunwardenTestSupport", swiftSettings: strictSwift6),
+        .target(
             name: "RunwardenServer",
             dependencies: [
                 "RunwardenCore",
                 "RunwardenStore",
                 "RunwardenStoreSQLite",
+                "RunwardenStorePostgres",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -87,7 +100,7 @@ let package = Package(
         .testTarget(name: "RunwardenCoreTests", dependencies: ["RunwardenCore"], swiftSettings: strictSwift6),
         .testTarget(
             name: "RunwardenStoreTests",
-            dependencies: ["RunwardenStore", "RunwardenStoreSQLite"],
+            dependencies: ["RunwardenStore", "RunwardenStoreSQLite", "RunwardenStorePostgres", "RunwardenTestSupport"],
             swiftSettings: strictSwift6
         ),
         .testTarget(
@@ -100,7 +113,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RunwardenEndToEndTests",
-            dependencies: ["runwarden", "RunwardenClient", "RunwardenCore"],
+            dependencies: ["runwarden", "RunwardenClient", "RunwardenCore", "RunwardenTestSupport"],
             swiftSettings: strictSwift6
         ),
     ]

@@ -1,0 +1,1 @@
+// PostgresRunStore lives here (being written).
