@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import RunwardenCore
+import Synchronization
 
 /// A typed HTTP client of the Runwarden API (SPEC §2), shared by the CLI and the runner.
 ///
@@ -12,11 +13,20 @@ public struct RunwardenClient: Sendable {
     public let servers: [String]
     public let token: String?
     let http: HTTPClient
+    /// The server that answered last: requests start there, so a client that failed over
+    /// stays on the node that works instead of knocking on the dead one first every time.
+    private let preferred = Preferred()
 
     public init(servers: [String], token: String?, http: HTTPClient = .shared) {
         self.servers = servers.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.token = token
         self.http = http
+    }
+
+    final class Preferred: Sendable {
+        private let index = Mutex(0)
+        var value: Int { index.withLock { $0 } }
+        func set(_ value: Int) { index.withLock { $0 = value } }
     }
 
     public struct Answer: Sendable {
@@ -32,7 +42,10 @@ public struct RunwardenClient: Sendable {
         headers extra: [(String, String)] = [], timeout: Duration = .seconds(30)
     ) async throws -> Answer {
         var lastFailure = "no server configured"
-        for server in servers {
+        let start = preferred.value
+        for offset in servers.indices {
+            let index = (start + offset) % servers.count
+            let server = servers[index]
             var request = HTTPClientRequest(url: server + path + Self.encode(query))
             request.method = method
             if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -50,6 +63,7 @@ public struct RunwardenClient: Sendable {
                 lastFailure = "\(server): \(Self.describe(error))"
                 continue
             }
+            preferred.set(index)
             let answer = Answer(status: Int(response.status.code), headers: response.headers, body: data)
             if answer.status >= 400 { throw ClientError.server(status: answer.status, envelope: ErrorEnvelope.parse(data, status: answer.status)) }
             return answer

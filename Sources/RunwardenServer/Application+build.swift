@@ -11,7 +11,10 @@ public func buildApplication(
     onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
-    let store = try store ?? SQLiteRunStore(path: try configuration.sqlitePath())
+    guard case .sqlite(let path) = try configuration.databaseKind() else {
+        throw ServerConfiguration.Problem.unsupportedDatabase(configuration.database)
+    }
+    let store = try store ?? SQLiteRunStore(path: path)
     let service = RunService(store: store, leaseSeconds: configuration.leaseSeconds, logger: logger)
     let router = buildRouter(service: service, configuration: configuration)
     var services: [any Service] = []

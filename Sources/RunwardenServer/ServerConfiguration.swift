@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var runnerToken: String?
     public var leaseSeconds = 30
     public var maxBodyBytes = 1 << 20
+    /// Connections to PostgreSQL this node may open (`--db-pool-size`).
+    public var databasePoolSize = 20
     /// How often the reaper looks for lost leases and timeouts; nil turns it off (tests that
     /// drive `RunService.reap()` themselves).
     public var reaperInterval: Duration? = .seconds(1)
@@ -35,18 +37,22 @@ public struct ServerConfiguration: Sendable {
             case .tokenPairIncomplete:
                 "set both --client-token and --runner-token, or neither (open mode on loopback only)"
             case .unsupportedDatabase(let url):
-                "unsupported --database \"\(url)\": give a file path or sqlite:PATH (PostgreSQL support is planned)"
+                "unsupported --database \"\(url)\": give a file path, sqlite:PATH or postgres://user@host:port/db"
             }
         }
     }
 
-    /// The SQLite file path named by `database`.
-    public func sqlitePath() throws -> String {
-        if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") {
-            throw Problem.unsupportedDatabase(database)
-        }
-        if database.hasPrefix("sqlite:") { return String(database.dropFirst("sqlite:".count)) }
-        return database
+    public enum Database: Equatable, Sendable {
+        case sqlite(path: String)
+        case postgres(url: String)
+    }
+
+    /// What `database` names: a path or `sqlite:PATH`, or a `postgres://` URL.
+    public func databaseKind() throws -> Database {
+        if database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") { return .postgres(url: database) }
+        if database.hasPrefix("sqlite:") { return .sqlite(path: String(database.dropFirst("sqlite:".count))) }
+        if database.isEmpty || database.contains("://") { throw Problem.unsupportedDatabase(database) }
+        return .sqlite(path: database)
     }
 
     /// Refuses an unsafe set-up: tokens must come as a pair, and an open server (no tokens)
@@ -54,10 +60,18 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws {
         if (clientToken == nil) != (runnerToken == nil) { throw Problem.tokenPairIncomplete }
         if clientToken == nil, !Self.isLoopback(host) { throw Problem.tokensRequired(host: host) }
-        _ = try sqlitePath()
+        _ = try databaseKind()
     }
 
     public var isOpen: Bool { clientToken == nil && runnerToken == nil }
+
+    /// `database` fit to print: a password in a URL is replaced by `***`.
+    public var redactedDatabase: String {
+        guard let scheme = database.range(of: "://"), let at = database.range(of: "@", range: scheme.upperBound..<database.endIndex),
+            let colon = database.range(of: ":", range: scheme.upperBound..<at.lowerBound)
+        else { return database }
+        return String(database[..<colon.upperBound]) + "***" + String(database[at.lowerBound...])
+    }
 
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")

@@ -11,7 +11,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to listen on (env RUNWARDEN_HOST, default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on; 0 picks a free one (env RUNWARDEN_PORT, default 8080).") var port: Int?
-    @Option(help: "SQLite file path or sqlite:PATH (env RUNWARDEN_DATABASE, default ./runwarden.sqlite).") var database: String?
+    @Option(help: "SQLite file path, sqlite:PATH, or postgres://user@host:port/db (env RUNWARDEN_DATABASE, default ./runwarden.sqlite).")
+    var database: String?
+    @Option(help: "Connections to PostgreSQL this node may open (env RUNWARDEN_DB_POOL_SIZE, default 20).") var dbPoolSize: Int?
     @Option(help: "Token for clients (env RUNWARDEN_CLIENT_TOKEN).") var clientToken: String?
     @Option(help: "Token for runners (env RUNWARDEN_RUNNER_TOKEN).") var runnerToken: String?
     @Option(help: "Runner lease, e.g. 30s or 2m (env RUNWARDEN_LEASE, default 30s).") var lease: String?
@@ -38,6 +40,12 @@ struct Serve: AsyncParsableCommand {
             config.port = value
         }
         if let database = setting(database, "RUNWARDEN_DATABASE") { config.database = database }
+        if let poolText = setting(dbPoolSize.map(String.init), "RUNWARDEN_DB_POOL_SIZE") {
+            guard let size = Int(poolText), (1...1000).contains(size) else {
+                throw ValidationError("--db-pool-size must be 1 to 1000, not \(poolText)")
+            }
+            config.databasePoolSize = size
+        }
         config.clientToken = setting(clientToken, "RUNWARDEN_CLIENT_TOKEN")
         config.runnerToken = setting(runnerToken, "RUNWARDEN_RUNNER_TOKEN")
         if let leaseText = setting(lease, "RUNWARDEN_LEASE") {
@@ -70,7 +78,7 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = level
         let settings = config
         let app = try await buildApplication(config, logger: logger) { port in
-            print("Runwarden listening on http://\(settings.host):\(port) — database \(settings.database)")
+            print("Runwarden listening on http://\(settings.host):\(port) — database \(settings.redactedDatabase)")
             if settings.isOpen {
                 print("No tokens configured: every request is accepted, and only on this loopback address.")
             }
