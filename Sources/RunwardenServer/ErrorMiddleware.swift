@@ -43,10 +43,11 @@ struct ErrorMiddleware: RouterMiddleware {
         case let error as any HTTPResponseError where error.status.code < 500:
             return APIError(error.status, "bad_request", "the request cannot be handled: \(error.status.reasonPhrase)")
         case StoreError.unavailable(let reason):
-            context.logger.error("store unavailable", metadata: ["error": "\(reason)"])
+            context.logger.error("store unavailable", metadata: ["error": "\(reason)", "request_id": "\(context.id)"])
             return .unavailable
         default:
-            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            context.logger.error(
+                "request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)", "request_id": "\(context.id)"])
             return .internalError
         }
     }

@@ -226,7 +226,9 @@ public struct RunService: Sendable {
             guard let committed, committed.value else { continue }
             committedChanges += 1
             await publish(committed)
-            logger.notice("reaped", metadata: ["run_id": "\(work.runID)", "work": "\(work)"])
+            var metadata: Logger.Metadata = ["run_id": "\(work.runID)", "work": "\(work)"]
+            if let taskID = work.taskID { metadata["task_id"] = "\(taskID)" }
+            logger.notice("reaped", metadata: metadata)
         }
         return committedChanges
     }

@@ -138,6 +138,13 @@ public enum DueWork: Sendable, Equatable {
         case .leaseExpired(let runID, _), .taskTimedOut(let runID, _), .runTimedOut(let runID): runID
         }
     }
+
+    public var taskID: String? {
+        switch self {
+        case .leaseExpired(_, let taskID), .taskTimedOut(_, let taskID): taskID
+        case .runTimedOut: nil
+        }
+    }
 }
 
 public enum StoreError: Error, Sendable, Equatable {
