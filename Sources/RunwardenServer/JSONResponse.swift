@@ -16,18 +16,10 @@ extension Response {
 extension Request {
     /// The body parsed as JSON, within the configured size limit.
     func jsonBody(limit: Int) async throws -> JSONValue {
-        let buffer: ByteBuffer
-        do {
-            buffer = try await body.collect(upTo: limit)
-        } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "payload_too_large", "the body is larger than the limit of \(limit) bytes")
+        guard let value = try await optionalJSONBody(limit: limit) else {
+            throw APIError(.badRequest, "invalid_json", "the body is empty; a JSON object is expected")
         }
-        if buffer.readableBytes == 0 { throw APIError(.badRequest, "invalid_json", "the body is empty; a JSON object is expected") }
-        do {
-            return try JSONValue.parse(Data(buffer.readableBytesView))
-        } catch {
-            throw APIError(.badRequest, "invalid_json", "the body is not valid JSON")
-        }
+        return value
     }
 
     /// The body as JSON, or nil when there is none (for routes whose body is optional).
