@@ -6,6 +6,8 @@ public struct RunDefinition: Sendable, Equatable {
     public var tasks: [TaskSpec]
 
     public static let maxTasks = 5_000
+    /// A year: longer than any real run, short enough that deadlines never overflow.
+    public static let maxTimeoutSeconds = 31_536_000
     static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata"]
     static let taskFields: Set<String> = [
         "name", "command", "needs", "workspace", "timeout_s", "retries", "allow_failure", "labels", "env",
@@ -22,7 +24,7 @@ public struct RunDefinition: Sendable, Equatable {
         guard let object = reader.object(body, at: "", allowed: runFields) else { return .failure(ValidationFailure(reader.errors)) }
 
         let workflow = reader.string(object, "workflow", at: "", required: true, maxLength: 200)
-        let timeout = reader.integer(object, "timeout_s", at: "", minimum: 1)
+        let timeout = reader.integer(object, "timeout_s", at: "", minimum: 1, maximum: maxTimeoutSeconds)
         let callbackURL = reader.string(object, "callback_url", at: "", maxLength: 2048)
         if let callbackURL, URLRules.httpURL(callbackURL) == nil {
             reader.fail("callback_url", "must be an absolute http:// or https:// URL")
@@ -69,7 +71,7 @@ public struct RunDefinition: Sendable, Equatable {
         let command = parseCommand(object["command"], at: reader.join(path, "command"), reader: &reader)
         let needs = reader.stringList(object, "needs", at: path) ?? []
         let workspace = reader.string(object, "workspace", at: path, maxLength: 200)
-        let timeout = reader.integer(object, "timeout_s", at: path, minimum: 1)
+        let timeout = reader.integer(object, "timeout_s", at: path, minimum: 1, maximum: maxTimeoutSeconds)
         let retries = reader.integer(object, "retries", at: path, minimum: 0) ?? 0
         let allowFailure = reader.bool(object, "allow_failure", at: path) ?? false
         let labels = reader.stringList(object, "labels", at: path) ?? []

@@ -49,7 +49,9 @@ public struct FieldReader {
         return text
     }
 
-    public mutating func integer(_ object: JSONValue, _ key: String, at path: String, minimum: Int) -> Int? {
+    public mutating func integer(
+        _ object: JSONValue, _ key: String, at path: String, minimum: Int, maximum: Int = Int(Int32.max)
+    ) -> Int? {
         let field = join(path, key)
         guard let value = present(object, key, field, false) else { return nil }
         guard let number = Self.integerValue(value) else {
@@ -58,6 +60,10 @@ public struct FieldReader {
         }
         guard number >= minimum else {
             fail(field, minimum == 1 ? "must be a positive integer" : "must be at least \(minimum)")
+            return nil
+        }
+        guard number <= maximum else {
+            fail(field, "must be at most \(maximum)")
             return nil
         }
         return number

@@ -12,7 +12,9 @@ extension Request {
         guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
             throw APIError.invalidQuery("wait", "must be a number of seconds, not \"\(text)\"")
         }
-        return min(.milliseconds(Int64(seconds * 1000)), maximum)
+        // Capped before converting: `wait=1e300` is just a long wait, not an overflow.
+        let cappedSeconds = min(seconds, Double(maximum.components.seconds))
+        return .milliseconds(Int64(cappedSeconds * 1000))
     }
 
     func integerQuery(_ name: String, minimum: Int) throws -> Int? {

@@ -42,7 +42,7 @@ struct RunnerRoutes {
         var taskIDs: [String] = []
         if reader.object(body, at: "", allowed: ["tasks"]) != nil {
             taskIDs = reader.stringList(body, "tasks", at: "") ?? []
-            if body["tasks"] == nil { reader.fail("tasks", "is required") }
+            if body["tasks"] == nil || body["tasks"] == .null { reader.fail("tasks", "is required") }
             if taskIDs.count > 10_000 { reader.fail("tasks", "must list at most 10000 tasks") }
         }
         if !reader.errors.isEmpty { throw APIError.validation(ValidationFailure(reader.errors)) }

@@ -39,13 +39,25 @@ public struct WebhookDispatcher: Service {
     public func run() async throws {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.timeout = .init(connect: .seconds(5))
+        // A refused connection is one failed attempt, not five seconds of reconnecting: the
+        // retry schedule is ours to apply.
+        configuration.connectionPool.retryConnectionEstablishment = false
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 let generation = await service.hub.generation(of: .deliveries)
                 do {
-                    for delivery in try await service.store.dueDeliveries(now: service.clock(), limit: 200) {
+                    let now = service.clock()
+                    // Held past the attempt's own timeout; the attempt's verdict replaces it.
+                    let leaseEnd = now.adding(milliseconds: (settings.attemptTimeout.components.seconds + 30) * 1000)
+                    for delivery in try await service.store.dueDeliveries(now: now, limit: 200) {
                         guard await inFlight.start(delivery, limits: settings) else { continue }
+                        // The read above may be stale, and other nodes dispatch too: only the
+                        // lease decides who attempts a delivery.
+                        guard try await service.store.leaseDelivery(id: delivery.id, now: now, until: leaseEnd) else {
+                            await inFlight.finish(delivery)
+                            continue
+                        }
                         group.addTask {
                             await attempt(delivery, http: http)
                             await inFlight.finish(delivery)

@@ -107,6 +107,10 @@ public protocol WebhookStore: Sendable {
     func deliveries(webhookID: String, limit: Int, before: String?) async throws -> (items: [Delivery], nextCursor: String?)
     /// Pending deliveries whose next attempt is due, oldest event first.
     func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery]
+    /// Takes a due delivery for one attempt by moving its next attempt to `until`; false when
+    /// it is no longer pending and due (another dispatcher, or a stale read, got there first).
+    /// A dispatcher that dies mid-attempt leaves the lease to run out: at-least-once.
+    func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> Bool
     /// Appends an attempt and applies its verdict. After a success, other pending deliveries to
     /// the same URL are made due at once: the receiver is back.
     func recordAttempt(deliveryID: String, _ attempt: DeliveryAttempt, verdict: DeliveryVerdict) async throws

@@ -88,6 +88,12 @@ extension SQLiteRunStore {
             }
             var delivery = try Self.delivery(row)
             delivery.attempts.append(attempt)
+            var verdict = verdict
+            if case .retry = verdict, let webhookID = delivery.webhookID,
+                try Bool.fetchOne(db, sql: "SELECT active FROM webhooks WHERE id = ?", arguments: [webhookID]) != true
+            {
+                verdict = .failed  // the subscription was deleted or disabled while this attempt ran
+            }
             switch verdict {
             case .succeeded:
                 delivery.status = .succeeded
@@ -122,6 +128,15 @@ extension SQLiteRunStore {
             case .retry, .failed:
                 break
             }
+        }
+    }
+
+    public func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> Bool {
+        try await writing { db in
+            try db.execute(
+                sql: "UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
+                arguments: [until.milliseconds, id, now.milliseconds])
+            return db.changesCount == 1
         }
     }
 

@@ -290,7 +290,7 @@ struct EventStreamTests {
 
             #expect(stream.comments.count == 2, "the stream ended before two keep-alives")
             #expect(stream.comments.allSatisfy { $0.trimmingCharacters(in: .whitespaces) == "keep-alive" }, "\(stream.comments)")
-            #expect(elapsed < .milliseconds(1200), "two keep-alives at a 300 ms interval took \(elapsed)")
+            #expect(elapsed < .milliseconds(3000), "two keep-alives at a 300 ms interval took \(elapsed)")
             #expect(elapsed > .milliseconds(400), "two keep-alives came after only \(elapsed): not paced by the interval")
             #expect(frames.map(\.event) == (route == "run" ? ["run.created"] : []), "an idle stream sends no other frames")
             #expect(!stream.ended)

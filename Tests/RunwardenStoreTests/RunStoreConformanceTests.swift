@@ -8,7 +8,7 @@ import Testing
 struct RunStoreConformanceTests {
     @Test("a created run reads back with its tasks, version 1 and one run.created event", arguments: Backend.all)
     func createdRunReadsBack(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         let run = try await create(store, [task("build"), task("test", needs: ["build"])])
         let record = try #require(try await store.run(id: run.id))
         #expect(record.run == run)
@@ -21,7 +21,7 @@ struct RunStoreConformanceTests {
 
     @Test("an unknown run or task id reads as nil", arguments: Backend.all)
     func unknownIDsAreNil(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         #expect(try await store.run(id: "run_nope") == nil)
         #expect(try await store.task(id: "task_nope") == nil)
         let updated = try await store.update(runID: "run_nope", now: t0) { _ in 1 }
@@ -30,7 +30,7 @@ struct RunStoreConformanceTests {
 
     @Test("everything committed is still there after the database is opened again", arguments: Backend.all)
     func survivesReopen(backend: Backend) async throws {
-        let (store, reopen) = try backend.makeStore()
+        let (store, reopen) = try await backend.makeStore()
         let run = try await create(store, [task("build", workspace: "repo")])
         let claimed = try #require(try await store.claim(runner: "host-a", labels: [], now: at(1)))
         _ = try await store.update(runID: run.id, now: at(2)) { change in
@@ -39,7 +39,7 @@ struct RunStoreConformanceTests {
         let before = try #require(try await store.run(id: run.id))
         let eventsBefore = try await store.events(runID: nil, after: 0, limit: 100)
 
-        let reopened = try reopen()
+        let reopened = try await reopen()
         let after = try #require(try await reopened.run(id: run.id))
         #expect(after == before)
         #expect(after.run.status == .succeeded)
@@ -49,7 +49,7 @@ struct RunStoreConformanceTests {
 
     @Test("seq grows strictly across runs and run_seq counts each run from 1 without gaps", arguments: Backend.all)
     func eventNumbering(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         let first = try await create(store, [task("a")])
         let second = try await create(store, [task("b")])
         for _ in 0..<2 {
@@ -71,7 +71,7 @@ struct RunStoreConformanceTests {
 
     @Test("a claim hands out the oldest claimable task whose labels the runner has", arguments: Backend.all)
     func claimOrderAndLabels(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         let gpuRun = try await create(store, [task("train", labels: ["gpu"])], now: at(0))
         let plainRun = try await create(store, [task("lint")], now: at(1))
         let first = try #require(try await store.claim(runner: "cpu-host", labels: ["linux"], now: at(2)))
@@ -86,7 +86,7 @@ struct RunStoreConformanceTests {
 
     @Test("a workspace is held by one task at a time and freed when that task ends", arguments: Backend.all)
     func workspaceLocks(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         let first = try await create(store, [task("deploy-a", workspace: "repo")], now: at(0))
         try await create(store, [task("deploy-b", workspace: "repo")], now: at(1))
         let holder = try #require(try await store.claim(runner: "r1", labels: [], now: at(2)))
@@ -108,7 +108,7 @@ struct RunStoreConformanceTests {
 
     @Test("a lock released by hand frees the workspace without a version step", arguments: Backend.all)
     func manualLockRelease(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         try await create(store, [task("a", workspace: "repo")])
         try await create(store, [task("b", workspace: "repo")], now: at(1))
         let holder = try #require(try await store.claim(runner: "r1", labels: [], now: at(2)))
@@ -124,7 +124,7 @@ struct RunStoreConformanceTests {
 
     @Test("a heartbeat refreshes heartbeat_at only and names the tasks the runner must stop", arguments: Backend.all)
     func heartbeat(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         let run = try await create(store, [task("mine"), task("theirs"), task("done")])
         let mine = try #require(try await store.claim(runner: "r1", labels: [], now: at(1))).value
         let theirs = try #require(try await store.claim(runner: "r2", labels: [], now: at(1))).value
@@ -146,7 +146,7 @@ struct RunStoreConformanceTests {
 
     @Test("an error thrown inside an update commits nothing", arguments: Backend.all)
     func failedUpdateCommitsNothing(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         let run = try await create(store, [task("a")])
         _ = try await store.update(runID: run.id, now: at(1)) { change in try change.cancel() }
         let canceled = try #require(try await store.run(id: run.id))
@@ -158,7 +158,7 @@ struct RunStoreConformanceTests {
 
     @Test("an idempotency key answers the first run for an equal body and refuses a different one", arguments: Backend.all)
     func idempotency(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         let key = IdempotencyKey(scope: "client-a", key: "deploy-42", canonicalBody: #"{"workflow":"deploy"}"#)
         let (first, firstEvent) = makeRun(tasks: [task("a")])
         guard case .created = try await store.createRun(first, event: firstEvent, idempotency: key) else {
@@ -189,7 +189,7 @@ struct RunStoreConformanceTests {
 
     @Test("run lists go newest first, filter by status and workflow, and page with a cursor", arguments: Backend.all)
     func listing(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         var created: [Run] = []
         for index in 0..<5 {
             created.append(try await create(store, [task("a")], workflow: index.isMultiple(of: 2) ? "even" : "odd", now: at(index)))
@@ -210,7 +210,7 @@ struct RunStoreConformanceTests {
 
     @Test("concurrent claims hand each task to exactly one runner", arguments: Backend.all)
     func concurrentClaims(backend: Backend) async throws {
-        let (store, _) = try backend.makeStore()
+        let (store, _) = try await backend.makeStore()
         for index in 0..<20 { try await create(store, [task("t\(index)")], now: at(index)) }
         let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
             for runner in 0..<8 {

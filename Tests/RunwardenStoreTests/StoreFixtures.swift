@@ -1,25 +1,47 @@
 import Foundation
+import Logging
 import RunwardenCore
 import RunwardenStore
+import RunwardenStorePostgres
 import RunwardenStoreSQLite
 
 /// A backend the conformance suite runs against. Every test runs once per backend, so the
 /// backends cannot drift apart.
 enum Backend: String, CaseIterable, Sendable {
     case sqlite
+    /// A fresh database on a throwaway PostgreSQL cluster (`PostgresTestDatabase`, standing in
+    /// for `PostgresTestCluster` until that one stops hanging); the tests fail (never skip) when
+    /// PostgreSQL cannot start.
+    case postgres
 
     static var all: [Backend] { allCases }
 
     /// A fresh, empty store, and a way to open the same database again (a restart).
-    func makeStore() throws -> (store: any RunStore, reopen: @Sendable () throws -> any RunStore) {
+    func makeStore() async throws -> (store: any RunStore, reopen: @Sendable () async throws -> any RunStore) {
         switch self {
         case .sqlite:
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-store-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let path = directory.appendingPathComponent("runwarden.sqlite").path
             return (try SQLiteRunStore(path: path), { try SQLiteRunStore(path: path) })
+        case .postgres:
+            let url = try await PostgresTestDatabase.create()
+            let store = try await openPostgresStore(url: url)
+            // Another node (or a restart) on the same database: migrating again is a no-op.
+            return (store, { try await openPostgresStore(url: url) })
         }
     }
+}
+
+/// A `PostgresRunStore` on `url`, running and migrated, as a server node starts it. Its pool
+/// runs until the test process ends.
+func openPostgresStore(url: String, maxConnections: Int = 10) async throws -> PostgresRunStore {
+    var logger = Logger(label: "runwarden.store-tests")
+    logger.logLevel = .warning
+    let store = try PostgresRunStore(url: url, maxConnections: maxConnections, logger: logger)
+    Task { await store.run() }
+    try await store.migrate()
+    return store
 }
 
 

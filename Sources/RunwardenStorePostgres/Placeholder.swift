@@ -1,1 +1,0 @@
-// PostgresRunStore lives here (being written).

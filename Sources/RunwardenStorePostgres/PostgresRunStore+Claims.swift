@@ -1,0 +1,177 @@
+import PostgresNIO
+import RunwardenCore
+import RunwardenStore
+
+/// Claims, heartbeats and workspace locks: the operations several nodes race on.
+///
+/// Lock order, which keeps them free of deadlocks: a change of a run takes the run row, then
+/// its task rows in position order, then (last) the `seq` counter; a heartbeat takes only task
+/// rows, in (run, position) order; a claim's first attempt never waits for a row lock at all
+/// (`SKIP LOCKED`), and its fallback waits for the run row while holding nothing.
+extension PostgresRunStore {
+    private enum ClaimAttempt: Sendable {
+        case claimed(Committed<RunTask>)
+        case nothingClaimable
+        /// The candidate was taken or changed under us: look again.
+        case lookAgain
+    }
+
+    /// How often a claim looks again after losing a race before it answers "nothing".
+    private static let claimAttempts = 8
+
+    public func claim(runner: String, labels: Set<String>, now: Timestamp) async throws -> Committed<RunTask>? {
+        let runnerLabels = Array(labels).sorted()
+        for _ in 0..<Self.claimAttempts {
+            let attempt: ClaimAttempt
+            do {
+                attempt = try await transaction(.write) { tx in
+                    try await Self.claimOnce(runner: runner, labels: runnerLabels, now: now, tx)
+                }
+            } catch let error where Self.sqlState(error) == "23505" {
+                // Another claim took the workspace lock first (the `locks` primary key refused
+                // ours); everything rolled back. The workspace is no longer free: look again.
+                continue
+            }
+            switch attempt {
+            case .claimed(let committed): return committed
+            case .nothingClaimable: return nil
+            case .lookAgain: continue
+            }
+        }
+        return nil
+    }
+
+    /// The oldest claimable task (SPEC §2: `queued`, workspace free, labels ⊆ the runner's),
+    /// oldest first by `queued_at, run_id, position`.
+    private static func claimOnce(runner: String, labels: [String], now: Timestamp, _ tx: PostgresTransaction) async throws
+        -> ClaimAttempt
+    {
+        // First choice: the oldest candidate nobody else is busy with. `FOR UPDATE OF t, r
+        // SKIP LOCKED` takes the task row and its run row without waiting, so concurrent claims
+        // on any number of nodes spread over different tasks and never hand one task twice.
+        var candidate = try await tx.rows(
+            """
+            SELECT t.id, t.run_id FROM tasks t JOIN runs r ON r.id = t.run_id
+            WHERE t.status = 'queued' AND t.labels <@ \(labels)::text[]
+              AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+            ORDER BY t.queued_at, t.run_id, t.position
+            LIMIT 1
+            FOR UPDATE OF t, r SKIP LOCKED
+            """
+        ).first.map { try $0.decode((String, String).self) }
+
+        if candidate == nil {
+            // Every candidate is locked by someone: usually another change of the same run (a
+            // report, another claim) that commits within milliseconds. Skipping it would answer
+            // "nothing" although work is queued, so wait for the oldest candidate's run row
+            // instead (holding no lock while we wait), then take that run's oldest task that is
+            // still claimable — while we hold the run row, no one else can take it.
+            guard
+                let runID = try await tx.rows(
+                    """
+                    SELECT t.run_id FROM tasks t
+                    WHERE t.status = 'queued' AND t.labels <@ \(labels)::text[]
+                      AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+                    ORDER BY t.queued_at, t.run_id, t.position
+                    LIMIT 1
+                    """
+                ).first?.decode(String.self)
+            else { return .nothingClaimable }
+            try await tx.execute("SELECT 1 FROM runs WHERE id = \(runID) FOR UPDATE")
+            guard
+                let taskID = try await tx.rows(
+                    """
+                    SELECT t.id FROM tasks t
+                    WHERE t.run_id = \(runID) AND t.status = 'queued' AND t.labels <@ \(labels)::text[]
+                      AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+                    ORDER BY t.queued_at, t.position
+                    LIMIT 1
+                    FOR UPDATE OF t
+                    """
+                ).first?.decode(String.self)
+            else { return .lookAgain }
+            candidate = (taskID, runID)
+        }
+        guard let (taskID, runID) = candidate, let run = try await loadRun(tx, runID: runID) else { return .lookAgain }
+        var change = RunChange(run, now: now)
+        do {
+            try change.claim(taskID: taskID, runner: runner)
+        } catch {
+            return .lookAgain
+        }
+        guard let task = change.committed.tasks.first(where: { $0.id == taskID }) else { return .lookAgain }
+        return .claimed(try await save(change, original: run, value: task, tx))
+    }
+
+    public func heartbeat(runner: String, taskIDs: [String], now: Timestamp) async throws -> [String] {
+        guard !taskIDs.isEmpty else { return [] }
+        let ids = Array(Set(taskIDs))
+        let known = try await transaction(.write) { tx -> [String: HeartbeatRow] in
+            // Task rows are locked in (run, position) order, the order a change of a run takes
+            // them in, so a heartbeat and a change never wait on each other in a circle.
+            try await tx.execute(
+                """
+                UPDATE tasks SET heartbeat_at = \(now.milliseconds)
+                WHERE id IN (SELECT id FROM tasks
+                             WHERE runner = \(runner) AND status IN ('dispatched', 'running', 'canceling') AND id = ANY(\(ids))
+                             ORDER BY run_id, position FOR UPDATE)
+                """)
+            var known: [String: HeartbeatRow] = [:]
+            for row in try await tx.rows("SELECT id, status, runner FROM tasks WHERE id = ANY(\(ids))") {
+                let (id, status, holder) = try row.decode((String, String, String?).self)
+                known[id] = HeartbeatRow(status: TaskStatus(rawValue: status), runner: holder)
+            }
+            return known
+        }
+        return taskIDs.filter { id in
+            HeartbeatVerdict.mustStop(status: known[id]?.status, holder: known[id]?.runner, runner: runner)
+        }
+    }
+
+    private enum ReleaseAttempt: Sendable {
+        case free
+        case released(WorkspaceLock)
+        case lookAgain
+    }
+
+    public func releaseLock(workspace: String, now: Timestamp) async throws -> WorkspaceLock? {
+        for _ in 0..<Self.claimAttempts {
+            let attempt = try await transaction(.write) { tx -> ReleaseAttempt in
+                guard
+                    let seen = try await tx.rows(
+                        "SELECT \(unescaped: Self.lockColumns) FROM locks WHERE workspace = \(workspace)"
+                    ).first.map(Self.lock)
+                else { return .free }
+                // The holder's run row first, as every change of a run does; then the lock row,
+                // which may have changed hands meanwhile.
+                let run = try await Self.loadRun(tx, runID: seen.runID, forUpdate: true)
+                guard
+                    let lock = try await tx.rows(
+                        "SELECT \(unescaped: Self.lockColumns) FROM locks WHERE workspace = \(workspace) FOR UPDATE"
+                    ).first.map(Self.lock)
+                else { return .free }
+                guard lock == seen else { return .lookAgain }
+                if let run {
+                    var change = RunChange(run, now: now)
+                    change.lockReleased(taskID: lock.taskID)
+                    _ = try await Self.save(change, original: run, value: (), tx)
+                }
+                try await tx.execute("DELETE FROM locks WHERE workspace = \(workspace) AND task_id = \(lock.taskID)")
+                tx.notify(.claims)
+                tx.notify(.run(lock.runID))
+                return .released(lock)
+            }
+            switch attempt {
+            case .free: return nil
+            case .released(let lock): return lock
+            case .lookAgain: continue
+            }
+        }
+        return nil
+    }
+}
+
+struct HeartbeatRow: Sendable {
+    var status: TaskStatus?
+    var runner: String?
+}

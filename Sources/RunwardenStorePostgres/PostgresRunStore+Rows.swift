@@ -1,0 +1,138 @@
+import Foundation
+import PostgresNIO
+import RunwardenCore
+import RunwardenStore
+
+/// Reading runs, tasks, events and locks; every function runs inside the caller's transaction.
+extension PostgresRunStore {
+    /// The run and its tasks. With `forUpdate`, holds the run's row lock and then its task rows
+    /// (in position order) until commit: every change of a run takes the run row first, so
+    /// writers of one run queue up behind one another, and a heartbeat cannot slip a stale
+    /// `heartbeat_at` between our read and our write.
+    static func loadRun(_ tx: PostgresTransaction, runID: String, forUpdate: Bool = false) async throws -> Run? {
+        let runRows =
+            forUpdate
+            ? try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID) FOR UPDATE")
+            : try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID)")
+        guard let row = runRows.first else { return nil }
+        let (specText, stateText) = try row.decode((String, String).self)
+        let taskRows =
+            forUpdate
+            ? try await tx.rows(
+                "SELECT id, spec, state, heartbeat_at FROM tasks WHERE run_id = \(runID) ORDER BY position FOR UPDATE")
+            : try await tx.rows("SELECT id, spec, state, heartbeat_at FROM tasks WHERE run_id = \(runID) ORDER BY position")
+        let tasks = try taskRows.map { row in
+            let (id, spec, state, heartbeatAt) = try row.decode((String, String, String, Int64?).self)
+            return try task(id: id, runID: runID, spec: spec, state: state, heartbeatAt: heartbeatAt)
+        }
+        return Run(
+            id: runID, spec: try JSONColumn.decode(RunSpec.self, specText), state: try JSONColumn.decode(RunState.self, stateText),
+            tasks: tasks)
+    }
+
+    /// Several runs with their tasks in two statements, in the order of `ids` (unknown ids left out).
+    static func loadRuns(_ tx: PostgresTransaction, ids: [String]) async throws -> [Run] {
+        guard !ids.isEmpty else { return [] }
+        var tasksByRun: [String: [RunTask]] = [:]
+        for row in try await tx.rows(
+            "SELECT run_id, id, spec, state, heartbeat_at FROM tasks WHERE run_id = ANY(\(ids)) ORDER BY run_id, position")
+        {
+            let (runID, id, spec, state, heartbeatAt) = try row.decode((String, String, String, String, Int64?).self)
+            tasksByRun[runID, default: []].append(try task(id: id, runID: runID, spec: spec, state: state, heartbeatAt: heartbeatAt))
+        }
+        var runs: [String: Run] = [:]
+        for row in try await tx.rows("SELECT id, spec, state FROM runs WHERE id = ANY(\(ids))") {
+            let (id, spec, state) = try row.decode((String, String, String).self)
+            runs[id] = Run(
+                id: id, spec: try JSONColumn.decode(RunSpec.self, spec), state: try JSONColumn.decode(RunState.self, state),
+                tasks: tasksByRun[id] ?? [])
+        }
+        return ids.compactMap { runs[$0] }
+    }
+
+    private static func task(id: String, runID: String, spec: String, state: String, heartbeatAt: Int64?) throws -> RunTask {
+        var taskState = try JSONColumn.decode(TaskState.self, state)
+        taskState.heartbeatAt = Timestamp(column: heartbeatAt)
+        return RunTask(id: id, runID: runID, spec: try JSONColumn.decode(TaskSpec.self, spec), state: taskState)
+    }
+
+    static func loadRecord(_ tx: PostgresTransaction, runID: String) async throws -> RunRecord? {
+        guard let run = try await loadRun(tx, runID: runID) else { return nil }
+        return RunRecord(run: run, lockHolders: try await lockHolders(tx, for: run))
+    }
+
+    static func lockHolders(_ tx: PostgresTransaction, for run: Run) async throws -> [String: String] {
+        let workspaces = Array(Set(run.tasks.compactMap(\.spec.workspace)))
+        guard !workspaces.isEmpty else { return [:] }
+        var holders: [String: String] = [:]
+        for row in try await tx.rows("SELECT workspace, task_id FROM locks WHERE workspace = ANY(\(workspaces))") {
+            let (workspace, taskID) = try row.decode((String, String).self)
+            holders[workspace] = taskID
+        }
+        return holders
+    }
+
+    static let eventColumns = "seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error"
+
+    static func event(_ row: PostgresRow) throws -> Event {
+        let (seq, id, runID, runSeq, taskID, type, status, previousStatus, timestamp, attempt, errorText) = try row.decode(
+            (Int64, String, String, Int, String?, String, String, String?, Int64, Int?, String?).self)
+        let draft = EventDraft(
+            id: id, runID: runID, taskID: taskID, type: type, status: status, previousStatus: previousStatus,
+            timestamp: Timestamp(milliseconds: timestamp), attempt: attempt,
+            error: try errorText.map { try JSONValue.parse(Data($0.utf8)) })
+        return Event(seq: seq, runSeq: runSeq, draft: draft)
+    }
+
+    static let lockColumns = "workspace, task_id, run_id, runner, acquired_at"
+
+    static func lock(_ row: PostgresRow) throws -> WorkspaceLock {
+        let (workspace, taskID, runID, runner, acquiredAt) = try row.decode((String, String, String, String, Int64).self)
+        return WorkspaceLock(
+            workspace: workspace, taskID: taskID, runID: runID, runner: runner, acquiredAt: Timestamp(milliseconds: acquiredAt))
+    }
+}
+
+/// A multi-row `VALUES` list whose every value is a bound parameter: only the `$n` markers
+/// are written into the SQL text.
+struct BoundValues {
+    private(set) var binds = PostgresBindings()
+    private var rows: [String] = []
+    private var current: [String] = []
+
+    /// Rows per statement, well under the protocol's 65 535 parameters.
+    static let rowsPerStatement = 500
+
+    var rowCount: Int { rows.count }
+
+    mutating func add<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value?) throws {
+        try binds.append(value)
+        current.append("$\(binds.count)")
+    }
+
+    mutating func endRow() {
+        rows.append("(" + current.joined(separator: ", ") + ")")
+        current = []
+    }
+
+    /// `prefix` (a constant `INSERT INTO t (columns)`) followed by the rows.
+    func query(_ prefix: String) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: prefix + " VALUES " + rows.joined(separator: ", "), binds: binds)
+    }
+}
+
+extension PostgresTransaction {
+    /// Inserts `items` with one multi-row statement per `BoundValues.rowsPerStatement`.
+    func insert<Item>(_ prefix: String, _ items: some Sequence<Item>, _ fill: (inout BoundValues, Item) throws -> Void) async throws {
+        var values = BoundValues()
+        for item in items {
+            try fill(&values, item)
+            values.endRow()
+            if values.rowCount == BoundValues.rowsPerStatement {
+                try await execute(values.query(prefix))
+                values = BoundValues()
+            }
+        }
+        if values.rowCount > 0 { try await execute(values.query(prefix)) }
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import PostgresNIO
+import RunwardenCore
+import RunwardenStore
+
+/// Creating, reading and changing runs.
+extension PostgresRunStore {
+    // MARK: - Create
+
+    public func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome {
+        try await transaction(.write) { tx in
+            if let idempotency {
+                // Claims the key, or waits for a concurrent holder of it to commit and then
+                // finds its row: two equal requests racing on two nodes create one run.
+                let inserted = try await tx.rows(
+                    """
+                    INSERT INTO idempotency_keys (scope, key, body, run_id, created_at)
+                    VALUES (\(idempotency.scope), \(idempotency.key), \(idempotency.canonicalBody), \(run.id),
+                            \(run.state.createdAt.milliseconds))
+                    ON CONFLICT (scope, key) DO NOTHING RETURNING run_id
+                    """)
+                if inserted.isEmpty {
+                    guard
+                        let row = try await tx.rows(
+                            "SELECT body, run_id FROM idempotency_keys WHERE scope = \(idempotency.scope) AND key = \(idempotency.key)"
+                        ).first
+                    else { return CreateOutcome.keyReused }
+                    let (body, runID) = try row.decode((String, String).self)
+                    guard body == idempotency.canonicalBody, let record = try await Self.loadRecord(tx, runID: runID) else {
+                        return .keyReused
+                    }
+                    return .replayed(record)
+                }
+            }
+            var stored = run
+            let drafts = Self.number([event], in: &stored)
+            try await tx.execute(
+                """
+                INSERT INTO runs (id, workflow, status, version, created_at, deadline_at, spec, state)
+                VALUES (\(stored.id), \(stored.spec.workflow), \(stored.status.rawValue), \(stored.state.version),
+                        \(stored.state.createdAt.milliseconds), \(stored.timeoutDeadline?.milliseconds),
+                        \(try JSONColumn.encode(stored.spec)), \(try JSONColumn.encode(stored.state)))
+                """)
+            try await tx.insert(
+                """
+                INSERT INTO tasks (id, run_id, position, status, workspace, labels, runner, queued_at, heartbeat_at,
+                                   deadline_at, spec, state)
+                """, stored.tasks.enumerated()
+            ) { values, item in
+                let (position, task) = item
+                try values.add(task.id)
+                try values.add(stored.id)
+                try values.add(position)
+                try values.add(task.status.rawValue)
+                try values.add(task.spec.workspace)
+                try values.add(Array(Set(task.spec.labels)).sorted())
+                try values.add(task.state.runner)
+                try values.add(task.state.queuedAt?.milliseconds)
+                try values.add(task.state.heartbeatAt?.milliseconds)
+                try values.add(task.timeoutDeadline?.milliseconds)
+                try values.add(try JSONColumn.encode(task.spec))
+                try values.add(try JSONColumn.encode(task.state))
+            }
+            tx.notify(.run(stored.id))
+            if stored.tasks.contains(where: { $0.status == .queued }) { tx.notify(.claims) }
+            let record = RunRecord(run: stored, lockHolders: try await Self.lockHolders(tx, for: stored))
+            let events = try await Self.commitEvents(drafts, of: record, now: stored.state.createdAt, tx)
+            return .created(Committed(value: (), record: record, events: events))
+        }
+    }
+
+    // MARK: - Reads
+
+    public func run(id: String) async throws -> RunRecord? {
+        try await transaction(.read) { tx in try await Self.loadRecord(tx, runID: id) }
+    }
+
+    public func task(id: String) async throws -> (record: RunRecord, index: Int)? {
+        let found = try await transaction(.read) { tx -> TaskLookup? in
+            guard let runID = try await tx.rows("SELECT run_id FROM tasks WHERE id = \(id)").first?.decode(String.self),
+                let record = try await Self.loadRecord(tx, runID: runID),
+                let index = record.run.taskIndex(id: id)
+            else { return nil }
+            return TaskLookup(record: record, index: index)
+        }
+        return found.map { ($0.record, $0.index) }
+    }
+
+    public func runs(_ query: RunQuery) async throws -> RunPage {
+        try await transaction(.read) { tx in
+            var binds = PostgresBindings()
+            var conditions: [String] = []
+            if let status = query.status {
+                binds.append(status.rawValue)
+                conditions.append("status = $\(binds.count)")
+            }
+            if let workflow = query.workflow {
+                binds.append(workflow)
+                conditions.append("workflow = $\(binds.count)")
+            }
+            if let before = query.before {
+                binds.append(before)
+                conditions.append("id < $\(binds.count)")
+            }
+            binds.append(query.limit + 1)
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            // Only constant fragments and `$n` markers go into the text; the values are bound.
+            let ids = try await tx.rows(
+                PostgresQuery(unsafeSQL: "SELECT id FROM runs \(filter) ORDER BY id DESC LIMIT $\(binds.count)", binds: binds)
+            ).map { try $0.decode(String.self) }
+            let page = Array(ids.prefix(query.limit))
+            let runs = try await Self.loadRuns(tx, ids: page)
+            return RunPage(runs: runs, nextCursor: ids.count > query.limit ? page.last : nil)
+        }
+    }
+
+    public func events(runID: String?, after seq: Int64, limit: Int) async throws -> [Event] {
+        try await transaction(.read) { tx in
+            let rows: [PostgresRow]
+            if let runID {
+                rows = try await tx.rows(
+                    """
+                    SELECT \(unescaped: Self.eventColumns) FROM events WHERE run_id = \(runID) AND seq > \(seq)
+                    ORDER BY seq LIMIT \(limit)
+                    """)
+            } else {
+                rows = try await tx.rows(
+                    "SELECT \(unescaped: Self.eventColumns) FROM events WHERE seq > \(seq) ORDER BY seq LIMIT \(limit)")
+            }
+            return try rows.map(Self.event)
+        }
+    }
+
+    public func latestSeq() async throws -> Int64 {
+        try await transaction(.read) { tx in
+            try await tx.rows("SELECT COALESCE(MAX(seq), 0)::bigint FROM events").first?.decode(Int64.self) ?? 0
+        }
+    }
+
+    public func locks() async throws -> [WorkspaceLock] {
+        try await transaction(.read) { tx in
+            try await tx.rows("SELECT \(unescaped: Self.lockColumns) FROM locks ORDER BY acquired_at, workspace").map(Self.lock)
+        }
+    }
+
+    public func dueWork(leaseCutoff: Timestamp, now: Timestamp, limit: Int) async throws -> [DueWork] {
+        try await transaction(.read) { tx in
+            let timedOutRuns = try await tx.rows(
+                "SELECT id FROM runs WHERE deadline_at IS NOT NULL AND deadline_at <= \(now.milliseconds) ORDER BY deadline_at LIMIT \(limit)"
+            ).map { DueWork.runTimedOut(runID: try $0.decode(String.self)) }
+            let timedOutTasks = try await tx.rows(
+                """
+                SELECT id, run_id FROM tasks WHERE deadline_at IS NOT NULL AND deadline_at <= \(now.milliseconds)
+                ORDER BY deadline_at LIMIT \(limit)
+                """
+            ).map { row in
+                let (id, runID) = try row.decode((String, String).self)
+                return DueWork.taskTimedOut(runID: runID, taskID: id)
+            }
+            let lostLeases = try await tx.rows(
+                """
+                SELECT id, run_id FROM tasks
+                WHERE status IN ('dispatched', 'running', 'canceling') AND heartbeat_at < \(leaseCutoff.milliseconds)
+                ORDER BY heartbeat_at LIMIT \(limit)
+                """
+            ).map { row in
+                let (id, runID) = try row.decode((String, String).self)
+                return DueWork.leaseExpired(runID: runID, taskID: id)
+            }
+            return Array((timedOutRuns + timedOutTasks + lostLeases).prefix(limit))
+        }
+    }
+
+    // MARK: - Writes
+
+    public func update<Value: Sendable>(
+        runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+    ) async throws -> Committed<Value>? {
+        try await transaction(.write) { tx -> Committed<Value>? in
+            guard let run = try await Self.loadRun(tx, runID: runID, forUpdate: true) else { return nil }
+            var change = RunChange(run, now: now)
+            let value = try body(&change)
+            return try await Self.save(change, original: run, value: value, tx)
+        }
+    }
+
+    public func renewLeases(now: Timestamp) async throws -> Int {
+        try await transaction(.write) { tx in
+            // Rows locked in one order (as a heartbeat does), so two such statements cannot deadlock.
+            try await tx.rows(
+                """
+                UPDATE tasks SET heartbeat_at = \(now.milliseconds)
+                WHERE id IN (SELECT id FROM tasks WHERE status IN ('dispatched', 'running', 'canceling')
+                             ORDER BY run_id, position FOR UPDATE)
+                RETURNING id
+                """
+            ).count
+        }
+    }
+}
+
+/// `task(id:)`'s answer, as a Sendable value to leave the transaction with.
+struct TaskLookup: Sendable {
+    var record: RunRecord
+    var index: Int
+}

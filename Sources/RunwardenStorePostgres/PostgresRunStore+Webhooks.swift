@@ -1,0 +1,198 @@
+import Foundation
+import PostgresNIO
+import RunwardenCore
+import RunwardenStore
+
+/// Subscriptions and the delivery outbox on PostgreSQL.
+extension PostgresRunStore {
+    static let webhookColumns = "id, url, events, secret, description, active, disabled_reason, created_at"
+    static let deliveryColumns = """
+        id, webhook_id, run_id, event_id, event_seq, type, url, secret, payload, status, attempts, next_attempt_at, created_at
+        """
+
+    public func createWebhook(_ webhook: Webhook) async throws {
+        try await transaction(.write) { tx in
+            try await tx.execute(
+                """
+                INSERT INTO webhooks (id, url, events, secret, description, active, disabled_reason, created_at)
+                VALUES (\(webhook.id), \(webhook.url), \(try JSONColumn.encode(webhook.events)), \(webhook.secret),
+                        \(webhook.description), \(webhook.isActive), \(webhook.disabledReason), \(webhook.createdAt.milliseconds))
+                """)
+        }
+    }
+
+    public func webhook(id: String) async throws -> Webhook? {
+        try await transaction(.read) { tx in
+            try await tx.rows("SELECT \(unescaped: Self.webhookColumns) FROM webhooks WHERE id = \(id)").first.map(Self.webhook)
+        }
+    }
+
+    public func webhooks(limit: Int, after: String?) async throws -> (items: [Webhook], nextCursor: String?) {
+        let page = try await transaction(.read) { tx in
+            try await tx.rows(
+                "SELECT \(unescaped: Self.webhookColumns) FROM webhooks WHERE id > \(after ?? "") ORDER BY id LIMIT \(limit + 1)"
+            ).map(Self.webhook)
+        }
+        let items = Array(page.prefix(limit))
+        return (items, page.count > limit ? items.last?.id : nil)
+    }
+
+    public func deleteWebhook(id: String, now: Timestamp) async throws -> Bool {
+        try await transaction(.write) { tx in
+            guard try await !tx.rows("DELETE FROM webhooks WHERE id = \(id) RETURNING id").isEmpty else { return false }
+            try await tx.execute(
+                "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL WHERE webhook_id = \(id) AND status = 'pending'")
+            return true
+        }
+    }
+
+    public func delivery(id: String) async throws -> Delivery? {
+        try await transaction(.read) { tx in
+            try await tx.rows("SELECT \(unescaped: Self.deliveryColumns) FROM deliveries WHERE id = \(id)").first.map(Self.delivery)
+        }
+    }
+
+    public func deliveries(webhookID: String, limit: Int, before: String?) async throws -> (items: [Delivery], nextCursor: String?) {
+        let page = try await transaction(.read) { tx in
+            if let before {
+                try await tx.rows(
+                    """
+                    SELECT \(unescaped: Self.deliveryColumns) FROM deliveries WHERE webhook_id = \(webhookID) AND id < \(before)
+                    ORDER BY id DESC LIMIT \(limit + 1)
+                    """
+                ).map(Self.delivery)
+            } else {
+                try await tx.rows(
+                    """
+                    SELECT \(unescaped: Self.deliveryColumns) FROM deliveries WHERE webhook_id = \(webhookID)
+                    ORDER BY id DESC LIMIT \(limit + 1)
+                    """
+                ).map(Self.delivery)
+            }
+        }
+        let items = Array(page.prefix(limit))
+        return (items, page.count > limit ? items.last?.id : nil)
+    }
+
+    public func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery] {
+        try await transaction(.read) { tx in
+            try await tx.rows(
+                """
+                SELECT \(unescaped: Self.deliveryColumns) FROM deliveries
+                WHERE status = 'pending' AND next_attempt_at <= \(now.milliseconds)
+                ORDER BY next_attempt_at, event_seq LIMIT \(limit)
+                """
+            ).map(Self.delivery)
+        }
+    }
+
+    public func recordAttempt(deliveryID: String, _ attempt: DeliveryAttempt, verdict: DeliveryVerdict) async throws {
+        try await transaction(.write) { tx in
+            guard
+                var delivery = try await tx.rows(
+                    "SELECT \(unescaped: Self.deliveryColumns) FROM deliveries WHERE id = \(deliveryID) FOR UPDATE"
+                ).first.map(Self.delivery)
+            else { return }
+            delivery.attempts.append(attempt)
+            var verdict = verdict
+            if case .retry = verdict, let webhookID = delivery.webhookID,
+                try await tx.rows("SELECT 1 FROM webhooks WHERE id = \(webhookID) AND active").isEmpty
+            {
+                verdict = .failed  // the subscription was deleted or disabled while this attempt ran
+            }
+            switch verdict {
+            case .succeeded:
+                delivery.status = .succeeded
+                delivery.nextAttemptAt = nil
+            case .retry(let at):
+                delivery.status = .pending
+                delivery.nextAttemptAt = at
+            case .failed, .failedAndDisable:
+                delivery.status = .failed
+                delivery.nextAttemptAt = nil
+            }
+            try await tx.execute(
+                """
+                UPDATE deliveries SET status = \(delivery.status.rawValue), attempts = \(try JSONColumn.encode(delivery.attempts)),
+                    next_attempt_at = \(delivery.nextAttemptAt?.milliseconds)
+                WHERE id = \(deliveryID)
+                """)
+            switch verdict {
+            case .succeeded:
+                // The receiver answers again: what waits for it need not wait out its backoff.
+                let madeDue = try await tx.rows(
+                    """
+                    UPDATE deliveries SET next_attempt_at = \(attempt.at.milliseconds)
+                    WHERE url = \(delivery.url) AND status = 'pending' AND next_attempt_at > \(attempt.at.milliseconds)
+                    RETURNING id
+                    """)
+                if !madeDue.isEmpty { tx.notify(.deliveries) }
+            case .failedAndDisable(let reason):
+                if let webhookID = delivery.webhookID {
+                    try await tx.execute("UPDATE webhooks SET active = FALSE, disabled_reason = \(reason) WHERE id = \(webhookID)")
+                    try await tx.execute(
+                        """
+                        UPDATE deliveries SET status = 'failed', next_attempt_at = NULL
+                        WHERE webhook_id = \(webhookID) AND status = 'pending'
+                        """)
+                }
+            case .retry, .failed:
+                break
+            }
+        }
+    }
+
+    public func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> Bool {
+        try await transaction(.write) { tx in
+            try await !tx.rows(
+                """
+                UPDATE deliveries SET next_attempt_at = \(until.milliseconds)
+                WHERE id = \(id) AND status = 'pending' AND next_attempt_at <= \(now.milliseconds)
+                RETURNING id
+                """
+            ).isEmpty
+        }
+    }
+
+    public func retryDelivery(id: String, now: Timestamp) async throws -> Bool {
+        try await transaction(.write) { tx in
+            let updated = try await tx.rows(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = \(now.milliseconds) WHERE id = \(id) RETURNING id")
+            if !updated.isEmpty { tx.notify(.deliveries) }
+            return !updated.isEmpty
+        }
+    }
+
+    public func recoverDeliveries(webhookID: String, since: Timestamp, now: Timestamp) async throws -> Int {
+        try await transaction(.write) { tx in
+            let count = try await tx.rows(
+                """
+                UPDATE deliveries SET status = 'pending', next_attempt_at = \(now.milliseconds)
+                WHERE webhook_id = \(webhookID) AND status = 'failed' AND created_at >= \(since.milliseconds)
+                RETURNING id
+                """
+            ).count
+            if count > 0 { tx.notify(.deliveries) }
+            return count
+        }
+    }
+
+    static func webhook(_ row: PostgresRow) throws -> Webhook {
+        let (id, url, events, secret, description, active, disabledReason, createdAt) = try row.decode(
+            (String, String, String, String, String?, Bool, String?, Int64).self)
+        return Webhook(
+            id: id, url: url, events: try JSONColumn.decode([String].self, events), secret: secret, description: description,
+            isActive: active, disabledReason: disabledReason, createdAt: Timestamp(milliseconds: createdAt))
+    }
+
+    static func delivery(_ row: PostgresRow) throws -> Delivery {
+        let (id, webhookID, runID, eventID, eventSeq, type, url, secret, payload, status, attempts, nextAttemptAt, createdAt) =
+            try row.decode(
+                (String, String?, String, String, Int64, String, String, String, Data, String, String, Int64?, Int64).self)
+        return Delivery(
+            id: id, webhookID: webhookID, runID: runID, eventID: eventID, eventSeq: eventSeq, type: type, url: url,
+            secret: secret, payload: payload, status: DeliveryStatus(rawValue: status) ?? .pending,
+            attempts: try JSONColumn.decode([DeliveryAttempt].self, attempts),
+            nextAttemptAt: Timestamp(column: nextAttemptAt), createdAt: Timestamp(milliseconds: createdAt))
+    }
+}

@@ -1,0 +1,60 @@
+import Logging
+import PostgresNIO
+import RunwardenStore
+import ServiceLifecycle
+
+/// `RunStore` on PostgreSQL through postgres-nio, for several server nodes sharing one
+/// database (SPEC §5).
+///
+/// Same tables, JSON `spec`/`state` columns and semantics as the SQLite backend; what differs
+/// is how concurrent writers on several nodes are kept apart:
+/// - every change of a run holds that run's row lock (`SELECT … FOR UPDATE`) until it commits;
+/// - a claim takes its task and run rows with `FOR UPDATE SKIP LOCKED`, and the `locks`
+///   table's primary key makes a double workspace lock impossible;
+/// - `seq` comes from a counter row locked until commit, so it grows in commit order (see
+///   `appendEvents`);
+/// - every commit announces what it changed with `pg_notify` (see `listen`).
+///
+/// Use: `run()` must be running (it runs the connection pool) before anything else is called;
+/// then `migrate()` once per process.
+public final class PostgresRunStore: RunStore, Service {
+    let client: PostgresClient
+    let url: PostgresURL
+    let logger: Logger
+    /// How long an operation waits for a connection before it answers `unavailable`.
+    let connectionTimeout: Duration
+
+    /// - Parameters:
+    ///   - url: `postgres://user[:password]@host[:port]/database` (or `postgresql://`), with an
+    ///     optional `?sslmode=disable|prefer|require`; TLS is off for 127.0.0.1/localhost and
+    ///     preferred elsewhere.
+    ///   - maxConnections: the most connections this node opens (plus one for `listen`).
+    ///   - connectionTimeout: how long an operation may wait for a connection before it fails
+    ///     with `StoreError.unavailable`.
+    public init(url: String, maxConnections: Int = 20, connectionTimeout: Duration = .seconds(10), logger: Logger) throws {
+        let parsed = try PostgresURL(url)
+        self.url = parsed
+        self.logger = logger
+        self.connectionTimeout = connectionTimeout
+        self.client = PostgresClient(
+            configuration: parsed.clientConfiguration(maxConnections: maxConnections), backgroundLogger: logger)
+    }
+
+    /// Runs the connection pool until the task is cancelled or the service group shuts down.
+    /// Nothing else makes progress unless this is running.
+    public func run() async {
+        await client.run()
+    }
+
+    public func checkHealth() async throws {
+        do {
+            try await transaction(.read, timeout: min(connectionTimeout, .seconds(3))) { tx in
+                try await tx.execute("SELECT 1")
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.unavailable("PostgreSQL at \(url.displayName) cannot be read: \(Self.describe(error))")
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import PostgresNIO
+
+/// The PostgreSQL schema: the SQLite backend's tables and columns, with BIGINT milliseconds
+/// for timestamps, TEXT JSON for `spec`/`state`/`attempts`/`error`, BYTEA for payloads, plus
+/// what several nodes need (the `counters` row that numbers events, `tasks.labels` so a claim
+/// filters in SQL). Migrations are applied once, recorded in `schema_migrations`, and never
+/// edited after they ship; add a new one instead.
+enum PostgresSchema {
+    struct Migration: Sendable {
+        var version: Int64
+        var name: String
+        var statements: [String]
+    }
+
+    /// Held (for the migrating transaction) by whichever node migrates, so nodes starting
+    /// together apply each migration once. "runwarden" in ASCII, truncated to 63 bits.
+    static let migrationLockKey: Int64 = 0x7275_6E77_6172_6465
+
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1, name: "runs-tasks-events-locks-webhooks",
+            statements: [
+                """
+                CREATE TABLE runs (
+                    id TEXT PRIMARY KEY,
+                    workflow TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    deadline_at BIGINT,
+                    spec TEXT NOT NULL,
+                    state TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX runs_by_status ON runs (status, id)",
+                "CREATE INDEX runs_by_workflow ON runs (workflow, id)",
+                "CREATE INDEX runs_deadline ON runs (deadline_at) WHERE deadline_at IS NOT NULL",
+                """
+                CREATE TABLE tasks (
+                    id TEXT PRIMARY KEY,
+                    run_id TEXT NOT NULL REFERENCES runs (id),
+                    position BIGINT NOT NULL,
+                    status TEXT NOT NULL,
+                    workspace TEXT,
+                    labels TEXT[] NOT NULL,
+                    runner TEXT,
+                    queued_at BIGINT,
+                    heartbeat_at BIGINT,
+                    deadline_at BIGINT,
+                    spec TEXT NOT NULL,
+                    state TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX tasks_by_run ON tasks (run_id, position)",
+                "CREATE INDEX tasks_claimable ON tasks (queued_at, run_id, position) WHERE status = 'queued'",
+                "CREATE INDEX tasks_active ON tasks (heartbeat_at) WHERE status IN ('dispatched', 'running', 'canceling')",
+                "CREATE INDEX tasks_deadline ON tasks (deadline_at) WHERE deadline_at IS NOT NULL",
+                // Global counters; `seq` numbers events (see `appendEvents`).
+                "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+                "INSERT INTO counters (name, value) VALUES ('seq', 0)",
+                """
+                CREATE TABLE events (
+                    seq BIGINT PRIMARY KEY,
+                    id TEXT NOT NULL UNIQUE,
+                    run_id TEXT NOT NULL,
+                    run_seq BIGINT NOT NULL,
+                    task_id TEXT,
+                    type TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    previous_status TEXT,
+                    timestamp BIGINT NOT NULL,
+                    attempt BIGINT,
+                    error TEXT,
+                    UNIQUE (run_id, run_seq)
+                )
+                """,
+                "CREATE INDEX events_by_run ON events (run_id, seq)",
+                """
+                CREATE TABLE locks (
+                    workspace TEXT PRIMARY KEY,
+                    task_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    runner TEXT NOT NULL,
+                    acquired_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE idempotency_keys (
+                    scope TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (scope, key)
+                )
+                """,
+                """
+                CREATE TABLE webhooks (
+                    id TEXT PRIMARY KEY,
+                    url TEXT NOT NULL,
+                    events TEXT NOT NULL,
+                    secret TEXT NOT NULL,
+                    description TEXT,
+                    active BOOLEAN NOT NULL,
+                    disabled_reason TEXT,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE deliveries (
+                    id TEXT PRIMARY KEY,
+                    webhook_id TEXT,
+                    run_id TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    event_seq BIGINT NOT NULL,
+                    type TEXT NOT NULL,
+                    url TEXT NOT NULL,
+                    secret TEXT NOT NULL,
+                    payload BYTEA NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts TEXT NOT NULL,
+                    next_attempt_at BIGINT,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX deliveries_due ON deliveries (next_attempt_at, event_seq) WHERE status = 'pending'",
+                "CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, id)",
+                "CREATE INDEX deliveries_by_url ON deliveries (url) WHERE status = 'pending'",
+            ]),
+    ]
+}
+
+extension PostgresRunStore {
+    /// Brings the database to the current schema. Idempotent; nodes that start together wait
+    /// for one another on an advisory lock, so each migration is applied exactly once, in one
+    /// transaction with its `schema_migrations` row.
+    public func migrate() async throws {
+        try await transaction(.write) { tx in
+            try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLockKey))")
+            try await tx.execute(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version BIGINT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    applied_at BIGINT NOT NULL
+                )
+                """)
+            let applied = Set(try await tx.rows("SELECT version FROM schema_migrations").map { try $0.decode(Int64.self) })
+            for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
+                for statement in migration.statements {
+                    // Constant DDL from this file; no value is ever spliced in.
+                    try await tx.execute(PostgresQuery(unsafeSQL: statement))
+                }
+                try await tx.execute(
+                    """
+                    INSERT INTO schema_migrations (version, name, applied_at)
+                    VALUES (\(migration.version), \(migration.name), (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+                    """)
+                tx.logger.info("applied PostgreSQL migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            }
+        }
+    }
+}

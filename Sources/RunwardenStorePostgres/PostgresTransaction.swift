@@ -1,0 +1,79 @@
+import Logging
+import PostgresNIO
+
+/// One open transaction on a leased connection. Every statement binds its values through
+/// `PostgresQuery` interpolation.
+///
+/// It also collects the wake-up topics of what it changed (`notify`); they are sent with
+/// `pg_notify` just before `COMMIT`, and PostgreSQL delivers them only if the commit succeeds,
+/// so another node hears of a change exactly when it can read it.
+final class PostgresTransaction {
+    let connection: PostgresConnection
+    let logger: Logger
+    private var topics: [String] = []
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Runs a statement and returns all its rows.
+    @discardableResult
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await connection.query(query, logger: logger).collect()
+    }
+
+    /// Runs a statement whose rows (if any) are not needed.
+    func execute(_ query: PostgresQuery) async throws {
+        _ = try await rows(query)
+    }
+
+    /// Asks for `topic` to be announced when this transaction commits.
+    func notify(_ topic: PostgresChangeTopic) {
+        let payload = topic.payload
+        if !topics.contains(payload) { topics.append(payload) }
+    }
+
+    func sendNotifications() async throws {
+        guard !topics.isEmpty else { return }
+        try await execute(
+            "SELECT pg_notify(\(PostgresChangeTopic.channel), topic) FROM unnest(\(topics)::text[]) AS topic")
+    }
+}
+
+/// What a committed change may have made worth re-reading; announced to every node on the
+/// `runwarden` channel (payloads `run:<id>`, `events`, `claims`, `deliveries`).
+public enum PostgresChangeTopic: Hashable, Sendable {
+    /// The run's snapshot or events changed.
+    case run(String)
+    /// Events were appended.
+    case events
+    /// A task became claimable or a workspace lock was released.
+    case claims
+    /// Outbox rows were written or made due.
+    case deliveries
+
+    /// The LISTEN/NOTIFY channel.
+    public static let channel = "runwarden"
+
+    public var payload: String {
+        switch self {
+        case .run(let id): "run:" + id
+        case .events: "events"
+        case .claims: "claims"
+        case .deliveries: "deliveries"
+        }
+    }
+
+    /// The topic a notification payload names; nil for anything else.
+    public init?(payload: String) {
+        switch payload {
+        case "events": self = .events
+        case "claims": self = .claims
+        case "deliveries": self = .deliveries
+        default:
+            guard payload.hasPrefix("run:"), payload.count > 4 else { return nil }
+            self = .run(String(payload.dropFirst(4)))
+        }
+    }
+}

@@ -1,0 +1,466 @@
+import Foundation
+import RunwardenClient
+import RunwardenCore
+import Testing
+
+// Helpers of the fault-injection suites: a mixed batch of runs and the checks every run of it
+// must pass (SPEC §1 lifecycle, §2 events), helper processes (python3 for SQLite locks,
+// mount), and raw requests that report the error envelope instead of throwing it.
+
+// MARK: - Randomness
+
+/// SplitMix64, seeded and printed by each test so a failure can be replayed.
+struct FaultRandom: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Milliseconds in `range`, as a Duration.
+    mutating func milliseconds(_ range: ClosedRange<Int>) -> Duration { .milliseconds(Int.random(in: range, using: &self)) }
+}
+
+/// `RUNWARDEN_FAULT_SEED` to replay, else fresh.
+func faultSeed() -> UInt64 {
+    if let text = ProcessInfo.processInfo.environment["RUNWARDEN_FAULT_SEED"], let seed = UInt64(text) { return seed }
+    return UInt64.random(in: .min ... .max)
+}
+
+// MARK: - A mixed batch of runs
+
+/// One run of a batch and what it must end as.
+struct FaultRunPlan: Sendable {
+    enum Kind: String, Sendable, CaseIterable {
+        case succeeds, fails, chainSucceeds, chainFirstFails, chainSecondFails
+    }
+
+    var index: Int
+    var kind: Kind
+    var body: JSONValue
+    var runStatus: String
+    /// Task name → status and exit code it must end with (nil exit code: never ran).
+    var tasks: [String: (status: String, exitCode: Int?)]
+}
+
+enum FaultBatch {
+    /// `count` runs: 6 in 10 one task that succeeds, 1 in 10 one task that exits with a code,
+    /// 3 in 10 a two-task `needs` chain (succeeding, first failing, second failing). Each task
+    /// sleeps 0.05–0.3 s; every command carries `marker` so leftovers can be looked for.
+    static func plan(count: Int, marker: String, retries: Int = 0, random: inout FaultRandom) -> [FaultRunPlan] {
+        let kinds: [FaultRunPlan.Kind] = [.succeeds, .succeeds, .succeeds, .succeeds, .succeeds, .succeeds, .fails, .chainSucceeds, .chainFirstFails, .chainSecondFails]
+        var plans: [FaultRunPlan] = []
+        for index in 0..<count {
+            let kind = kinds[index % kinds.count]
+            let exitCode = Int.random(in: 2...9, using: &random)
+            func command(failing: Bool) -> JSONValue {
+                let sleep = String(format: "%.2f", Double.random(in: 0.05...0.3, using: &random))
+                return .string(": \(marker); sleep \(sleep)" + (failing ? "; exit \(exitCode)" : ""))
+            }
+            func task(_ name: String, failing: Bool, needs: [String] = []) -> JSONValue {
+                .object([
+                    "name": .string(name), "command": command(failing: failing), "needs": JSONValue(strings: needs),
+                    "retries": .int(Int64(retries)),
+                ])
+            }
+            let taskList: [JSONValue]
+            let runStatus: String
+            var expected: [String: (status: String, exitCode: Int?)] = [:]
+            switch kind {
+            case .succeeds:
+                taskList = [task("only", failing: false)]
+                runStatus = "succeeded"
+                expected = ["only": ("succeeded", 0)]
+            case .fails:
+                taskList = [task("only", failing: true)]
+                runStatus = "failed"
+                expected = ["only": ("failed", exitCode)]
+            case .chainSucceeds:
+                taskList = [task("first", failing: false), task("second", failing: false, needs: ["first"])]
+                runStatus = "succeeded"
+                expected = ["first": ("succeeded", 0), "second": ("succeeded", 0)]
+            case .chainFirstFails:
+                taskList = [task("first", failing: true), task("second", failing: false, needs: ["first"])]
+                runStatus = "failed"
+                expected = ["first": ("failed", exitCode), "second": ("skipped", nil)]
+            case .chainSecondFails:
+                taskList = [task("first", failing: false), task("second", failing: true, needs: ["first"])]
+                runStatus = "failed"
+                expected = ["first": ("succeeded", 0), "second": ("failed", exitCode)]
+            }
+            let body: JSONValue = .object([
+                "workflow": .string("\(marker)-\(index)-\(kind.rawValue)"), "tasks": .array(taskList),
+                "metadata": .object(["index": .int(Int64(index))]),
+            ])
+            plans.append(FaultRunPlan(index: index, kind: kind, body: body, runStatus: runStatus, tasks: expected))
+        }
+        plans.shuffle(using: &random)
+        return plans
+    }
+
+    /// Polls every run until all are terminal or `limit` passes (the server may be restarting:
+    /// transient errors are waited out). Returns the last snapshot of each run.
+    static func waitForAll(_ runIDs: [String], client: RunwardenClient, within limit: Duration) async -> [String: RunSnapshot] {
+        let deadline = ContinuousClock.now + limit
+        var latest: [String: RunSnapshot] = [:]
+        while ContinuousClock.now < deadline {
+            for id in runIDs where latest[id]?.isTerminal != true {
+                if let run = try? await client.run(id) { latest[id] = run }
+            }
+            if runIDs.allSatisfy({ latest[$0]?.isTerminal == true }) { break }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return latest
+    }
+
+    /// What checking one run found: the rules it breaks, and how many of its tasks were
+    /// retried because a claim's answer was lost (see `allowOrphanedClaims`).
+    struct Verdict {
+        var problems: [String] = []
+        var orphanedClaims = 0
+    }
+
+    /// Every rule one run of the batch breaks; none when it ended right with a clean timeline.
+    ///
+    /// With `allowOrphanedClaims`, one retry of a task is accepted when it is explained by a
+    /// claim whose answer never reached the runner: attempt 1 was `dispatched` and never
+    /// `running`, then `task.retrying` after the lease, then attempt 2 ran as usual.
+    static func check(
+        _ plan: FaultRunPlan, run: RunSnapshot?, events: [RunEvent], runner: String, allowOrphanedClaims: Bool
+    ) -> Verdict {
+        guard let run else { return Verdict(problems: ["never read back"]) }
+        var verdict = Verdict()
+        func problem(_ text: String) { verdict.problems.append(text) }
+        if run.status != plan.runStatus { problem("run ended \(run.status), expected \(plan.runStatus)") }
+        if plan.runStatus == "failed", run.error?.code != "task_failed" {
+            problem("failed run's error.code is \(run.error?.code ?? "nil"), expected task_failed")
+        }
+        if plan.runStatus == "succeeded", let error = run.error { problem("succeeded run has an error: \(error.code)") }
+
+        // The timeline: run_seq 1, 2, 3 … without gaps, seq strictly increasing.
+        let ordered = events.sorted { $0.seq < $1.seq }
+        if ordered.isEmpty || ordered.map(\.runSeq) != Array(1...ordered.count) {
+            problem("run_seq is not contiguous from 1: \(ordered.map(\.runSeq))")
+        }
+        if Set(ordered.map(\.seq)).count != ordered.count { problem("repeated seq: \(ordered.map(\.seq))") }
+
+        // No duplicate event: one (type, task, attempt) at most once.
+        var seen: [String: Int] = [:]
+        for event in ordered { seen["\(event.type) \(event.taskId ?? "run") #\(event.attempt ?? 0)", default: 0] += 1 }
+        for (key, count) in seen.sorted(by: { $0.key < $1.key }) where count > 1 { problem("event \(key) appears \(count) times") }
+
+        // Run events: created, running, then the terminal one — nothing else.
+        let runTypes = ordered.filter { $0.taskId == nil }.map(\.type)
+        let expectedRunTypes = ["run.created", "run.running", "run.\(plan.runStatus)"]
+        if runTypes != expectedRunTypes { problem("run events \(runTypes), expected \(expectedRunTypes)") }
+        if ordered.last?.type != "run.\(plan.runStatus)" { problem("the last event is \(ordered.last?.type ?? "none"), not the run's terminal one") }
+
+        let tasks = run.tasks ?? []
+        if tasks.count != plan.tasks.count { problem("has \(tasks.count) tasks, expected \(plan.tasks.count)") }
+        for task in tasks {
+            guard let expected = plan.tasks[task.name] else {
+                problem("unexpected task \(task.name)")
+                continue
+            }
+            var own = ordered.filter { $0.taskId == task.id && $0.type != "task.queued" }
+            if ordered.contains(where: { $0.taskId == task.id && $0.type == "task.queued" }), task.name != "second" {
+                problem("task \(task.name) has a task.queued event, though it never waited on needs")
+            }
+            // An explained retry: attempt 1 claimed, never started, lease lost, retried.
+            var finalAttempt = 1
+            if let retry = own.firstIndex(where: { $0.type == "task.retrying" }) {
+                let before = own[..<retry].map(\.type)
+                if !allowOrphanedClaims {
+                    problem("task \(task.name) was retried (a lease ran out): \(own.map(\.type))")
+                } else if before != ["task.dispatched"] || own.filter({ $0.type == "task.retrying" }).count != 1 {
+                    problem("task \(task.name) was retried after \(before): a retry only a lost claim explains is accepted")
+                } else {
+                    verdict.orphanedClaims += 1
+                }
+                own = Array(own[(retry + 1)...])
+                finalAttempt = 2
+            }
+
+            if task.status != expected.status { problem("task \(task.name) ended \(task.status), expected \(expected.status)") }
+            if task.exitCode != expected.exitCode {
+                problem("task \(task.name) exit_code \(task.exitCode.map(String.init) ?? "nil"), expected \(expected.exitCode.map(String.init) ?? "nil")")
+            }
+            if expected.status != "skipped", task.attempt != finalAttempt { problem("task \(task.name) is at attempt \(task.attempt), expected \(finalAttempt)") }
+            if expected.status == "failed", task.error?.code != "exit_code" {
+                problem("task \(task.name) error \(task.error?.code ?? "nil"): \(task.error?.message ?? ""), expected exit_code")
+            }
+            if expected.status != "skipped" {
+                if task.runner != runner { problem("task \(task.name) ran on \(task.runner ?? "nil")") }
+                if task.startedAt == nil || task.finishedAt == nil { problem("task \(task.name) lacks started_at/finished_at") }
+            }
+
+            // No report lost: the attempt that ran has dispatched → running → its terminal event,
+            // each exactly once, in that order; a skipped task only task.skipped.
+            let required =
+                expected.status == "skipped" ? ["task.skipped"] : ["task.dispatched", "task.running", "task.\(expected.status)"]
+            if own.map(\.type) != required { problem("task \(task.name) events \(own.map(\.type)) (attempt \(finalAttempt)), expected \(required)") }
+            if expected.status != "skipped", own.contains(where: { $0.attempt != finalAttempt }) {
+                problem("task \(task.name) attempt-\(finalAttempt) events carry attempts \(own.map { $0.attempt ?? 0 })")
+            }
+            if let terminal = own.last, terminal.status != expected.status { problem("task \(task.name) terminal event says \(terminal.status)") }
+        }
+        return verdict
+    }
+}
+
+extension Cluster {
+    /// Submits each plan's body; the run ids in plan order.
+    func submit(_ plans: [FaultRunPlan]) async throws -> [String] {
+        var ids: [String] = []
+        for plan in plans { ids.append(try await client.createRun(plan.body).id) }
+        return ids
+    }
+
+    /// The whole timeline of a run (the batch's runs have a handful of events each).
+    func timeline(_ runID: String) async throws -> [RunEvent] {
+        try await client.events(runID: runID, limit: 500).events
+    }
+
+    /// Checks every run of a batch, recording one issue per broken run; returns how many broke
+    /// and how many tasks were retried after an orphaned claim.
+    func expectBatchEndedRight(
+        _ plans: [FaultRunPlan], ids: [String], runner: String = "host-a", allowOrphanedClaims: Bool = false, within limit: Duration
+    ) async throws -> (broken: Int, orphanedClaims: Int) {
+        let snapshots = await FaultBatch.waitForAll(ids, client: client, within: limit)
+        var broken = 0
+        var orphaned = 0
+        for (plan, id) in zip(plans, ids) {
+            let events = try await timeline(id)
+            let verdict = FaultBatch.check(plan, run: snapshots[id], events: events, runner: runner, allowOrphanedClaims: allowOrphanedClaims)
+            orphaned += verdict.orphanedClaims
+            if !verdict.problems.isEmpty {
+                broken += 1
+                let timeline = events.map { "\($0.runSeq):\($0.type)#\($0.attempt ?? 0)\($0.error.map { " (\($0.code): \($0.message.prefix(80)))" } ?? "")" }
+                Issue.record("run \(id) (\(plan.kind.rawValue)): \(verdict.problems.joined(separator: "; ")) — timeline \(timeline)")
+            }
+        }
+        return (broken, orphaned)
+    }
+
+    /// Report files the runner has not delivered yet (its durable spool).
+    func spooledReports(runner: String = "host-a") -> [String] {
+        let spool = directory.appendingPathComponent("work-\(runner)/spool")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: spool.path)) ?? []).filter { $0.hasSuffix(".json") }
+    }
+
+    /// Waits (bounded) for the runner's spool to be empty; the files left.
+    func waitForEmptySpool(runner: String = "host-a", within limit: Duration = .seconds(10)) async -> [String] {
+        let deadline = ContinuousClock.now + limit
+        var left = spooledReports(runner: runner)
+        while !left.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
+            left = spooledReports(runner: runner)
+        }
+        return left
+    }
+
+    /// Every server log of this cluster, concatenated (one file per server start).
+    var serverLogs: String {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasPrefix("server-") }.sorted()
+        return names.map { (try? String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8)) ?? "" }.joined(separator: "\n")
+    }
+}
+
+// MARK: - Raw requests
+
+/// An answer as status and body; an error answer is not thrown.
+struct FaultAnswer: Sendable {
+    var status: Int
+    /// `error.code` of the envelope, for errors.
+    var code: String?
+    var body: Data
+
+    var json: JSONValue? { try? JSONValue.parse(body) }
+}
+
+extension Cluster {
+    func request(_ method: String, _ path: String, body: JSONValue? = nil, timeout: Duration = .seconds(30)) async throws -> FaultAnswer {
+        do {
+            let answer = try await client.send(.init(rawValue: method), path, body: body, timeout: timeout)
+            return FaultAnswer(status: answer.status, code: nil, body: answer.body)
+        } catch ClientError.server(let status, let envelope) {
+            return FaultAnswer(status: status, code: envelope.code, body: Data(envelope.message.utf8))
+        }
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now (bound, read, closed).
+func faultUnusedLoopbackPort() throws -> Int {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { throw FaultSetupError("socket() failed: errno \(errno)") }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+    }
+    guard bound == 0 else { throw FaultSetupError("bind() failed: errno \(errno)") }
+    let named = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    guard named == 0 else { throw FaultSetupError("getsockname() failed: errno \(errno)") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+struct FaultSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+// MARK: - Helper processes
+
+/// A helper process (python3, mount …) with its output captured to a file.
+final class FaultHelperProcess: @unchecked Sendable {
+    let process = Process()
+    let outputURL: URL
+
+    init(_ executable: String, _ arguments: [String], outputTo outputURL: URL) throws {
+        self.outputURL = outputURL
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        let output = try FileHandle(forWritingTo: outputURL)
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
+
+    /// Waits until the output contains `text`, the process ends, or `limit` passes.
+    func waitForOutput(_ text: String, within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if output.contains(text) { return true }
+            if !process.isRunning { return output.contains(text) }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    /// Waits for the end, up to `limit` (then kills it); the exit status, nil when killed.
+    func waitForExit(within limit: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return nil
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+/// Runs a short command to its end (at most `limit`, then it is killed); exit status and output.
+func faultRun(_ executable: String, _ arguments: [String], within limit: Duration = .seconds(30)) async throws -> (status: Int32?, output: String) {
+    let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-fault-\(UUID().uuidString).out")
+    defer { try? FileManager.default.removeItem(at: outputURL) }
+    let helper = try FaultHelperProcess(executable, arguments, outputTo: outputURL)
+    let status = await helper.waitForExit(within: limit)
+    return (status, helper.output)
+}
+
+/// The same, synchronously: for clean-up in `defer` (unmounting after the server is gone).
+@discardableResult
+func faultRunSync(_ executable: String, _ arguments: [String]) -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return -1 }
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+let faultPython = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/python3"
+
+/// `PRAGMA integrity_check` of a SQLite file, from another process (python3's sqlite3).
+func faultIntegrityCheck(_ databasePath: String) async throws -> String {
+    let script = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=30); print(c.execute('PRAGMA integrity_check').fetchone()[0])"
+    let result = try await faultRun(faultPython, ["-c", script, databasePath])
+    return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+// MARK: - Reading JSON
+
+extension JSONValue {
+    var faultString: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    var faultInt: Int? {
+        if case .int(let value) = self { return Int(value) }
+        return nil
+    }
+
+    var faultArray: [JSONValue] {
+        if case .array(let items) = self { return items }
+        return []
+    }
+}
+
+// MARK: - A tiny filesystem
+
+enum FaultMount {
+    /// Whether this process may mount a tmpfs (it must be root, and the kernel must let it):
+    /// probed once by mounting and unmounting one.
+    static let canMountTmpfs: Bool = {
+        guard geteuid() == 0 else { return false }
+        let probe = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-mount-probe-\(UUID().uuidString)")
+        guard (try? FileManager.default.createDirectory(at: probe, withIntermediateDirectories: true)) != nil else { return false }
+        defer { try? FileManager.default.removeItem(at: probe) }
+        guard faultRunSync("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe.path]) == 0 else { return false }
+        faultRunSync("/bin/umount", [probe.path])
+        return true
+    }()
+
+    /// Fills the filesystem holding `directory` with one file until a write fails (ENOSPC);
+    /// bounded in writes. Returns the file and the bytes written.
+    static func fill(_ directory: URL) -> (URL, Int) {
+        let filler = directory.appendingPathComponent("filler")
+        let descriptor = open(filler.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard descriptor >= 0 else { return (filler, 0) }
+        defer { close(descriptor) }
+        var written = 0
+        for chunkSize in [1 << 16, 1 << 12, 1 << 9, 1] {
+            let chunk = [UInt8](repeating: 0xAB, count: chunkSize)
+            for _ in 0..<4096 {
+                let count = chunk.withUnsafeBytes { write(descriptor, $0.baseAddress, chunkSize) }
+                if count <= 0 { break }
+                written += count
+            }
+        }
+        _ = fsync(descriptor)
+        return (filler, written)
+    }
+
+    /// Free bytes on the filesystem holding `path`.
+    static func freeBytes(_ path: String) -> Int {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return -1 }
+        return Int(stats.f_bavail) * Int(stats.f_frsize)
+    }
+}

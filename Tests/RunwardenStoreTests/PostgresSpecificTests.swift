@@ -1,0 +1,240 @@
+import Foundation
+import Logging
+import RunwardenCore
+import RunwardenStore
+import RunwardenStorePostgres
+import Synchronization
+import Testing
+
+/// What only the PostgreSQL backend must do: stay correct with several server nodes on one
+/// database, and tell the other nodes what changed.
+@Suite("PostgreSQL store with several nodes")
+struct PostgresSpecificTests {
+    /// Two nodes on one fresh database, migrated at the same moment (as nodes starting together do).
+    func twoNodes() async throws -> (PostgresRunStore, PostgresRunStore) {
+        let url = try await PostgresTestDatabase.create()
+        async let first = openPostgresStore(url: url)
+        async let second = openPostgresStore(url: url)
+        return try await (first, second)
+    }
+
+    @Test("sixteen runners on two nodes claiming at once get every task exactly once")
+    func concurrentClaimsAcrossNodes() async throws {
+        let (nodeA, nodeB) = try await twoNodes()
+        var created: [Run] = []
+        for index in 0..<40 {
+            // Two tasks per run, so claims also meet on the same run row.
+            created.append(try await create(index.isMultiple(of: 2) ? nodeA : nodeB, [task("a\(index)"), task("b\(index)")], now: at(index)))
+        }
+        let claims = try await withThrowingTaskGroup(of: [(runner: String, taskID: String)].self) { group in
+            for (nodeName, node) in [("a", nodeA), ("b", nodeB)] {
+                for worker in 0..<8 {
+                    let runner = "\(nodeName)-\(worker)"
+                    group.addTask {
+                        var mine: [(runner: String, taskID: String)] = []
+                        while let claim = try await node.claim(runner: runner, labels: [], now: at(100)) {
+                            mine.append((runner, claim.value.id))
+                        }
+                        return mine
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        let allTasks = Set(created.flatMap { $0.tasks.map(\.id) })
+        #expect(claims.count == 80)
+        #expect(Set(claims.map(\.taskID)) == allTasks)
+        #expect(Set(claims.map(\.runner)).count > 1)
+        for claim in claims {
+            let (record, index) = try #require(try await nodeB.task(id: claim.taskID))
+            #expect(record.run.tasks[index].status == .dispatched)
+            #expect(record.run.tasks[index].state.runner == claim.runner)
+        }
+        // Each run went `running` once and numbered its events 1, 2, 3 … without gaps.
+        for run in created {
+            let events = try await nodeA.events(runID: run.id, after: 0, limit: 100)
+            #expect(events.map(\.runSeq) == Array(1...events.count))
+            #expect(events.filter { $0.draft.type == "run.running" }.count == 1)
+        }
+    }
+
+    @Test("runners racing for one run's parallel tasks each get one, none is told there is nothing")
+    func fanOutClaims() async throws {
+        let (nodeA, nodeB) = try await twoNodes()
+        let run = try await create(nodeA, (0..<12).map { task("shard\($0)") })
+        let claimed = try await withThrowingTaskGroup(of: String?.self) { group in
+            for worker in 0..<12 {
+                let node = worker.isMultiple(of: 2) ? nodeA : nodeB
+                group.addTask { try await node.claim(runner: "r\(worker)", labels: [], now: at(1))?.value.id }
+            }
+            return try await group.reduce(into: [String?]()) { $0.append($1) }
+        }
+        #expect(claimed.allSatisfy { $0 != nil })
+        #expect(Set(claimed.compactMap { $0 }) == Set(run.tasks.map(\.id)))
+    }
+
+    @Test("a workspace goes to exactly one runner when nodes race for it")
+    func workspaceRaceAcrossNodes() async throws {
+        let (nodeA, nodeB) = try await twoNodes()
+        for index in 0..<10 { try await create(nodeA, [task("deploy\(index)", workspace: "repo")], now: at(index)) }
+        let winners = try await withThrowingTaskGroup(of: String?.self) { group in
+            for worker in 0..<16 {
+                let node = worker.isMultiple(of: 2) ? nodeA : nodeB
+                group.addTask { try await node.claim(runner: "r\(worker)", labels: [], now: at(20))?.value.id }
+            }
+            return try await group.reduce(into: [String]()) { if let id = $1 { $0.append(id) } }
+        }
+        #expect(winners.count == 1)
+        let locks = try await nodeB.locks()
+        #expect(locks.map(\.taskID) == winners)
+        #expect(locks.map(\.workspace) == ["repo"])
+    }
+
+    @Test("events written on two nodes at once reach a polling reader in seq order without gaps")
+    func eventOrderAcrossNodes() async throws {
+        let (nodeA, nodeB) = try await twoNodes()
+        var runs: [String] = []
+        for index in 0..<40 { runs.append(try await create(nodeA, [task("t\(index)")], now: at(index)).id) }
+        let writersDone = Flag()
+
+        async let reading: [Event] = {
+            var seen: [Event] = []
+            var cursor: Int64 = 0
+            while true {
+                let finished = writersDone.isSet
+                let page = try await nodeB.events(runID: nil, after: cursor, limit: 7)
+                // Whatever a reader sees continues its cursor exactly: a later-committed event
+                // never shows up before an earlier-numbered one.
+                #expect(page.map(\.seq) == Array((cursor + 1)..<(cursor + 1 + Int64(page.count))))
+                seen += page
+                cursor = page.last?.seq ?? cursor
+                if page.isEmpty {
+                    if finished { return seen }
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+            }
+        }()
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (nodeName, node) in [("a", nodeA), ("b", nodeB)] {
+                for worker in 0..<8 {
+                    let runner = "\(nodeName)-\(worker)"
+                    group.addTask {
+                        while let claim = try await node.claim(runner: runner, labels: [], now: at(100)) {
+                            for status in [TaskStatus.running, .succeeded] {
+                                _ = try await node.update(runID: claim.value.runID, now: at(101)) { change in
+                                    try change.report(taskID: claim.value.id, StatusReport(status: status), runner: runner)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        writersDone.set()
+        let seen = try await reading
+
+        let all = try await nodeA.events(runID: nil, after: 0, limit: 10_000)
+        // Per run: run.created, task.dispatched, run.running, task.running, task.succeeded, run.succeeded.
+        #expect(all.count == 40 * 6)
+        #expect(all.map(\.seq) == Array(1...Int64(all.count)))
+        #expect(seen == all)
+        for runID in runs {
+            let events = all.filter { $0.draft.runID == runID }
+            #expect(events.map(\.runSeq) == Array(1...events.count))
+            #expect(events.last?.draft.type == "run.succeeded")
+        }
+        #expect(try await nodeB.latestSeq() == Int64(all.count))
+    }
+
+    @Test("a node listening hears within a second what another node committed")
+    func listenAcrossNodes() async throws {
+        let (nodeA, nodeB) = try await twoNodes()
+        let heard = HeardTopics()
+        let listener = Task { try await nodeB.listen { topic in await heard.add(topic) } }
+        defer { listener.cancel() }
+        // Listening has started once the (re)connect wake-ups arrive.
+        #expect(await heard.wait(for: "events", within: .seconds(10)))
+        await heard.clear()
+
+        let run = try await create(nodeA, [task("build")])
+        let start = ContinuousClock.now
+        #expect(await heard.wait(for: "run:\(run.id)", within: .seconds(1)))
+        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(await heard.wait(for: "events", within: .seconds(1)))
+        #expect(await heard.wait(for: "claims", within: .seconds(1)))
+        #expect(await !heard.contains("deliveries"))
+
+        // A claim changes the run but frees nothing.
+        await heard.clear()
+        let claimed = try #require(try await nodeA.claim(runner: "r", labels: [], now: at(1)))
+        #expect(await heard.wait(for: "run:\(run.id)", within: .seconds(1)))
+        #expect(await !heard.contains("claims"))
+
+        // A heartbeat steps nothing and announces nothing.
+        await heard.clear()
+        _ = try await nodeA.heartbeat(runner: "r", taskIDs: [claimed.value.id], now: at(2))
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await heard.topics.isEmpty)
+
+        // Ending the task frees its claim slot for others only through the run's own topic.
+        _ = try await nodeA.update(runID: run.id, now: at(3)) { change in try change.cancel() }
+        #expect(await heard.wait(for: "run:\(run.id)", within: .seconds(1)))
+    }
+
+    @Test("an unreachable database answers unavailable instead of hanging")
+    func unreachableDatabaseIsUnavailable() async throws {
+        var logger = Logger(label: "runwarden.store-tests")
+        logger.logLevel = .critical
+        let store = try PostgresRunStore(
+            url: "postgres://postgres@127.0.0.1:1/nothing", connectionTimeout: .seconds(2), logger: logger)
+        let runner = Task { await store.run() }
+        defer { runner.cancel() }
+        let start = ContinuousClock.now
+        await #expect(throws: StoreError.self) { try await store.checkHealth() }
+        do {
+            _ = try await store.run(id: "run_x")
+            Issue.record("a read must fail")
+        } catch let error as StoreError {
+            guard case .unavailable(let reason) = error else { return }
+            #expect(reason.contains("127.0.0.1:1/nothing"))
+        }
+        #expect(ContinuousClock.now - start < .seconds(10))
+    }
+
+    @Test("a database URL that is not postgres://user@host:port/db is refused", arguments: [
+        "mysql://root@localhost/db", "postgres://localhost:5432/db", "postgres://user@host:5432/", "not a url",
+    ])
+    func badURLs(url: String) {
+        #expect(throws: PostgresConfigurationError.self) {
+            _ = try PostgresRunStore(url: url, logger: Logger(label: "runwarden.store-tests"))
+        }
+    }
+}
+
+/// A flag set once, read from any task.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
+
+/// Topics a listener heard, in order.
+actor HeardTopics {
+    private(set) var topics: [String] = []
+
+    func add(_ topic: String) { topics.append(topic) }
+    func clear() { topics = [] }
+    func contains(_ topic: String) -> Bool { topics.contains(topic) }
+
+    /// True once `topic` has been heard, false when `within` passes first.
+    func wait(for topic: String, within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while !topics.contains(topic) {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return true
+    }
+}
