@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import RunwardenCore
 import RunwardenStore
+import RunwardenStorePostgres
 import RunwardenStoreSQLite
 
 /// Builds the application `serve` runs; tests build the same thing.
@@ -11,23 +12,40 @@ public func buildApplication(
     onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
-    guard case .sqlite(let path) = try configuration.databaseKind() else {
-        throw ServerConfiguration.Problem.unsupportedDatabase(configuration.database)
-    }
-    let store = try store ?? SQLiteRunStore(path: path)
-    let service = RunService(store: store, leaseSeconds: configuration.leaseSeconds, logger: logger)
-    let router = buildRouter(service: service, configuration: configuration)
+    let hub = ChangeHub()
     var services: [any Service] = []
+    var postgres: PostgresRunStore?
+    let chosenStore: any RunStore
+    if let store {
+        chosenStore = store
+    } else {
+        switch try configuration.databaseKind() {
+        case .sqlite(let path):
+            chosenStore = try SQLiteRunStore(path: path)
+        case .postgres(let url):
+            let store = try PostgresRunStore(url: url, maxConnections: configuration.databasePoolSize, logger: logger)
+            // The connection pool runs first and stops last; other nodes' changes wake this one.
+            services += [store, PostgresChangeListener(store: store, hub: hub, logger: logger)]
+            postgres = store
+            chosenStore = store
+        }
+    }
+    let service = RunService(store: chosenStore, hub: hub, leaseSeconds: configuration.leaseSeconds, logger: logger)
+    let router = buildRouter(service: service, configuration: configuration)
     if let interval = configuration.reaperInterval { services.append(Reaper(service: service, interval: interval)) }
     if configuration.dispatchWebhooks {
         services.append(WebhookDispatcher(service: service, settings: .init(schedule: configuration.webhookRetryMs)))
     }
-    return Application(
+    var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runwarden"),
         services: services,
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
+    if let postgres {
+        app.beforeServerStarts { try await postgres.migrate() }
+    }
+    return app
 }
 
 /// The router with every route of SPEC §2 this server implements, behind one error middleware.

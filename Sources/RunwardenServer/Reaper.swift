@@ -14,11 +14,18 @@ public struct Reaper: Service {
     }
 
     public func run() async throws {
-        do {
-            let renewed = try await service.renewLeases()
-            if renewed > 0 { service.logger.notice("renewed leases after start", metadata: ["tasks": "\(renewed)"]) }
-        } catch {
-            service.logger.error("could not renew leases at start", metadata: ["error": "\(error)"])
+        // Renewal must happen before the first reaping pass, or tasks whose runners could not
+        // heartbeat while the server was down would be reaped at once. Retried until the
+        // database answers (a PostgreSQL schema may still be migrating).
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            do {
+                let renewed = try await service.renewLeases()
+                if renewed > 0 { service.logger.notice("renewed leases after start", metadata: ["tasks": "\(renewed)"]) }
+                break
+            } catch {
+                service.logger.warning("could not renew leases at start yet", metadata: ["error": "\(error)"])
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            }
         }
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {

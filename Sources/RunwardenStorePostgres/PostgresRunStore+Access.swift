@@ -31,7 +31,8 @@ extension PostgresRunStore {
             } catch let error where attempt < 4 && Self.isTransient(error) {
                 // Nothing was committed: a deadlock victim, or a pooled connection the server
                 // had closed before BEGIN. A fresh try sees the winner's commit.
-                logger.debug("retrying a PostgreSQL transaction", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                logger.notice(
+                    "retrying a PostgreSQL transaction", metadata: ["error": "\(Self.describe(error))", "attempt": "\(attempt)"])
                 attempt += 1
                 try await Task.sleep(for: .milliseconds(5 * attempt))
             } catch {

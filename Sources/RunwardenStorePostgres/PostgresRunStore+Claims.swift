@@ -6,8 +6,10 @@ import RunwardenStore
 ///
 /// Lock order, which keeps them free of deadlocks: a change of a run takes the run row, then
 /// its task rows in position order, then (last) the `seq` counter; a heartbeat takes only task
-/// rows, in (run, position) order; a claim's first attempt never waits for a row lock at all
-/// (`SKIP LOCKED`), and its fallback waits for the run row while holding nothing.
+/// rows, in (run, position) order; a claim takes a run row first too — without waiting
+/// (`SKIP LOCKED`), or, in its fallback, waiting while it holds nothing — and then its task row.
+/// A task row is never locked by anyone who does not hold its run row, except by a heartbeat,
+/// which only touches tasks already handed out.
 extension PostgresRunStore {
     private enum ClaimAttempt: Sendable {
         case claimed(Committed<RunTask>)
@@ -46,28 +48,30 @@ extension PostgresRunStore {
     private static func claimOnce(runner: String, labels: [String], now: Timestamp, _ tx: PostgresTransaction) async throws
         -> ClaimAttempt
     {
-        // First choice: the oldest candidate nobody else is busy with. `FOR UPDATE OF t, r
-        // SKIP LOCKED` takes the task row and its run row without waiting, so concurrent claims
-        // on any number of nodes spread over different tasks and never hand one task twice.
-        var candidate = try await tx.rows(
+        // 1. The run of the oldest candidate, locked. First choice: the oldest candidate whose
+        // run nobody else is changing right now. `FOR UPDATE OF r SKIP LOCKED` takes that run's
+        // row without waiting, so concurrent claims on any number of nodes spread over
+        // different runs. Only the run row is marked: a join row skipped for a locked run leaves
+        // no lock behind (marking the task row too would keep the task rows of skipped
+        // candidates locked until commit, and a claim holding those while it waits below could
+        // deadlock with one holding their run).
+        var runID = try await tx.rows(
             """
-            SELECT t.id, t.run_id FROM tasks t JOIN runs r ON r.id = t.run_id
+            SELECT t.run_id FROM tasks t JOIN runs r ON r.id = t.run_id
             WHERE t.status = 'queued' AND t.labels <@ \(labels)::text[]
               AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
             ORDER BY t.queued_at, t.run_id, t.position
             LIMIT 1
-            FOR UPDATE OF t, r SKIP LOCKED
+            FOR UPDATE OF r SKIP LOCKED
             """
-        ).first.map { try $0.decode((String, String).self) }
-
-        if candidate == nil {
-            // Every candidate is locked by someone: usually another change of the same run (a
+        ).first?.decode(String.self)
+        if runID == nil {
+            // Every candidate's run is locked by someone: usually another change of that run (a
             // report, another claim) that commits within milliseconds. Skipping it would answer
             // "nothing" although work is queued, so wait for the oldest candidate's run row
-            // instead (holding no lock while we wait), then take that run's oldest task that is
-            // still claimable — while we hold the run row, no one else can take it.
+            // instead, holding no lock while we wait.
             guard
-                let runID = try await tx.rows(
+                let oldest = try await tx.rows(
                     """
                     SELECT t.run_id FROM tasks t
                     WHERE t.status = 'queued' AND t.labels <@ \(labels)::text[]
@@ -77,22 +81,25 @@ extension PostgresRunStore {
                     """
                 ).first?.decode(String.self)
             else { return .nothingClaimable }
-            try await tx.execute("SELECT 1 FROM runs WHERE id = \(runID) FOR UPDATE")
-            guard
-                let taskID = try await tx.rows(
-                    """
-                    SELECT t.id FROM tasks t
-                    WHERE t.run_id = \(runID) AND t.status = 'queued' AND t.labels <@ \(labels)::text[]
-                      AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-                    ORDER BY t.queued_at, t.position
-                    LIMIT 1
-                    FOR UPDATE OF t
-                    """
-                ).first?.decode(String.self)
-            else { return .lookAgain }
-            candidate = (taskID, runID)
+            try await tx.execute("SELECT 1 FROM runs WHERE id = \(oldest) FOR UPDATE")
+            runID = oldest
         }
-        guard let (taskID, runID) = candidate, let run = try await loadRun(tx, runID: runID) else { return .lookAgain }
+        // 2. That run's oldest task still claimable (a fresh look: the run's previous holder may
+        // just have committed), with its row locked by `FOR UPDATE OF t SKIP LOCKED`. Nobody
+        // else can be taking it while we hold the run row; the task lock only makes sure.
+        guard let runID,
+            let taskID = try await tx.rows(
+                """
+                SELECT t.id FROM tasks t
+                WHERE t.run_id = \(runID) AND t.status = 'queued' AND t.labels <@ \(labels)::text[]
+                  AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+                ORDER BY t.queued_at, t.position
+                LIMIT 1
+                FOR UPDATE OF t SKIP LOCKED
+                """
+            ).first?.decode(String.self),
+            let run = try await loadRun(tx, runID: runID)
+        else { return .lookAgain }
         var change = RunChange(run, now: now)
         do {
             try change.claim(taskID: taskID, runner: runner)

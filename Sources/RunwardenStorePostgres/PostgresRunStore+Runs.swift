@@ -87,7 +87,8 @@ extension PostgresRunStore {
     }
 
     public func runs(_ query: RunQuery) async throws -> RunPage {
-        try await transaction(.read) { tx in
+        let limit = max(0, query.limit)
+        return try await transaction(.read) { tx in
             var binds = PostgresBindings()
             var conditions: [String] = []
             if let status = query.status {
@@ -102,20 +103,21 @@ extension PostgresRunStore {
                 binds.append(before)
                 conditions.append("id < $\(binds.count)")
             }
-            binds.append(query.limit + 1)
+            binds.append(limit + 1)
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             // Only constant fragments and `$n` markers go into the text; the values are bound.
             let ids = try await tx.rows(
                 PostgresQuery(unsafeSQL: "SELECT id FROM runs \(filter) ORDER BY id DESC LIMIT $\(binds.count)", binds: binds)
             ).map { try $0.decode(String.self) }
-            let page = Array(ids.prefix(query.limit))
+            let page = Array(ids.prefix(limit))
             let runs = try await Self.loadRuns(tx, ids: page)
-            return RunPage(runs: runs, nextCursor: ids.count > query.limit ? page.last : nil)
+            return RunPage(runs: runs, nextCursor: ids.count > limit ? page.last : nil)
         }
     }
 
     public func events(runID: String?, after seq: Int64, limit: Int) async throws -> [Event] {
-        try await transaction(.read) { tx in
+        let limit = max(0, limit)
+        return try await transaction(.read) { tx in
             let rows: [PostgresRow]
             if let runID {
                 rows = try await tx.rows(
@@ -144,7 +146,8 @@ extension PostgresRunStore {
     }
 
     public func dueWork(leaseCutoff: Timestamp, now: Timestamp, limit: Int) async throws -> [DueWork] {
-        try await transaction(.read) { tx in
+        let limit = max(0, limit)
+        return try await transaction(.read) { tx in
             let timedOutRuns = try await tx.rows(
                 "SELECT id FROM runs WHERE deadline_at IS NOT NULL AND deadline_at <= \(now.milliseconds) ORDER BY deadline_at LIMIT \(limit)"
             ).map { DueWork.runTimedOut(runID: try $0.decode(String.self)) }

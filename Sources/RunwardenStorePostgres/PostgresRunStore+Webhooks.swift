@@ -28,6 +28,7 @@ extension PostgresRunStore {
     }
 
     public func webhooks(limit: Int, after: String?) async throws -> (items: [Webhook], nextCursor: String?) {
+        let limit = max(0, limit)
         let page = try await transaction(.read) { tx in
             try await tx.rows(
                 "SELECT \(unescaped: Self.webhookColumns) FROM webhooks WHERE id > \(after ?? "") ORDER BY id LIMIT \(limit + 1)"
@@ -53,6 +54,7 @@ extension PostgresRunStore {
     }
 
     public func deliveries(webhookID: String, limit: Int, before: String?) async throws -> (items: [Delivery], nextCursor: String?) {
+        let limit = max(0, limit)
         let page = try await transaction(.read) { tx in
             if let before {
                 try await tx.rows(
@@ -75,7 +77,8 @@ extension PostgresRunStore {
     }
 
     public func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery] {
-        try await transaction(.read) { tx in
+        let limit = max(0, limit)
+        return try await transaction(.read) { tx in
             try await tx.rows(
                 """
                 SELECT \(unescaped: Self.deliveryColumns) FROM deliveries

@@ -9,8 +9,8 @@ import ServiceLifecycle
 /// Same tables, JSON `spec`/`state` columns and semantics as the SQLite backend; what differs
 /// is how concurrent writers on several nodes are kept apart:
 /// - every change of a run holds that run's row lock (`SELECT … FOR UPDATE`) until it commits;
-/// - a claim takes its task and run rows with `FOR UPDATE SKIP LOCKED`, and the `locks`
-///   table's primary key makes a double workspace lock impossible;
+/// - a claim takes the run row, then the task row, with `FOR UPDATE SKIP LOCKED` (see
+///   `claimOnce`), and the `locks` table's primary key makes a double workspace lock impossible;
 /// - `seq` comes from a counter row locked until commit, so it grows in commit order (see
 ///   `appendEvents`);
 /// - every commit announces what it changed with `pg_notify` (see `listen`).

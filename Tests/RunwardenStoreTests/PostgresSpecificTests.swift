@@ -121,6 +121,8 @@ struct PostgresSpecificTests {
                     let runner = "\(nodeName)-\(worker)"
                     group.addTask {
                         while let claim = try await node.claim(runner: runner, labels: [], now: at(100)) {
+                            // Heartbeats (task rows only) interleave with changes (run row first).
+                            _ = try await node.heartbeat(runner: runner, taskIDs: [claim.value.id], now: at(100))
                             for status in [TaskStatus.running, .succeeded] {
                                 _ = try await node.update(runID: claim.value.runID, now: at(101)) { change in
                                     try change.report(taskID: claim.value.id, StatusReport(status: status), runner: runner)

@@ -1,0 +1,141 @@
+import Foundation
+import RunwardenCore
+import RunwardenStore
+import Testing
+
+/// The subscriptions and the delivery outbox every backend must keep the same way.
+@Suite("WebhookStore conformance")
+struct WebhookStoreConformanceTests {
+    @Test("each event goes to the outbox once per matching active subscription and to the run's callback", arguments: Backend.all)
+    func outboxFollowsFilters(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        let runHooks = webhook("wh_A", events: ["run.*"])
+        let failures = webhook("wh_B", events: ["task.failed"])
+        var disabled = webhook("wh_C", events: ["*"])
+        disabled.isActive = false
+        disabled.disabledReason = "gone"
+        for hook in [runHooks, failures, disabled] { try await store.createWebhook(hook) }
+
+        let run = try await createWithCallback(store, [task("build")])
+        let created = try await store.events(runID: run.id, after: 0, limit: 10)
+        let due = try await store.dueDeliveries(now: t0, limit: 10)
+        #expect(due.count == 2)
+        #expect(Set(due.map(\.webhookID)) == [runHooks.id, nil])
+        for delivery in due {
+            #expect(delivery.eventID == created[0].draft.id)
+            #expect(delivery.eventSeq == created[0].seq)
+            #expect(delivery.status == .pending)
+            #expect(delivery.attempts.isEmpty)
+            let payload = try JSONValue.parse(delivery.payload)
+            #expect(payload["type"] == .string("run.created"))
+            #expect(payload["seq"] == .int(created[0].seq))
+            #expect(payload["run"]?["id"] == .string(run.id))
+        }
+        #expect(due.first { $0.webhookID == nil }?.url == "https://ci.example/hook")
+
+        let claimed = try #require(try await store.claim(runner: "r", labels: [], now: at(1)))
+        _ = try await store.update(runID: run.id, now: at(2)) { change in
+            try change.report(taskID: claimed.value.id, StatusReport(status: .failed, exitCode: 1), runner: "r")
+        }
+        let (runDeliveries, _) = try await store.deliveries(webhookID: runHooks.id, limit: 10, before: nil)
+        #expect(runDeliveries.map(\.type) == ["run.failed", "run.running", "run.created"])
+        let (taskDeliveries, _) = try await store.deliveries(webhookID: failures.id, limit: 10, before: nil)
+        #expect(taskDeliveries.map(\.type) == ["task.failed"])
+        #expect(try await store.deliveries(webhookID: disabled.id, limit: 10, before: nil).items.isEmpty)
+        let everything = try await store.dueDeliveries(now: at(2), limit: 100)
+        #expect(everything.count == 7)
+        #expect(zip(everything, everything.dropFirst()).allSatisfy { ($0.nextAttemptAt!, $0.eventSeq) <= ($1.nextAttemptAt!, $1.eventSeq) })
+
+        let firstPage = try await store.deliveries(webhookID: runHooks.id, limit: 2, before: nil)
+        #expect(firstPage.items.map(\.type) == ["run.failed", "run.running"])
+        let lastPage = try await store.deliveries(webhookID: runHooks.id, limit: 2, before: firstPage.nextCursor)
+        #expect(lastPage.items.map(\.type) == ["run.created"])
+        #expect(lastPage.nextCursor == nil)
+        #expect(try await store.delivery(id: lastPage.items[0].id) == lastPage.items[0])
+    }
+
+    @Test("attempts retry, succeed, fail and disable; retry and recover re-queue", arguments: Backend.all)
+    func attemptsAndRecovery(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        let hook = webhook("wh_A", events: ["*"])
+        try await store.createWebhook(hook)
+        try await create(store, [task("a")])
+        try await create(store, [task("b")], now: at(1))
+        let (first, second) = try await {
+            let due = try await store.dueDeliveries(now: at(1), limit: 10)
+            return (due[0], due[1])
+        }()
+
+        try await store.recordAttempt(
+            deliveryID: first.id, DeliveryAttempt(at: at(2), statusCode: 503, latencyMs: 12, error: nil), verdict: .retry(at: at(60)))
+        let retrying = try #require(try await store.delivery(id: first.id))
+        #expect(retrying.status == .pending)
+        #expect(retrying.nextAttemptAt == at(60))
+        #expect(retrying.attempts == [DeliveryAttempt(at: at(2), statusCode: 503, latencyMs: 12, error: nil)])
+        #expect(try await store.dueDeliveries(now: at(3), limit: 10).map(\.id) == [second.id])
+
+        // A success to the same URL makes what waits for it due at once.
+        try await store.recordAttempt(
+            deliveryID: second.id, DeliveryAttempt(at: at(4), statusCode: 200, latencyMs: 5, error: nil), verdict: .succeeded)
+        #expect(try await store.delivery(id: second.id)?.status == .succeeded)
+        #expect(try await store.delivery(id: first.id)?.nextAttemptAt == at(4))
+
+        try await store.recordAttempt(
+            deliveryID: first.id, DeliveryAttempt(at: at(5), statusCode: 410, latencyMs: 5, error: nil),
+            verdict: .failedAndDisable(reason: "the receiver answered 410 Gone"))
+        let gone = try #require(try await store.webhook(id: hook.id))
+        #expect(!gone.isActive)
+        #expect(gone.disabledReason == "the receiver answered 410 Gone")
+        let failed = try #require(try await store.delivery(id: first.id))
+        #expect(failed.status == .failed)
+        #expect(failed.nextAttemptAt == nil)
+        #expect(failed.attempts.count == 2)
+
+        #expect(try await store.retryDelivery(id: second.id, now: at(6)))
+        #expect(try await store.delivery(id: second.id)?.status == .pending)
+        #expect(try await !store.retryDelivery(id: "dlv_unknown", now: at(6)))
+        #expect(try await store.recoverDeliveries(webhookID: hook.id, since: t0, now: at(7)) == 1)
+        #expect(Set(try await store.dueDeliveries(now: at(7), limit: 10).map(\.id)) == [first.id, second.id])
+
+        #expect(try await store.deleteWebhook(id: hook.id, now: at(8)))
+        #expect(try await !store.deleteWebhook(id: hook.id, now: at(8)))
+        #expect(try await store.webhook(id: hook.id) == nil)
+        #expect(try await store.dueDeliveries(now: at(9), limit: 10).isEmpty)
+        #expect(try await store.delivery(id: first.id)?.status == .failed)
+    }
+
+    @Test("subscriptions read back and page oldest first", arguments: Backend.all)
+    func subscriptionPages(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        var hooks: [Webhook] = []
+        for index in 0..<3 {
+            var hook = webhook("wh_\(index)", events: ["run.*", "task.failed"])
+            hook.description = index == 1 ? nil : "hook \(index)"
+            hooks.append(hook)
+            try await store.createWebhook(hook)
+        }
+        #expect(try await store.webhook(id: "wh_1") == hooks[1])
+        #expect(try await store.webhook(id: "wh_9") == nil)
+        let first = try await store.webhooks(limit: 2, after: nil)
+        #expect(first.items == Array(hooks[0..<2]))
+        let rest = try await store.webhooks(limit: 2, after: first.nextCursor)
+        #expect(rest.items == [hooks[2]])
+        #expect(rest.nextCursor == nil)
+    }
+}
+
+private func webhook(_ id: String, events: [String]) -> Webhook {
+    Webhook(id: id, url: "https://hooks.example/\(id)", events: events, secret: "whsec_c2VjcmV0", description: "hook", createdAt: t0)
+}
+
+/// A run with a `callback_url`: its `run.*` events go there too.
+private func createWithCallback(_ store: any RunStore, _ tasks: [TaskSpec]) async throws -> Run {
+    let spec = RunSpec(workflow: "deploy", callbackURL: "https://ci.example/hook", callbackSecret: "whsec_Y2FsbGJhY2s=")
+    let (run, event) = Run.create(
+        RunDefinition(run: spec, tasks: tasks), id: Identifier.make(.run, at: t0),
+        taskIDs: tasks.map { _ in Identifier.make(.task, at: t0) }, eventID: Identifier.make(.evt, at: t0), now: t0)
+    guard case .created(let committed) = try await store.createRun(run, event: event, idempotency: nil) else {
+        throw StoreTestError.unexpected("create did not create")
+    }
+    return committed.record.run
+}
