@@ -267,7 +267,8 @@ struct EventStreamTests {
         let shutdown = ContinuousClock.now - shutdownStarted
         let outcome = await drain.value
 
-        #expect(shutdown < .seconds(2), "the server took \(shutdown) to shut down with a stream open")
+        // Without the fix shutdown lasts as long as the client stays (over 6 s here).
+        #expect(shutdown < .seconds(5), "the server took \(shutdown) to shut down with a stream open")
         #expect(outcome == "ended", "the stream did not end cleanly: \(outcome)")
     }
 
@@ -290,7 +291,7 @@ struct EventStreamTests {
 
             #expect(stream.comments.count == 2, "the stream ended before two keep-alives")
             #expect(stream.comments.allSatisfy { $0.trimmingCharacters(in: .whitespaces) == "keep-alive" }, "\(stream.comments)")
-            #expect(elapsed < .milliseconds(3000), "two keep-alives at a 300 ms interval took \(elapsed)")
+            #expect(elapsed < .milliseconds(4900), "two keep-alives at a 300 ms interval took \(elapsed)")
             #expect(elapsed > .milliseconds(400), "two keep-alives came after only \(elapsed): not paced by the interval")
             #expect(frames.map(\.event) == (route == "run" ? ["run.created"] : []), "an idle stream sends no other frames")
             #expect(!stream.ended)

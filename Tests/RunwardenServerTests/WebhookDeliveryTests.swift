@@ -400,9 +400,10 @@ struct WebhookDeliveryTests {
 
     @Test("410 Gone disables the subscription with a reason and fails its pending deliveries; the run is unaffected")
     func goneDisablesTheSubscription() async throws {
-        try await withDeliveryApp(retry: [2000, 2000, 2000]) { client in
+        try await withDeliveryApp(retry: [5000, 5000, 5000]) { client in
             let secret = makeWebhookSecret()
-            // The first request is answered 503 (its retry waits 2 s), every later one 410.
+            // The first request is answered 503 (its retry waits 5 s, ample even on a loaded
+            // machine for run.running to be delivered first), every later one 410.
             let receiver = try await ScriptedReceiver.start(secrets: [secret], failFirst: 1, status: 410)
             defer { receiver.stop() }
             let webhookID = try await client.subscribe(url: receiver.url(), secret: secret)["id"]?.asString ?? ""
@@ -414,7 +415,7 @@ struct WebhookDeliveryTests {
             try await client.reportOK(taskID, reportBody("running"))
             try await client.reportOK(taskID, reportBody("succeeded", #""exit_code":0"#))
             let firstAttempt = milliseconds(pending.first?.attempts.first?["at"]?.asString) ?? 0
-            let waitUntil = Double(firstAttempt) / 1000 + 2.6  // past the 503's retry time
+            let waitUntil = Double(firstAttempt) / 1000 + 5.6  // past the 503's retry time
             let remaining = waitUntil - Date().timeIntervalSince1970
             if remaining > 0 { try await Task.sleep(for: .milliseconds(Int(remaining * 1000))) }
             let log = try await client.deliveryLog(webhookID)

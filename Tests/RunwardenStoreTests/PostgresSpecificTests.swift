@@ -4,6 +4,7 @@ import RunwardenCore
 import RunwardenStore
 import RunwardenStorePostgres
 import Synchronization
+import RunwardenTestSupport
 import Testing
 
 /// What only the PostgreSQL backend must do: stay correct with several server nodes on one
@@ -12,7 +13,7 @@ import Testing
 struct PostgresSpecificTests {
     /// Two nodes on one fresh database, migrated at the same moment (as nodes starting together do).
     func twoNodes() async throws -> (PostgresRunStore, PostgresRunStore) {
-        let url = try await PostgresTestDatabase.create()
+        let url = try await PostgresTestCluster.database()
         async let first = openPostgresStore(url: url)
         async let second = openPostgresStore(url: url)
         return try await (first, second)

@@ -1,3 +1,4 @@
+import RunwardenTestSupport
 import Foundation
 import Logging
 import RunwardenCore
@@ -9,8 +10,7 @@ import RunwardenStoreSQLite
 /// backends cannot drift apart.
 enum Backend: String, CaseIterable, Sendable {
     case sqlite
-    /// A fresh database on a throwaway PostgreSQL cluster (`PostgresTestDatabase`, standing in
-    /// for `PostgresTestCluster` until that one stops hanging); the tests fail (never skip) when
+    /// A fresh database on a throwaway PostgreSQL cluster (`PostgresTestCluster`); the tests fail (never skip) when
     /// PostgreSQL cannot start.
     case postgres
 
@@ -25,7 +25,7 @@ enum Backend: String, CaseIterable, Sendable {
             let path = directory.appendingPathComponent("runwarden.sqlite").path
             return (try SQLiteRunStore(path: path), { try SQLiteRunStore(path: path) })
         case .postgres:
-            let url = try await PostgresTestDatabase.create()
+            let url = try await PostgresTestCluster.database()
             let store = try await openPostgresStore(url: url)
             // Another node (or a restart) on the same database: migrating again is a no-op.
             return (store, { try await openPostgresStore(url: url) })
