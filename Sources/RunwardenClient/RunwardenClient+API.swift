@@ -45,10 +45,14 @@ extension RunwardenClient {
     // MARK: - Runner protocol
 
     /// A task for this runner, or nil when none came within `wait` seconds.
-    public func claim(runner: String, labels: [String], wait: Int) async throws -> ClaimAnswer? {
+    /// Asks for a task. Repeat a claim whose answer never came with the same `claimID`: the
+    /// server hands back the task it gave the lost answer, instead of leaving it to time out.
+    public func claim(runner: String, labels: [String], wait: Int, claimID: String? = nil) async throws -> ClaimAnswer? {
+        var body = [JSONValue.Member("labels", JSONValue(strings: labels))]
+        if let claimID { body.append(JSONValue.Member("claim_id", .string(claimID))) }
         let answer = try await send(
             .POST, "/v1/runners/" + Self.pathSegment(runner) + "/claim", query: [("wait", String(wait))],
-            body: .object(["labels": JSONValue(strings: labels)]), timeout: .seconds(wait + 30))
+            body: .object(body), timeout: .seconds(wait + 30))
         if answer.status == 204 { return nil }
         return try decode(ClaimAnswer.self, answer)
     }

@@ -117,12 +117,15 @@ public struct TaskState: Sendable, Equatable, Codable {
     /// True while this task holds the exclusive lock on its workspace.
     public var holdsLock = false
     public var heartbeatAt: Timestamp?
+    /// The runner's own id for the claim request that took this attempt: a runner that lost
+    /// the answer asks again with the same id and gets the same task back instead of a new one.
+    public var claimID: String?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case status, attempt, runner, queuedAt, claimedAt, startedAt, finishedAt, exitCode, error, progress
-        case outputRef, outputRefAt, holdsLock
+        case outputRef, outputRefAt, holdsLock, claimID
     }
 }
 

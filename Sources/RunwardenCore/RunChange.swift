@@ -37,11 +37,12 @@ public struct RunChange: Sendable {
 
     /// A runner takes a `queued` task: it becomes `dispatched`, takes its workspace lock, and the
     /// run becomes `running`. The store has checked that the workspace is free.
-    public mutating func claim(taskID: String, runner: String) throws(TransitionError) {
+    public mutating func claim(taskID: String, runner: String, claimID: String? = nil) throws(TransitionError) {
         guard let index = run.taskIndex(id: taskID), run.tasks[index].status == .queued, !run.status.isTerminal,
             run.status != .canceling
         else { throw .notClaimable }
         run.tasks[index].state.runner = runner
+        run.tasks[index].state.claimID = claimID
         run.tasks[index].state.claimedAt = now
         run.tasks[index].state.heartbeatAt = now
         run.tasks[index].state.holdsLock = run.tasks[index].spec.workspace != nil

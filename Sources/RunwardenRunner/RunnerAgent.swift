@@ -54,14 +54,21 @@ public struct RunnerAgent: Service {
 
     private func claimLoop(executions: inout DiscardingTaskGroup, gate: ClaimGate) async {
         var backoff = Duration.milliseconds(500)
+        // Kept until a claim is answered: when the server took a task for a claim but its answer
+        // was lost (the server died, the connection broke), asking again with the same id gets
+        // that task instead of leaving it dispatched to nobody until its lease runs out.
+        var claimID = UUID().uuidString
         while !Task.isCancelled, gate.isOpen {
             await active.waitForFreeSlot(limit: configuration.concurrency)
-            let claim = Task { [client, configuration] in
-                try await client.claim(runner: configuration.name, labels: configuration.labels, wait: configuration.claimWaitSeconds)
+            let claim = Task { [client, configuration, claimID] in
+                try await client.claim(
+                    runner: configuration.name, labels: configuration.labels, wait: configuration.claimWaitSeconds, claimID: claimID)
             }
             guard gate.track(claim) else { return }
             do {
-                guard let answer = try await claim.value else { continue }
+                let answer = try await claim.value
+                claimID = UUID().uuidString
+                guard let answer else { continue }
                 backoff = .milliseconds(500)
                 await active.setLease(seconds: answer.leaseS)
                 let stop = await active.add(answer.task.id)
@@ -72,6 +79,8 @@ public struct RunnerAgent: Service {
                 }
             } catch {
                 if Task.isCancelled || !gate.isOpen { return }
+                // An error answer means nothing was claimed; any other failure may hide a taken claim.
+                if case ClientError.server = error { claimID = UUID().uuidString }
                 logger.warning("claim failed; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(10))

@@ -112,15 +112,16 @@ public struct RunService: Sendable {
         return (record, record.run.tasks[index])
     }
 
-    /// The oldest claimable task this runner can run, waiting up to `wait` for one.
-    public func claim(runner: String, labels: Set<String>, wait: Duration) async throws -> RunTask? {
+    /// The oldest claimable task this runner can run, waiting up to `wait` for one. A claim
+    /// repeated with the same `claimID` gets the task the first one took, if it is still waiting.
+    public func claim(runner: String, labels: Set<String>, claimID: String? = nil, wait: Duration) async throws -> RunTask? {
         let deadline = ContinuousClock.now + wait
         while true {
             let generation = await hub.generation(of: .claims)
-            if let committed = try await store.claim(runner: runner, labels: labels, now: clock()) {
+            if let committed = try await store.claim(runner: runner, labels: labels, claimID: claimID, now: clock()) {
                 await publish(committed)
                 logger.info(
-                    "task claimed",
+                    committed.events.isEmpty ? "task claimed again: the runner repeated a claim whose answer it lost" : "task claimed",
                     metadata: ["run_id": "\(committed.value.runID)", "task_id": "\(committed.value.id)", "runner": "\(runner)"])
                 return committed.value
             }

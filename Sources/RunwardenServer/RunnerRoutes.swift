@@ -18,16 +18,21 @@ struct RunnerRoutes {
     @Sendable func claim(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let runner = try Self.runnerName(context)
         var labels: Set<String> = []
+        var claimID: String?
         if let body = try await request.optionalJSONBody(limit: maxBody) {
             var reader = FieldReader()
-            if reader.object(body, at: "", allowed: ["labels"]) != nil {
+            if reader.object(body, at: "", allowed: ["labels", "claim_id"]) != nil {
                 labels = Set(reader.stringList(body, "labels", at: "") ?? [])
+                claimID = reader.string(body, "claim_id", at: "")
+                if let claimID, !Self.isValidClaimID(claimID) {
+                    reader.fail("claim_id", "must be 1 to 100 letters, digits, '.', '_' or '-'")
+                }
             }
             if !reader.errors.isEmpty { throw APIError.validation(ValidationFailure(reader.errors)) }
         }
         let wait = try request.waitDuration()
-        let claimed = try await DisconnectWatch.cancelOnDisconnect(of: context.channel) { [service, labels] in
-            try await service.claim(runner: runner, labels: labels, wait: wait)
+        let claimed = try await DisconnectWatch.cancelOnDisconnect(of: context.channel) { [service, labels, claimID] in
+            try await service.claim(runner: runner, labels: labels, claimID: claimID, wait: wait)
         }
         guard let task = claimed else {
             return Response(status: .noContent)
@@ -77,6 +82,11 @@ struct RunnerRoutes {
                 details: [FieldError("name", "must be 1 to 128 letters, digits, '.', '_' or '-'")])
         }
         return name
+    }
+
+    /// Claim ids are the runner's own, echoed into the database and logs: kept short and plain.
+    static func isValidClaimID(_ id: String) -> Bool {
+        (1...100).contains(id.count) && id.unicodeScalars.allSatisfy(CharacterSet.runnerName.contains)
     }
 }
 

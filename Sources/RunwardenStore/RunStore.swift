@@ -27,7 +27,9 @@ public protocol RunStore: WebhookStore {
 
     /// Hands the oldest claimable task this runner can run to it (SPEC §2 "Runner protocol"):
     /// `queued`, workspace free, every label present. Takes the workspace lock in the same commit.
-    func claim(runner: String, labels: Set<String>, now: Timestamp) async throws -> Committed<RunTask>?
+    /// With a `claimID`, a task still `dispatched` to this runner under that id is handed out
+    /// again instead (no change, no event): the runner lost the first answer and asked again.
+    func claim(runner: String, labels: Set<String>, claimID: String?, now: Timestamp) async throws -> Committed<RunTask>?
 
     /// Refreshes `heartbeat_at` of the runner's active tasks among `taskIDs`; returns the ids the
     /// runner must stop. No version step, no event.
@@ -150,4 +152,16 @@ public enum DueWork: Sendable, Equatable {
 public enum StoreError: Error, Sendable, Equatable {
     /// The database file or server could not be opened, read or written.
     case unavailable(String)
+}
+
+extension RunStore {
+    public func claim(runner: String, labels: Set<String>, now: Timestamp) async throws -> Committed<RunTask>? {
+        try await claim(runner: runner, labels: labels, claimID: nil, now: now)
+    }
+}
+
+extension RunTask {
+    /// The `claim_id` column: the claim id while the task waits for its runner to start it,
+    /// so the index holds only claims that could still be asked for again.
+    public var pendingClaimID: String? { status == .dispatched ? state.claimID : nil }
 }

@@ -21,13 +21,16 @@ extension PostgresRunStore {
     /// How often a claim looks again after losing a race before it answers "nothing".
     private static let claimAttempts = 8
 
-    public func claim(runner: String, labels: Set<String>, now: Timestamp) async throws -> Committed<RunTask>? {
+    public func claim(runner: String, labels: Set<String>, claimID: String?, now: Timestamp) async throws -> Committed<RunTask>? {
         let runnerLabels = Array(labels).sorted()
+        if let claimID, let again = try await transaction(.read, { tx in try await Self.claimedBefore(tx, runner: runner, claimID: claimID) }) {
+            return again
+        }
         for _ in 0..<Self.claimAttempts {
             let attempt: ClaimAttempt
             do {
                 attempt = try await transaction(.write) { tx in
-                    try await Self.claimOnce(runner: runner, labels: runnerLabels, now: now, tx)
+                    try await Self.claimOnce(runner: runner, labels: runnerLabels, claimID: claimID, now: now, tx)
                 }
             } catch let error where Self.sqlState(error) == "23505" {
                 // Another claim took the workspace lock first (the `locks` primary key refused
@@ -45,7 +48,7 @@ extension PostgresRunStore {
 
     /// The oldest claimable task (SPEC §2: `queued`, workspace free, labels ⊆ the runner's),
     /// oldest first by `queued_at, run_id, position`.
-    private static func claimOnce(runner: String, labels: [String], now: Timestamp, _ tx: PostgresTransaction) async throws
+    private static func claimOnce(runner: String, labels: [String], claimID: String?, now: Timestamp, _ tx: PostgresTransaction) async throws
         -> ClaimAttempt
     {
         // 1. The run of the oldest candidate, locked. First choice: the oldest candidate whose
@@ -102,12 +105,25 @@ extension PostgresRunStore {
         else { return .lookAgain }
         var change = RunChange(run, now: now)
         do {
-            try change.claim(taskID: taskID, runner: runner)
+            try change.claim(taskID: taskID, runner: runner, claimID: claimID)
         } catch {
             return .lookAgain
         }
         guard let task = change.committed.tasks.first(where: { $0.id == taskID }) else { return .lookAgain }
         return .claimed(try await save(change, original: run, value: task, tx))
+    }
+
+    /// The task this runner already took with this claim id and has not started yet, as it
+    /// stands: answering the same claim twice changes nothing.
+    private static func claimedBefore(_ tx: PostgresTransaction, runner: String, claimID: String) async throws -> Committed<RunTask>? {
+        guard
+            let (taskID, runID) = try await tx.rows(
+                "SELECT id, run_id FROM tasks WHERE claim_id = \(claimID) AND runner = \(runner) AND status = 'dispatched'"
+            ).first?.decode((String, String).self),
+            let run = try await loadRun(tx, runID: runID),
+            let task = run.tasks.first(where: { $0.id == taskID })
+        else { return nil }
+        return Committed(value: task, record: RunRecord(run: run, lockHolders: try await lockHolders(tx, for: run)), events: [])
     }
 
     public func heartbeat(runner: String, taskIDs: [String], now: Timestamp) async throws -> [String] {

@@ -20,7 +20,8 @@ extension PostgresRunStore {
                 """
                 UPDATE tasks SET status = \(task.status.rawValue), runner = \(task.state.runner),
                     queued_at = \(task.state.queuedAt?.milliseconds), heartbeat_at = \(task.state.heartbeatAt?.milliseconds),
-                    deadline_at = \(task.timeoutDeadline?.milliseconds), state = \(try JSONColumn.encode(task.state))
+                    deadline_at = \(task.timeoutDeadline?.milliseconds), claim_id = \(task.pendingClaimID),
+                    state = \(try JSONColumn.encode(task.state))
                 WHERE id = \(task.id)
                 """)
             if task.status == .queued, before.status != .queued { tx.notify(.claims) }

@@ -127,6 +127,14 @@ enum PostgresSchema {
                 "CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, id)",
                 "CREATE INDEX deliveries_by_url ON deliveries (url) WHERE status = 'pending'",
             ]),
+        // Set only while a task is `dispatched`: a claim retried after a lost answer finds the
+        // task it already took.
+        Migration(
+            version: 2, name: "claim-ids",
+            statements: [
+                "ALTER TABLE tasks ADD COLUMN claim_id TEXT",
+                "CREATE INDEX tasks_by_claim ON tasks (claim_id) WHERE claim_id IS NOT NULL",
+            ]),
     ]
 }
 

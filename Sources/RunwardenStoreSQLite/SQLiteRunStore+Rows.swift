@@ -64,6 +64,19 @@ extension SQLiteRunStore {
         }
     }
 
+    /// The task this runner already took with this claim id and has not started yet, as it
+    /// stands: answering the same claim twice changes nothing.
+    static func claimedBefore(_ db: Database, runner: String, claimID: String) throws -> Committed<RunTask>? {
+        guard
+            let row = try Row.fetchOne(
+                db, sql: "SELECT id, run_id FROM tasks WHERE claim_id = ? AND runner = ? AND status = 'dispatched'",
+                arguments: [claimID, runner]),
+            let run = try loadRun(db, runID: row["run_id"]),
+            let task = run.tasks.first(where: { $0.id == row["id"] })
+        else { return nil }
+        return Committed(value: task, record: RunRecord(run: run, lockHolders: try lockHolders(db, for: run)), events: [])
+    }
+
     /// Writes what `change` changed — run state, changed tasks, lock rows, numbered events —
     /// and returns the committed result. Runs inside the caller's write transaction.
     static func save<Value: Sendable>(_ change: RunChange, original: Run, value: Value, _ db: Database) throws -> Committed<Value> {
@@ -71,11 +84,14 @@ extension SQLiteRunStore {
         let now = change.now
         for (task, before) in zip(run.tasks, original.tasks) where task.state != before.state {
             try db.execute(
-                sql: "UPDATE tasks SET status = ?, runner = ?, queued_at = ?, heartbeat_at = ?, deadline_at = ?, state = ? WHERE id = ?",
+                sql: """
+                    UPDATE tasks SET status = ?, runner = ?, queued_at = ?, heartbeat_at = ?, deadline_at = ?, claim_id = ?, state = ?
+                    WHERE id = ?
+                    """,
                 arguments: [
                     task.status.rawValue, task.state.runner, task.state.queuedAt?.milliseconds,
-                    task.state.heartbeatAt?.milliseconds, task.timeoutDeadline?.milliseconds, try JSONColumn.encode(task.state),
-                    task.id,
+                    task.state.heartbeatAt?.milliseconds, task.timeoutDeadline?.milliseconds, task.pendingClaimID,
+                    try JSONColumn.encode(task.state), task.id,
                 ])
             if let workspace = task.spec.workspace, task.state.holdsLock != before.state.holdsLock {
                 if task.state.holdsLock {

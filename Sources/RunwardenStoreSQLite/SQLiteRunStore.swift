@@ -193,13 +193,14 @@ public final class SQLiteRunStore: RunStore {
         }
     }
 
-    public func claim(runner: String, labels: Set<String>, now: Timestamp) async throws -> Committed<RunTask>? {
+    public func claim(runner: String, labels: Set<String>, claimID: String?, now: Timestamp) async throws -> Committed<RunTask>? {
         try await writing { db -> Committed<RunTask>? in
+            if let claimID, let again = try Self.claimedBefore(db, runner: runner, claimID: claimID) { return again }
             guard let (taskID, runID) = try Self.oldestClaimable(db, labels: labels),
                 let run = try Self.loadRun(db, runID: runID)
             else { return nil }
             var change = RunChange(run, now: now)
-            try change.claim(taskID: taskID, runner: runner)
+            try change.claim(taskID: taskID, runner: runner, claimID: claimID)
             guard let task = change.committed.tasks.first(where: { $0.id == taskID }) else { return nil }
             return try Self.save(change, original: run, value: task, db)
         }

@@ -115,6 +115,15 @@ enum SQLiteSchema {
                     CREATE INDEX deliveries_by_url ON deliveries(url) WHERE status = 'pending';
                     """)
         }
+        migrator.registerMigration("v4-claim-ids") { db in
+            // Set only while a task is `dispatched`: a claim retried after a lost answer finds
+            // the task it already took (see `claim(runner:labels:claimID:now:)`).
+            try db.execute(
+                sql: """
+                    ALTER TABLE tasks ADD COLUMN claim_id TEXT;
+                    CREATE INDEX tasks_by_claim ON tasks(claim_id) WHERE claim_id IS NOT NULL;
+                    """)
+        }
         return migrator
     }
 }

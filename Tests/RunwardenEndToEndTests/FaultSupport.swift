@@ -118,24 +118,12 @@ enum FaultBatch {
         return latest
     }
 
-    /// What checking one run found: the rules it breaks, and how many of its tasks were
-    /// retried because a claim's answer was lost (see `allowOrphanedClaims`).
-    struct Verdict {
-        var problems: [String] = []
-        var orphanedClaims = 0
-    }
-
     /// Every rule one run of the batch breaks; none when it ended right with a clean timeline.
-    ///
-    /// With `allowOrphanedClaims`, one retry of a task is accepted when it is explained by a
-    /// claim whose answer never reached the runner: attempt 1 was `dispatched` and never
-    /// `running`, then `task.retrying` after the lease, then attempt 2 ran as usual.
-    static func check(
-        _ plan: FaultRunPlan, run: RunSnapshot?, events: [RunEvent], runner: String, allowOrphanedClaims: Bool
-    ) -> Verdict {
-        guard let run else { return Verdict(problems: ["never read back"]) }
-        var verdict = Verdict()
-        func problem(_ text: String) { verdict.problems.append(text) }
+    /// No task may be retried: a lost lease or a claim answered to nobody both show as one.
+    static func check(_ plan: FaultRunPlan, run: RunSnapshot?, events: [RunEvent], runner: String) -> [String] {
+        guard let run else { return ["never read back"] }
+        var problems: [String] = []
+        func problem(_ text: String) { problems.append(text) }
         if run.status != plan.runStatus { problem("run ended \(run.status), expected \(plan.runStatus)") }
         if plan.runStatus == "failed", run.error?.code != "task_failed" {
             problem("failed run's error.code is \(run.error?.code ?? "nil"), expected task_failed")
@@ -167,24 +155,14 @@ enum FaultBatch {
                 problem("unexpected task \(task.name)")
                 continue
             }
-            var own = ordered.filter { $0.taskId == task.id && $0.type != "task.queued" }
+            let own = ordered.filter { $0.taskId == task.id && $0.type != "task.queued" }
             if ordered.contains(where: { $0.taskId == task.id && $0.type == "task.queued" }), task.name != "second" {
                 problem("task \(task.name) has a task.queued event, though it never waited on needs")
             }
-            // An explained retry: attempt 1 claimed, never started, lease lost, retried.
-            var finalAttempt = 1
-            if let retry = own.firstIndex(where: { $0.type == "task.retrying" }) {
-                let before = own[..<retry].map(\.type)
-                if !allowOrphanedClaims {
-                    problem("task \(task.name) was retried (a lease ran out): \(own.map(\.type))")
-                } else if before != ["task.dispatched"] || own.filter({ $0.type == "task.retrying" }).count != 1 {
-                    problem("task \(task.name) was retried after \(before): a retry only a lost claim explains is accepted")
-                } else {
-                    verdict.orphanedClaims += 1
-                }
-                own = Array(own[(retry + 1)...])
-                finalAttempt = 2
+            if own.contains(where: { $0.type == "task.retrying" }) {
+                problem("task \(task.name) was retried (a lease ran out): \(own.map(\.type))")
             }
+            let finalAttempt = 1
 
             if task.status != expected.status { problem("task \(task.name) ended \(task.status), expected \(expected.status)") }
             if task.exitCode != expected.exitCode {
@@ -209,7 +187,7 @@ enum FaultBatch {
             }
             if let terminal = own.last, terminal.status != expected.status { problem("task \(task.name) terminal event says \(terminal.status)") }
         }
-        return verdict
+        return problems
     }
 }
 
@@ -226,25 +204,22 @@ extension Cluster {
         try await client.events(runID: runID, limit: 500).events
     }
 
-    /// Checks every run of a batch, recording one issue per broken run; returns how many broke
-    /// and how many tasks were retried after an orphaned claim.
+    /// Checks every run of a batch, recording one issue per broken run; returns how many broke.
     func expectBatchEndedRight(
-        _ plans: [FaultRunPlan], ids: [String], runner: String = "host-a", allowOrphanedClaims: Bool = false, within limit: Duration
-    ) async throws -> (broken: Int, orphanedClaims: Int) {
+        _ plans: [FaultRunPlan], ids: [String], runner: String = "host-a", within limit: Duration
+    ) async throws -> Int {
         let snapshots = await FaultBatch.waitForAll(ids, client: client, within: limit)
         var broken = 0
-        var orphaned = 0
         for (plan, id) in zip(plans, ids) {
             let events = try await timeline(id)
-            let verdict = FaultBatch.check(plan, run: snapshots[id], events: events, runner: runner, allowOrphanedClaims: allowOrphanedClaims)
-            orphaned += verdict.orphanedClaims
-            if !verdict.problems.isEmpty {
+            let problems = FaultBatch.check(plan, run: snapshots[id], events: events, runner: runner)
+            if !problems.isEmpty {
                 broken += 1
                 let timeline = events.map { "\($0.runSeq):\($0.type)#\($0.attempt ?? 0)\($0.error.map { " (\($0.code): \($0.message.prefix(80)))" } ?? "")" }
-                Issue.record("run \(id) (\(plan.kind.rawValue)): \(verdict.problems.joined(separator: "; ")) — timeline \(timeline)")
+                Issue.record("run \(id) (\(plan.kind.rawValue)): \(problems.joined(separator: "; ")) — timeline \(timeline)")
             }
         }
-        return (broken, orphaned)
+        return broken
     }
 
     /// Report files the runner has not delivered yet (its durable spool).

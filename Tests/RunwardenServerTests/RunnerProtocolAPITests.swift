@@ -27,6 +27,40 @@ struct ClaimAPITests {
         }
     }
 
+    @Test("A claim repeated with the same claim_id after a lost answer gets the same task, with no new event")
+    func claimRepeatedWithClaimID() async throws {
+        try await withApp { client in
+            let run = try await client.createRun(runBody(tasks: "[\(taskJSON("a")),\(taskJSON("b"))]"))
+            let runID = run["id"]?.asString ?? ""
+            let body = #"{"labels":[],"claim_id":"claim-7f3a"}"#
+            let first = try await client.send(.post, "/v1/runners/host-a/claim", json: body)
+            let afterFirst = (version: try await client.snapshot(runID)["version"], events: try await client.timeline(runID).count)
+            let again = try await client.send(.post, "/v1/runners/host-a/claim", json: body)
+            let afterAgain = (version: try await client.snapshot(runID)["version"], events: try await client.timeline(runID).count)
+            let fresh = try await client.send(.post, "/v1/runners/host-a/claim", json: #"{"claim_id":"claim-80b1"}"#)
+
+            #expect(first.status == .ok)
+            #expect(again.status == .ok)
+            #expect(try first.json()["task"]?["name"]?.asString == "a")
+            #expect(try again.json()["task"] == first.json()["task"])
+            #expect(afterAgain.version == afterFirst.version)
+            #expect(afterAgain.events == afterFirst.events)
+            #expect(try fresh.json()["task"]?["name"]?.asString == "b")
+        }
+    }
+
+    @Test("A claim_id that is not a short plain string is a validation error", arguments: [#"{"claim_id":""}"#, #"{"claim_id":7}"#, #"{"claim_id":"a b"}"#])
+    func badClaimID(body: String) async throws {
+        try await withApp { client in
+            _ = try await client.createRun(oneTaskRun)
+            let response = try await client.send(.post, "/v1/runners/host-a/claim", json: body)
+
+            #expect(response.status == .unprocessableContent)
+            #expect(try response.errorCode() == "validation_failed")
+            #expect(try await client.claim() != nil, "the bad claim took the task")
+        }
+    }
+
     @Test("A runner lacking one of the task's labels is not handed the task")
     func claimRespectsLabels() async throws {
         try await withApp { client in

@@ -96,7 +96,7 @@ enum ReferenceVerifier {
     /// Runs a process to its end (bounded by `timeout`), with stdout and stderr collected.
     static func runProcess(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> ProcessResult {
         let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-py-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
         let handle = try FileHandle(forWritingTo: outputURL)
         defer {
             try? handle.close()
@@ -212,8 +212,8 @@ final class ScriptedReceiver: @unchecked Sendable {
         let portFile = directory.path + "/port"
         let logPath = directory.path + "/requests.jsonl"
         let stderrPath = directory.path + "/stderr.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         var arguments = [
             ReferenceVerifier.supportDirectory.appendingPathComponent("webhook_scripted_receiver.py").path,
             "--port-file", portFile, "--log", logPath,

@@ -84,6 +84,27 @@ struct RunStoreConformanceTests {
         #expect(second.record.run.status == .running)
     }
 
+    @Test("a claim repeated with its claim id gets the same task back, unchanged, while it is not started", arguments: Backend.all)
+    func claimRepeatedWithItsID(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        try await create(store, [task("first", workspace: "repo")], now: at(0))
+        try await create(store, [task("second")], now: at(1))
+        let taken = try #require(try await store.claim(runner: "r1", labels: [], claimID: "c-1", now: at(2)))
+        let again = try #require(try await store.claim(runner: "r1", labels: [], claimID: "c-1", now: at(3)))
+        #expect(again.value == taken.value)
+        #expect(again.events.isEmpty)
+        #expect(again.record.run.state.version == taken.record.run.state.version)
+        #expect(try await store.events(runID: taken.value.runID, after: 0, limit: 100).count == taken.record.run.state.lastRunSeq)
+        // Another runner cannot take it over with the same id; a new id gets new work.
+        let other = try #require(try await store.claim(runner: "r2", labels: [], claimID: "c-1", now: at(4)))
+        #expect(other.value.name == "second")
+        // Once started the task is no longer handed out again: that claim id gets new work.
+        _ = try await store.update(runID: taken.value.runID, now: at(5)) { change in
+            try change.report(taskID: taken.value.id, StatusReport(status: .running), runner: "r1")
+        }
+        #expect(try await store.claim(runner: "r1", labels: [], claimID: "c-1", now: at(6)) == nil)
+    }
+
     @Test("a workspace is held by one task at a time and freed when that task ends", arguments: Backend.all)
     func workspaceLocks(backend: Backend) async throws {
         let (store, _) = try await backend.makeStore()
