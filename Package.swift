@@ -62,6 +62,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.embedInCode("Resources/dashboard.html"), .embedInCode("Resources/openapi.json")],
             swiftSettings: strictSwift6
         ),
         .target(

@@ -59,6 +59,7 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         + RunnerRoutes(service: service, maxBody: maxBody).routes
         + TaskAndLockRoutes(service: service).routes
         + HealthRoutes(service: service).routes
+        + OperatorRoutes().routes
     let authenticator = Authenticator(clientToken: configuration.clientToken, runnerToken: configuration.runnerToken)
 
     let router = Router(context: RunwardenRequestContext.self)
