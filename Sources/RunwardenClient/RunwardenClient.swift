@@ -17,11 +17,22 @@ public struct RunwardenClient: Sendable {
     /// stays on the node that works instead of knocking on the dead one first every time.
     private let preferred = Preferred()
 
-    public init(servers: [String], token: String?, http: HTTPClient = .shared) {
+    public init(servers: [String], token: String?, http: HTTPClient = RunwardenClient.failoverHTTP) {
         self.servers = servers.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.token = token
         self.http = http
     }
+
+    /// The HTTP client every `RunwardenClient` shares unless given one. A refused connection
+    /// fails the request at once (AsyncHTTPClient's default would keep reconnecting until the
+    /// request's deadline), so a client with several servers moves on to the next node within
+    /// milliseconds of one dying. Lives as long as the process, like `HTTPClient.shared`.
+    public static let failoverHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(3)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     final class Preferred: Sendable {
         private let index = Mutex(0)

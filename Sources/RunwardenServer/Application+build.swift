@@ -30,7 +30,9 @@ public func buildApplication(
             chosenStore = store
         }
     }
-    let service = RunService(store: chosenStore, hub: hub, leaseSeconds: configuration.leaseSeconds, logger: logger)
+    // A PostgreSQL schema is migrated just before the server listens; SQLite's already is.
+    let schema = SchemaReady(ready: postgres == nil)
+    let service = RunService(store: chosenStore, hub: hub, leaseSeconds: configuration.leaseSeconds, logger: logger, schema: schema)
     let router = buildRouter(service: service, configuration: configuration)
     if let interval = configuration.reaperInterval { services.append(Reaper(service: service, interval: interval)) }
     if configuration.dispatchWebhooks {
@@ -43,7 +45,10 @@ public func buildApplication(
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
     if let postgres {
-        app.beforeServerStarts { try await postgres.migrate() }
+        app.beforeServerStarts {
+            try await postgres.migrate()
+            schema.markReady()
+        }
     }
     return app
 }

@@ -14,9 +14,10 @@ public struct Reaper: Service {
     }
 
     public func run() async throws {
+        guard await service.schema.wait() else { return }
         // Renewal must happen before the first reaping pass, or tasks whose runners could not
         // heartbeat while the server was down would be reaped at once. Retried until the
-        // database answers (a PostgreSQL schema may still be migrating).
+        // database answers.
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 let renewed = try await service.renewLeases()

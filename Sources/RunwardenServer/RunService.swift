@@ -11,11 +11,15 @@ public struct RunService: Sendable {
     public let leaseSeconds: Int
     public let clock: @Sendable () -> Timestamp
     public let logger: Logger
+    /// Whether the store's schema exists yet (see `SchemaReady`).
+    public let schema: SchemaReady
 
     public init(
         store: any RunStore, hub: ChangeHub = ChangeHub(), leaseSeconds: Int,
-        clock: @escaping @Sendable () -> Timestamp = { Timestamp(Date()) }, logger: Logger = Logger(label: "runwarden")
+        clock: @escaping @Sendable () -> Timestamp = { Timestamp(Date()) }, logger: Logger = Logger(label: "runwarden"),
+        schema: SchemaReady = SchemaReady(ready: true)
     ) {
+        self.schema = schema
         self.store = store
         self.hub = hub
         self.leaseSeconds = leaseSeconds

@@ -37,6 +37,7 @@ public struct WebhookDispatcher: Service {
     }
 
     public func run() async throws {
+        guard await service.schema.wait() else { return }
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.timeout = .init(connect: .seconds(5))
         // A refused connection is one failed attempt, not five seconds of reconnecting: the

@@ -26,6 +26,16 @@ public enum PostgresTestCluster {
         return "postgres://postgres@127.0.0.1:\(cluster.port)/\(name)"
     }
 
+    /// Runs SQL as the superuser against the `postgres` database of the test cluster: for
+    /// tests that take a database away from a server and give it back.
+    public static func superuserSQL(_ sql: String) async throws {
+        let cluster = try await shared.value
+        try await blocking {
+            try run(cluster.bin + "/psql", ["-h", "127.0.0.1", "-p", String(cluster.port), "-U", "postgres", "-d", "postgres",
+                                            "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], as: nil)
+        }
+    }
+
     struct Cluster: Sendable {
         var bin: String
         var port: Int
