@@ -117,16 +117,18 @@ extension PostgresRunStore {
             try await tx.execute(
                 """
                 UPDATE deliveries SET status = \(delivery.status.rawValue), attempts = \(try JSONColumn.encode(delivery.attempts)),
-                    next_attempt_at = \(delivery.nextAttemptAt?.milliseconds)
+                    next_attempt_at = \(delivery.nextAttemptAt?.milliseconds), leased_until = NULL
                 WHERE id = \(deliveryID)
                 """)
             switch verdict {
             case .succeeded:
-                // The receiver answers again: what waits for it need not wait out its backoff.
+                // The receiver answers again: what waits for it need not wait out its backoff
+                // (but what another node is attempting right now stays with it).
                 let madeDue = try await tx.rows(
                     """
                     UPDATE deliveries SET next_attempt_at = \(attempt.at.milliseconds)
                     WHERE url = \(delivery.url) AND status = 'pending' AND next_attempt_at > \(attempt.at.milliseconds)
+                      AND (leased_until IS NULL OR leased_until <= \(attempt.at.milliseconds))
                     RETURNING id
                     """)
                 if !madeDue.isEmpty { tx.notify(.deliveries) }
@@ -149,7 +151,7 @@ extension PostgresRunStore {
         try await transaction(.write) { tx in
             try await !tx.rows(
                 """
-                UPDATE deliveries SET next_attempt_at = \(until.milliseconds)
+                UPDATE deliveries SET next_attempt_at = \(until.milliseconds), leased_until = \(until.milliseconds)
                 WHERE id = \(id) AND status = 'pending' AND next_attempt_at <= \(now.milliseconds)
                 RETURNING id
                 """
@@ -160,7 +162,11 @@ extension PostgresRunStore {
     public func retryDelivery(id: String, now: Timestamp) async throws -> Bool {
         try await transaction(.write) { tx in
             let updated = try await tx.rows(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = \(now.milliseconds) WHERE id = \(id) RETURNING id")
+                """
+                UPDATE deliveries SET status = 'pending',
+                    next_attempt_at = CASE WHEN leased_until > \(now.milliseconds) THEN next_attempt_at ELSE \(now.milliseconds) END
+                WHERE id = \(id) RETURNING id
+                """)
             if !updated.isEmpty { tx.notify(.deliveries) }
             return !updated.isEmpty
         }

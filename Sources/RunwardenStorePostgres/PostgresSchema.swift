@@ -135,6 +135,9 @@ enum PostgresSchema {
                 "ALTER TABLE tasks ADD COLUMN claim_id TEXT",
                 "CREATE INDEX tasks_by_claim ON tasks (claim_id) WHERE claim_id IS NOT NULL",
             ]),
+        // Until when a dispatcher holds a delivery it is attempting (NULL: nobody does), so that
+        // nothing else makes it due again while that attempt is in flight.
+        Migration(version: 3, name: "delivery-leases", statements: ["ALTER TABLE deliveries ADD COLUMN leased_until BIGINT"]),
     ]
 }
 

@@ -106,17 +106,21 @@ extension SQLiteRunStore {
                 delivery.nextAttemptAt = nil
             }
             try db.execute(
-                sql: "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ? WHERE id = ?",
+                sql: "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, leased_until = NULL WHERE id = ?",
                 arguments: [
                     delivery.status.rawValue, try JSONColumn.encode(delivery.attempts), delivery.nextAttemptAt?.milliseconds,
                     deliveryID,
                 ])
             switch verdict {
             case .succeeded:
-                // The receiver answers again: what waits for it need not wait out its backoff.
+                // The receiver answers again: what waits for it need not wait out its backoff
+                // (but what another dispatcher is attempting right now stays with it).
                 try db.execute(
-                    sql: "UPDATE deliveries SET next_attempt_at = ? WHERE url = ? AND status = 'pending' AND next_attempt_at > ?",
-                    arguments: [attempt.at.milliseconds, delivery.url, attempt.at.milliseconds])
+                    sql: """
+                        UPDATE deliveries SET next_attempt_at = ?
+                        WHERE url = ? AND status = 'pending' AND next_attempt_at > ? AND (leased_until IS NULL OR leased_until <= ?)
+                        """,
+                    arguments: [attempt.at.milliseconds, delivery.url, attempt.at.milliseconds, attempt.at.milliseconds])
             case .failedAndDisable(let reason):
                 if let webhookID = delivery.webhookID {
                     try db.execute(
@@ -134,8 +138,11 @@ extension SQLiteRunStore {
     public func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> Bool {
         try await writing { db in
             try db.execute(
-                sql: "UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?",
-                arguments: [until.milliseconds, id, now.milliseconds])
+                sql: """
+                    UPDATE deliveries SET next_attempt_at = ?, leased_until = ?
+                    WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?
+                    """,
+                arguments: [until.milliseconds, until.milliseconds, id, now.milliseconds])
             return db.changesCount == 1
         }
     }
@@ -143,7 +150,12 @@ extension SQLiteRunStore {
     public func retryDelivery(id: String, now: Timestamp) async throws -> Bool {
         try await writing { db in
             try db.execute(
-                sql: "UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE id = ?", arguments: [now.milliseconds, id])
+                sql: """
+                    UPDATE deliveries SET status = 'pending',
+                        next_attempt_at = CASE WHEN leased_until > ? THEN next_attempt_at ELSE ? END
+                    WHERE id = ?
+                    """,
+                arguments: [now.milliseconds, now.milliseconds, id])
             return db.changesCount > 0
         }
     }

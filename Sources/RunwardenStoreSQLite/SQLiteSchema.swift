@@ -124,6 +124,11 @@ enum SQLiteSchema {
                     CREATE INDEX tasks_by_claim ON tasks(claim_id) WHERE claim_id IS NOT NULL;
                     """)
         }
+        migrator.registerMigration("v5-delivery-leases") { db in
+            // Until when a dispatcher holds a delivery it is attempting (NULL: nobody does), so
+            // that nothing else makes it due again while that attempt is in flight.
+            try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN leased_until INTEGER")
+        }
         return migrator
     }
 }

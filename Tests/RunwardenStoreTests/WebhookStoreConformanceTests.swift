@@ -104,6 +104,32 @@ struct WebhookStoreConformanceTests {
         #expect(try await store.delivery(id: first.id)?.status == .failed)
     }
 
+    @Test("a delivery leased by one dispatcher is not made due again by a success to its URL or a manual retry", arguments: Backend.all)
+    func leasedDeliveryStaysWithItsDispatcher(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        try await store.createWebhook(webhook("wh_A", events: ["run.created"]))
+        try await create(store, [task("a")])
+        try await create(store, [task("b")], now: at(1))
+        let due = try await store.dueDeliveries(now: at(1), limit: 10)
+        try #require(due.count == 2)
+        let (inFlight, other) = (due[0], due[1])
+
+        // Node 1 leases the first and is attempting it; node 2 attempts the second, which succeeds.
+        #expect(try await store.leaseDelivery(id: inFlight.id, now: at(2), until: at(50)))
+        #expect(try await store.leaseDelivery(id: other.id, now: at(2), until: at(50)))
+        try await store.recordAttempt(
+            deliveryID: other.id, DeliveryAttempt(at: at(3), statusCode: 204, latencyMs: 4, error: nil), verdict: .succeeded)
+        #expect(try await store.retryDelivery(id: inFlight.id, now: at(4)))
+
+        #expect(try await store.dueDeliveries(now: at(5), limit: 10).isEmpty, "an in-flight delivery was made due again")
+        #expect(try await !store.leaseDelivery(id: inFlight.id, now: at(5), until: at(60)))
+        // Its own attempt's verdict is what counts; after it, it is an ordinary delivery again.
+        try await store.recordAttempt(
+            deliveryID: inFlight.id, DeliveryAttempt(at: at(6), statusCode: 503, latencyMs: 4, error: nil), verdict: .retry(at: at(40)))
+        #expect(try await store.retryDelivery(id: inFlight.id, now: at(7)))
+        #expect(try await store.dueDeliveries(now: at(7), limit: 10).map(\.id) == [inFlight.id])
+    }
+
     @Test("subscriptions read back and page oldest first", arguments: Backend.all)
     func subscriptionPages(backend: Backend) async throws {
         let (store, _) = try await backend.makeStore()
