@@ -182,6 +182,7 @@ class Level:
         self.failed = 0
         self.failures: dict[str, int] = {}
         self.failures_by_step: dict[str, dict[str, int]] = {}
+        self.failure_samples: dict[str, str] = {}  # first response body seen per failure reason
         self.lat: dict[str, list[float]] = {}
         self.stopped_by = None
         self.ok_ids: list[str] = []
@@ -198,7 +199,7 @@ class Level:
             return True
 
     def record(self, lat: dict[str, list[float]], ok: bool, reason: str | None = None,
-               step: str | None = None, run_id: str | None = None) -> None:
+               step: str | None = None, run_id: str | None = None, sample=None) -> None:
         with self.lock:
             for k, v in lat.items():
                 self.lat.setdefault(k, []).extend(v)
@@ -211,6 +212,10 @@ class Level:
                 self.failures[reason] = self.failures.get(reason, 0) + 1
                 by = self.failures_by_step.setdefault(step, {})
                 by[reason] = by.get(reason, 0) + 1
+                if reason not in self.failure_samples and sample is not None:
+                    if isinstance(sample, bytes):
+                        sample = sample.decode("utf-8", "replace")
+                    self.failure_samples[reason] = str(sample)[:300]
 
 
 def run_level(concurrency: int, level: Level, make_worker_state, iteration) -> float:
@@ -260,7 +265,7 @@ def lifecycle_iteration(flow_id: str):
                                     {"flow_id": flow_id, "name": f"bench-{uuid.uuid4().hex[:12]}",
                                      "state": {"type": "SCHEDULED"}})
             if not 200 <= status < 300:
-                return level.record(lat, False, str(status), step)
+                return level.record(lat, False, str(status), step, sample=payload)
             run_id = json.loads(payload)["id"]
             for target in ("PENDING", "RUNNING", "COMPLETED"):
                 step = f"set_state:{target}"
@@ -268,20 +273,20 @@ def lifecycle_iteration(flow_id: str):
                                         f"/api/flow_runs/{run_id}/set_state",
                                         {"state": {"type": target}})
                 if not 200 <= status < 300:
-                    return level.record(lat, False, str(status), step)
+                    return level.record(lat, False, str(status), step, sample=payload)
                 verdict = json.loads(payload).get("status")
                 if verdict != "ACCEPT":
-                    return level.record(lat, False, str(verdict), step)
+                    return level.record(lat, False, str(verdict), step, sample=payload)
             step = "get"
             status, payload = timed(conn, lat, "get", "GET", f"/api/flow_runs/{run_id}")
             if not 200 <= status < 300:
-                return level.record(lat, False, str(status), step)
+                return level.record(lat, False, str(status), step, sample=payload)
             st = json.loads(payload).get("state_type")
             if st != "COMPLETED":
-                return level.record(lat, False, f"state:{st}", step)
+                return level.record(lat, False, f"state:{st}", step, sample=payload)
             level.record(lat, True, run_id=run_id)
         except (OSError, http.client.HTTPException, ValueError, KeyError) as e:
-            level.record(lat, False, f"error:{type(e).__name__}", step)
+            level.record(lat, False, f"error:{type(e).__name__}", step, sample=repr(e))
     return it
 
 
@@ -290,13 +295,13 @@ def get_iteration(path_for):
         lat: dict[str, list[float]] = {}
         path = path_for(state)
         try:
-            status, _ = timed(conn, lat, "req", "GET", path)
+            status, payload = timed(conn, lat, "req", "GET", path)
             if 200 <= status < 300:
                 level.record(lat, True)
             else:
-                level.record(lat, False, str(status), "get")
+                level.record(lat, False, str(status), "get", sample=payload)
         except (OSError, http.client.HTTPException) as e:
-            level.record(lat, False, f"error:{type(e).__name__}", "get")
+            level.record(lat, False, f"error:{type(e).__name__}", "get", sample=repr(e))
     return it
 
 
@@ -402,6 +407,11 @@ def main() -> int:
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
 
     wait_healthy(args.health_timeout)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    if load_before[0] > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: 1-min load average is {load_before[0]} on {os.cpu_count()} CPUs before the "
+              "load starts; other work on this machine will skew the figures", file=sys.stderr)
     version = server_version(args.prefect_version)
 
     rss_idle, rss_idle_per = (None, {})
@@ -433,7 +443,7 @@ def main() -> int:
         results["lifecycle"][str(c)] = {
             "runs_per_s": round(lv.ok / wall, 2),
             "ok": lv.ok, "failed": lv.failed, "failures": lv.failures,
-            "failures_by_step": lv.failures_by_step,
+            "failures_by_step": lv.failures_by_step, "failure_samples": lv.failure_samples,
             "latency_ms": {k: lat_summary(lv.lat.get(k, [])) for k in ("create", "set_state", "get")},
             "iterations": lv.claimed, "wall_s": round(wall, 2), "stopped_by": lv.stopped_by,
         }
@@ -456,6 +466,7 @@ def main() -> int:
             results[name][str(c)] = {
                 "reads_per_s": round(lv.ok / wall, 2),
                 "ok": lv.ok, "failed": lv.failed, "failures": lv.failures,
+                "failure_samples": lv.failure_samples,
                 "p50_ms": s["p50"], "p99_ms": s["p99"], "max_ms": s["max"],
                 "iterations": lv.claimed, "wall_s": round(wall, 2), "stopped_by": lv.stopped_by,
             }
@@ -483,7 +494,9 @@ def main() -> int:
             "url": args.url, "levels": levels, "duration_s": args.duration,
             "max_requests": args.max_requests, "request_timeout_s": args.timeout,
             "read_ids": len(read_ids), "total_s": round(time.perf_counter() - t_all, 1),
-            "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_utc": started,
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "loadavg_before": load_before, "loadavg_after": [round(x, 2) for x in os.getloadavg()],
             "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
             "client": "python http.client, 1 keep-alive connection per worker thread",
             "notes": "runs_per_s/reads_per_s = successes / wall seconds of the level; latency over "
@@ -499,7 +512,8 @@ def main() -> int:
     # ---- table -----------------------------------------------------------------------------------
     print()
     print(f"Prefect {version}   RSS idle {fmt(rss_idle)} MiB, peak {fmt(out['rss_mb_peak'])} MiB, "
-          f"after {fmt(rss_after)} MiB")
+          f"after {fmt(rss_after)} MiB   (load avg before {load_before}, after "
+          f"{out['meta']['loadavg_after']}, {os.cpu_count()} CPUs)")
     print()
     hdr = (f"{'lifecycle':<10}{'runs/s':>8}{'ok':>6}{'fail':>6}  {'create p50/p99':>15}  "
            f"{'set_state p50/p99':>17}  {'get p50/p99':>13}  failures")

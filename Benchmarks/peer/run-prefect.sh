@@ -47,7 +47,7 @@ PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 URL=http://127.0.0.1:$PORT
 LOG=$PEER/prefect-server.log
 
-SERVER_PID=
+SERVER_PID= BENCH_PID=
 # The server and every process below it, found through parent PIDs (catches children that left
 # the session) plus the server's session (setsid made the server its leader).
 server_pids() {
@@ -61,13 +61,15 @@ server_pids() {
     }'
 }
 stop_server() {
+  set +e  # best effort: never abandon the cleanup half-way
+  if [[ -n $BENCH_PID ]]; then kill -TERM "$BENCH_PID" 2>/dev/null; wait "$BENCH_PID" 2>/dev/null; BENCH_PID=; fi
   [[ -n $SERVER_PID ]] || return 0
   local pids
   pids=$(server_pids)
   if [[ -n $pids ]]; then
     kill -TERM -- "-$SERVER_PID" $pids 2>/dev/null || true
     for _ in $(seq 1 50); do
-      pids=$(for p in $pids; do kill -0 "$p" 2>/dev/null && echo "$p"; done)
+      pids=$(for p in $pids; do if kill -0 "$p" 2>/dev/null; then echo "$p"; fi; done)
       [[ -z $pids ]] && break
       sleep 0.2
     done
@@ -113,6 +115,10 @@ echo "server RSS idle: $(awk -v k="$RSS_KB" 'BEGIN {printf "%.1f", k/1024}') MiB
 
 # ---- benchmark ----------------------------------------------------------------------------------
 t_bench=$SECONDS
+# In the background + wait, so that INT/TERM reach our traps at once rather than after the bench.
 "$VENV/bin/python" "$HERE/prefect_bench.py" --url "$URL" --out "$OUT" --duration "$DURATION" \
-  --max-requests "$MAX_REQUESTS" --levels "$LEVELS" --pid "$SERVER_PID" --prefect-version "$VERSION"
+  --max-requests "$MAX_REQUESTS" --levels "$LEVELS" --pid "$SERVER_PID" --prefect-version "$VERSION" &
+BENCH_PID=$!
+wait "$BENCH_PID"
+BENCH_PID=
 echo "== benchmark took $((SECONDS - t_bench)) s; results in $OUT" >&2
