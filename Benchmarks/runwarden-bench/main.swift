@@ -1,0 +1,2 @@
+// Placeholder: the benchmark driver is being written.
+print("runwarden-bench: not written yet")
