@@ -65,9 +65,11 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         + TaskAndLockRoutes(service: service).routes
         + HealthRoutes(service: service).routes
         + OperatorRoutes().routes
+        + MetricsRoutes(service: service).routes
     let authenticator = Authenticator(clientToken: configuration.clientToken, runnerToken: configuration.runnerToken)
 
     let router = Router(context: RunwardenRequestContext.self)
+    router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
     router.add(middleware: ErrorMiddleware(routes: RouteMatcher(routes)))
     for route in routes {
         let handler = route.handler

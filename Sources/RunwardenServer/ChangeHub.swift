@@ -58,6 +58,26 @@ public actor ChangeHub {
     /// Number of waiters parked right now (for tests and metrics).
     public var parkedCount: Int { waiters.values.reduce(0) { $0 + $1.count } }
 
+    /// The kinds of topic, as `/metrics` labels them.
+    static let topicKinds = ["run", "events", "claims", "deliveries"]
+
+    /// Waiters parked right now by kind of topic: run long-polls and run streams wait on
+    /// `run`, event long-polls and the global stream on `events`, claim long-polls on `claims`.
+    func parkedByKind() -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for (topic, parked) in waiters {
+            let kind: String
+            switch topic {
+            case .run: kind = "run"
+            case .events: kind = "events"
+            case .claims: kind = "claims"
+            case .deliveries: kind = "deliveries"
+            }
+            counts[kind, default: 0] += parked.count
+        }
+        return counts
+    }
+
     private func wake(_ topic: Topic, _ id: UInt64) {
         guard let continuation = waiters[topic]?.removeValue(forKey: id) else { return }
         if waiters[topic]?.isEmpty == true { waiters[topic] = nil }

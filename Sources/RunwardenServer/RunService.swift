@@ -13,13 +13,15 @@ public struct RunService: Sendable {
     public let logger: Logger
     /// Whether the store's schema exists yet (see `SchemaReady`).
     public let schema: SchemaReady
+    public let metrics: ServerMetrics
 
     public init(
         store: any RunStore, hub: ChangeHub = ChangeHub(), leaseSeconds: Int,
         clock: @escaping @Sendable () -> Timestamp = { Timestamp(Date()) }, logger: Logger = Logger(label: "runwarden"),
-        schema: SchemaReady = SchemaReady(ready: true)
+        schema: SchemaReady = SchemaReady(ready: true), metrics: ServerMetrics = ServerMetrics()
     ) {
         self.schema = schema
+        self.metrics = metrics
         self.store = store
         self.hub = hub
         self.leaseSeconds = leaseSeconds
@@ -44,7 +46,7 @@ public struct RunService: Sendable {
         let runID = Identifier.make(.run, at: now)
         let taskIDs = definition.tasks.map { _ in Identifier.make(.task, at: now) }
         let (run, event) = Run.create(definition, id: runID, taskIDs: taskIDs, eventID: Identifier.make(.evt, at: now), now: now)
-        switch try await store.createRun(run, event: event, idempotency: idempotency) {
+        switch try await timed("create_run", { try await store.createRun(run, event: event, idempotency: idempotency) }) {
         case .created(let committed):
             await publish(committed)
             logger.info("run created", metadata: ["run_id": "\(runID)", "workflow": "\(run.spec.workflow)", "tasks": "\(run.tasks.count)"])
@@ -59,7 +61,7 @@ public struct RunService: Sendable {
     }
 
     public func run(_ id: String) async throws -> RunRecord {
-        guard let record = try await store.run(id: id) else { throw APIError.notFound("run", id) }
+        guard let record = try await timed("read_run", { try await store.run(id: id) }) else { throw APIError.notFound("run", id) }
         return record
     }
 
@@ -78,7 +80,7 @@ public struct RunService: Sendable {
 
     public func cancel(_ id: String) async throws -> RunRecord {
         let committed = try await mapTransitionErrors {
-            try await store.update(runID: id, now: clock()) { change in try change.cancel() }
+            try await timed("cancel") { try await store.update(runID: id, now: clock()) { change in try change.cancel() } }
         }
         guard let committed else { throw APIError.notFound("run", id) }
         await publish(committed)
@@ -95,7 +97,7 @@ public struct RunService: Sendable {
         let deadline = ContinuousClock.now + wait
         while true {
             let generation = await hub.generation(of: topic)
-            let events = try await store.events(runID: runID, after: seq, limit: limit)
+            let events = try await timed("read_events", { try await store.events(runID: runID, after: seq, limit: limit) })
             if !events.isEmpty { return events }
             if let runID, try await store.run(id: runID) == nil { throw APIError.notFound("run", runID) }
             let remaining = deadline - .now
@@ -122,7 +124,7 @@ public struct RunService: Sendable {
         let deadline = ContinuousClock.now + wait
         while true {
             let generation = await hub.generation(of: .claims)
-            if let committed = try await store.claim(runner: runner, labels: labels, claimID: claimID, now: clock()) {
+            if let committed = try await timed("claim", { try await store.claim(runner: runner, labels: labels, claimID: claimID, now: clock()) }) {
                 await publish(committed)
                 logger.info(
                     committed.events.isEmpty ? "task claimed again: the runner repeated a claim whose answer it lost" : "task claimed",
@@ -136,17 +138,21 @@ public struct RunService: Sendable {
     }
 
     public func heartbeat(runner: String, taskIDs: [String]) async throws -> [String] {
-        try await store.heartbeat(runner: runner, taskIDs: taskIDs, now: clock())
+        try await timed("heartbeat") { try await store.heartbeat(runner: runner, taskIDs: taskIDs, now: clock()) }
     }
 
     /// Applies a runner's report; returns whether it changed anything, and the run and task after it.
     public func report(
         taskID: String, _ report: StatusReport, runner: String?
     ) async throws -> (applied: Bool, record: RunRecord, task: RunTask) {
-        guard let (record, _) = try await store.task(id: taskID) else { throw APIError.notFound("task", taskID) }
+        guard let (record, _) = try await timed("read_task", { try await store.task(id: taskID) }) else {
+            throw APIError.notFound("task", taskID)
+        }
         let committed = try await mapTransitionErrors {
-            try await store.update(runID: record.run.id, now: clock()) { change in
-                try change.report(taskID: taskID, report, runner: runner)
+            try await timed("report") {
+                try await store.update(runID: record.run.id, now: clock()) { change in
+                    try change.report(taskID: taskID, report, runner: runner)
+                }
             }
         }
         guard let committed, let index = committed.record.run.taskIndex(id: taskID) else {
@@ -260,9 +266,17 @@ public struct RunService: Sendable {
 
     /// Wakes long-polls on the run, on all events, and claimers (a change may free work).
     private func publish<Value>(_ committed: Committed<Value>) async {
+        metrics.recordCommitted(committed.events, run: committed.record.run)
         var topics: [ChangeHub.Topic] = [.run(committed.record.run.id)]
         if !committed.events.isEmpty { topics += [.events, .claims, .deliveries] }
         await hub.notify(topics)
+    }
+
+    /// Runs one store call, recording how long it took under `operation` in `/metrics`.
+    private func timed<Value>(_ operation: String, _ body: () async throws -> Value) async rethrows -> Value {
+        let started = ContinuousClock.now
+        defer { metrics.recordStore(operation, duration: ContinuousClock.now - started) }
+        return try await body()
     }
 
     private func mapTransitionErrors<Value>(_ body: () async throws -> Value) async throws -> Value {

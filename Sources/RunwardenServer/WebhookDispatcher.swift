@@ -122,6 +122,7 @@ public struct WebhookDispatcher: Service {
         ]
         if let failure { metadata["error"] = "\(failure)" }
         service.logger.log(level: failure == nil ? .debug : .info, "webhook attempt", metadata: metadata)
+        service.metrics.recordDelivery(outcome: verdict.outcome, duration: latency)
     }
 
     /// What follows an attempt: `attemptsSoFar` counts this one.
@@ -182,5 +183,16 @@ actor InFlightDeliveries {
         ids.remove(delivery.id)
         perURL[delivery.url, default: 1] -= 1
         if perURL[delivery.url] == 0 { perURL[delivery.url] = nil }
+    }
+}
+
+extension DeliveryVerdict {
+    /// The `outcome` label of `runwarden_webhook_deliveries_total`.
+    var outcome: String {
+        switch self {
+        case .succeeded: "succeeded"
+        case .retry: "retry"
+        case .failed, .failedAndDisable: "failed"
+        }
     }
 }

@@ -49,6 +49,19 @@ public protocol RunStore: WebhookStore {
 
     /// Throws when the database cannot be reached (for `/readyz`).
     func checkHealth() async throws
+
+    /// How many runs and tasks are in each status now (for `/metrics`).
+    func statusCounts() async throws -> StatusCounts
+}
+
+/// Runs and tasks by status, keyed by the status's name.
+public struct StatusCounts: Sendable, Equatable {
+    public var runs: [String: Int]
+    public var tasks: [String: Int]
+    public init(runs: [String: Int], tasks: [String: Int]) {
+        self.runs = runs
+        self.tasks = tasks
+    }
 }
 
 /// A run with the holders of the workspace locks its tasks use (for `blocked_by`).

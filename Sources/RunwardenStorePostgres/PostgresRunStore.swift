@@ -57,4 +57,20 @@ public final class PostgresRunStore: RunStore, Service {
             throw StoreError.unavailable("PostgreSQL at \(url.displayName) cannot be read: \(Self.describe(error))")
         }
     }
+
+    public func statusCounts() async throws -> StatusCounts {
+        try await transaction(.read) { tx in
+            var runs: [String: Int] = [:]
+            for row in try await tx.rows("SELECT status, count(*) FROM runs GROUP BY status") {
+                let (status, count) = try row.decode((String, Int64).self)
+                runs[status] = Int(count)
+            }
+            var tasks: [String: Int] = [:]
+            for row in try await tx.rows("SELECT status, count(*) FROM tasks GROUP BY status") {
+                let (status, count) = try row.decode((String, Int64).self)
+                tasks[status] = Int(count)
+            }
+            return StatusCounts(runs: runs, tasks: tasks)
+        }
+    }
 }

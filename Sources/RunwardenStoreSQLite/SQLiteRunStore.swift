@@ -180,6 +180,19 @@ public final class SQLiteRunStore: RunStore {
         }
     }
 
+    public func statusCounts() async throws -> StatusCounts {
+        try await reading { db in
+            func counts(_ table: String) throws -> [String: Int] {
+                var result: [String: Int] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM \(table) GROUP BY status") {
+                    result[row["status"]] = row["n"]
+                }
+                return result
+            }
+            return StatusCounts(runs: try counts("runs"), tasks: try counts("tasks"))
+        }
+    }
+
     // MARK: - Writes
 
     public func update<Value: Sendable>(

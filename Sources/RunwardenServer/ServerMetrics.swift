@@ -1,0 +1,84 @@
+import CoreMetrics
+import Prometheus
+import RunwardenCore
+import RunwardenStore
+
+/// What `/metrics` shows (Prometheus text format): recorded through swift-metrics with a
+/// Prometheus factory of this server's own, so several servers in one process (the tests)
+/// never share or double-count series, and nothing needs a process-wide bootstrap.
+public final class ServerMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Request and store latencies are mostly sub-millisecond; runs and deliveries are longer.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+            .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+        ]
+        factory.durationHistogramBuckets["runwarden_run_duration_seconds"] = [
+            .seconds(1), .seconds(5), .seconds(15), .seconds(30), .seconds(60), .seconds(300), .seconds(900), .seconds(1800),
+            .seconds(3600), .seconds(4 * 3600), .seconds(12 * 3600), .seconds(24 * 3600),
+        ]
+        self.factory = factory
+    }
+
+    /// One HTTP request, by matched route (never the raw path: ids would explode the series).
+    func recordRequest(method: String, route: String, status: Int, duration: Duration) {
+        CoreMetrics.Timer(
+            label: "runwarden_http_request_duration_seconds",
+            dimensions: [("method", method), ("route", route), ("status", String(status))], factory: factory
+        ).record(duration: duration)
+    }
+
+    /// One store call made by the service (a transaction, including waiting for a connection).
+    func recordStore(_ operation: String, duration: Duration) {
+        CoreMetrics.Timer(label: "runwarden_store_operation_duration_seconds", dimensions: [("operation", operation)], factory: factory)
+            .record(duration: duration)
+    }
+
+    /// Committed status changes, and the duration of each run that just ended.
+    func recordCommitted(_ events: [Event], run: Run) {
+        for event in events {
+            Counter(label: "runwarden_transitions_total", dimensions: [("type", event.draft.type)], factory: factory).increment()
+            if event.draft.taskID == nil, let status = RunStatus(rawValue: event.draft.status), status.isTerminal,
+                let finished = run.state.finishedAt
+            {
+                CoreMetrics.Timer(label: "runwarden_run_duration_seconds", dimensions: [("status", status.rawValue)], factory: factory)
+                    .record(duration: .milliseconds(finished.milliseconds - run.state.createdAt.milliseconds))
+            }
+        }
+    }
+
+    /// One webhook attempt: its outcome (`succeeded`, `retry`, `failed`) and how long it took.
+    func recordDelivery(outcome: String, duration: Duration) {
+        Counter(label: "runwarden_webhook_deliveries_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+        CoreMetrics.Timer(label: "runwarden_webhook_delivery_duration_seconds", factory: factory).record(duration: duration)
+    }
+
+    /// The gauges read at scrape time: runs and tasks by status, parked waiters by topic.
+    func exposition(counts: StatusCounts, waiters: [String: Int]) -> [UInt8] {
+        for status in RunStatus.allCases {
+            Gauge(label: "runwarden_runs", dimensions: [("status", status.rawValue)], factory: factory)
+                .record(counts.runs[status.rawValue, default: 0])
+        }
+        for status in TaskStatus.allCases {
+            Gauge(label: "runwarden_tasks", dimensions: [("status", status.rawValue)], factory: factory)
+                .record(counts.tasks[status.rawValue, default: 0])
+        }
+        for topic in ChangeHub.topicKinds {
+            Gauge(label: "runwarden_waiters", dimensions: [("topic", topic)], factory: factory).record(waiters[topic, default: 0])
+        }
+        return registry.emitToBuffer()
+    }
+}
+
+extension CoreMetrics.Timer {
+    func record(duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
