@@ -26,7 +26,12 @@ enum ReferenceVerifier {
 
     private static let once = OnceTask()
 
-    /// The venv's interpreter, once `import standardwebhooks` works in it.
+    /// What the tests import from PyPI: the Standard Webhooks reference implementation, and a
+    /// WebSocket client that drives Chromium's DevTools protocol (`DashboardBrowserTests`).
+    static let packages = ["standardwebhooks", "websocket-client"]
+    static let importCheck = "import standardwebhooks, websocket"
+
+    /// The venv's interpreter, once every package in `packages` imports in it.
     static func python() async throws -> String { try await once.value() }
 
     struct SetupFailure: Error, CustomStringConvertible {
@@ -50,7 +55,7 @@ enum ReferenceVerifier {
 
         let python = venvPython
         if FileManager.default.isExecutableFile(atPath: python),
-            try await runProcess(python, ["-c", "import standardwebhooks"]).status == 0
+            try await runProcess(python, ["-c", importCheck]).status == 0
         {
             return python
         }
@@ -75,15 +80,15 @@ enum ReferenceVerifier {
             }
         }
         let installed = try await runProcess(
-            python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "standardwebhooks"], timeout: .seconds(300))
+            python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check"] + packages, timeout: .seconds(300))
         guard installed.status == 0 else {
             throw SetupFailure(
-                description: "could not install the Standard Webhooks reference implementation: "
-                    + "`\(python) -m pip install standardwebhooks` exited \(installed.status): \(installed.output)")
+                description: "could not install the tests' Python packages: "
+                    + "`\(python) -m pip install \(packages.joined(separator: " "))` exited \(installed.status): \(installed.output)")
         }
-        let check = try await runProcess(python, ["-c", "import standardwebhooks"])
+        let check = try await runProcess(python, ["-c", importCheck])
         guard check.status == 0 else {
-            throw SetupFailure(description: "`import standardwebhooks` still fails in \(venv.path) after pip install: \(check.output)")
+            throw SetupFailure(description: "`\(importCheck)` still fails in \(venv.path) after pip install: \(check.output)")
         }
         return python
     }

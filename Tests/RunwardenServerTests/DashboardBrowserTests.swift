@@ -1,0 +1,131 @@
+import Foundation
+import HummingbirdTesting
+import RunwardenCore
+import Testing
+
+/// The dashboard (`/ui`) in a real headless Chromium against a live server: the page is
+/// opened once while the run is queued, the test moves the run along through the API, and
+/// the page must show `succeeded` on its own (SSE), without a reload. Chromium is Debian's
+/// package, installed by `Chromium.path()` when missing; the DevTools protocol is driven by
+/// `Tests/Support/dashboard_probe.py`. A screenshot lands in `.build/test-output/`.
+@Suite("Dashboard in a browser", .timeLimit(.minutes(10)))
+struct DashboardBrowserTests {
+    @Test("The run page follows a run from queued to succeeded live, without a reload, progress bar full")
+    func runPageFollowsTheRunLive() async throws {
+        let chromium = try await Chromium.path()
+        let python = try await ReferenceVerifier.python()
+        let output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let screenshot = output.appendingPathComponent("dashboard-run-page.png")
+        try? FileManager.default.removeItem(at: screenshot)
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let readyFile = scratch.path + "/ready"
+
+        let result = try await withApp(setup: .live) { client in
+            let runID = try await client.createRun(runBody(tasks: "[\(taskJSON("build")),\(taskJSON("test", extra: #""needs":["build"]"#))]"))["id"]?.asString ?? ""
+            let port = try #require(client.port)
+            let probe = try BrowserProbe.start(
+                python: python, chromium: chromium, url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)", readyFile: readyFile,
+                screenshot: screenshot.path)
+            defer { probe.stop() }
+            // Move the run only once the page shows it: everything after is live updates.
+            try await probe.waitForFile(readyFile, within: .seconds(60))
+            for _ in 0..<2 {
+                let taskID = try await client.claimTaskID()
+                try await client.reportOK(taskID, reportBody("running"))
+                try await Task.sleep(for: .milliseconds(400))
+                try await client.reportOK(taskID, reportBody("succeeded", #""exit_code":0"#))
+            }
+            return try await probe.result(within: .seconds(60))
+        }
+
+        #expect(result["initial"]?.asString == "queued", "\(result)")
+        #expect(result["final"]?.asString == "succeeded", "\(result)")
+        #expect(result["text"]?.asString == "succeeded")
+        #expect(result["seen"]?.asArray?.contains(.string("running")) == true, "the page never showed the run running: \(result)")
+        #expect(result["reloaded"] == .bool(false), "the page reloaded")
+        #expect(result["progress"]?["done"]?.asInt == 2 && result["progress"]?["total"]?.asInt == 2, "\(result)")
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
+        let png = try Data(contentsOf: screenshot)
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "no PNG screenshot at \(screenshot.path)")
+        print("dashboard screenshot: \(screenshot.path)")
+    }
+}
+
+/// Debian's Chromium: found, or installed with apt-get when the tests run as root.
+enum Chromium {
+    static let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+
+    static func path() async throws -> String {
+        if let found = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) { return found }
+        guard getuid() == 0 else {
+            throw ReferenceVerifier.SetupFailure(description: "Chromium is not installed; run `apt-get install -y chromium` as root")
+        }
+        var result = try await ReferenceVerifier.runProcess(
+            "/usr/bin/apt-get", ["install", "-y", "--no-install-recommends", "chromium"], timeout: .seconds(600))
+        if result.status != 0 {
+            _ = try await ReferenceVerifier.runProcess("/usr/bin/apt-get", ["update"], timeout: .seconds(300))
+            result = try await ReferenceVerifier.runProcess(
+                "/usr/bin/apt-get", ["install", "-y", "--no-install-recommends", "chromium"], timeout: .seconds(600))
+        }
+        guard let found = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
+            throw ReferenceVerifier.SetupFailure(description: "apt-get install chromium exited \(result.status): \(result.output)")
+        }
+        return found
+    }
+}
+
+/// `dashboard_probe.py` running in the background; its one line of JSON is the result.
+final class BrowserProbe: @unchecked Sendable {
+    let process = Process()
+    let outputURL: URL
+
+    static func start(python: String, chromium: String, url: String, readyFile: String, screenshot: String) throws -> BrowserProbe {
+        try BrowserProbe(
+            python,
+            [
+                ReferenceVerifier.supportDirectory.appendingPathComponent("dashboard_probe.py").path, "--chromium", chromium,
+                "--url", url, "--expect", "succeeded", "--ready-file", readyFile, "--screenshot", screenshot, "--timeout", "45",
+            ])
+    }
+
+    private init(_ python: String, _ arguments: [String]) throws {
+        outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-probe-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: outputURL)
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = arguments
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
+
+    func waitForFile(_ path: String, within limit: Duration) async throws {
+        let deadline = ContinuousClock.now + limit
+        while !FileManager.default.fileExists(atPath: path) {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                throw ReferenceVerifier.SetupFailure(description: "the page never showed the run: \(output)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Waits for the probe to finish and reads its JSON line.
+    func result(within limit: Duration) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        guard !process.isRunning, process.terminationStatus == 0,
+            let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") })
+        else { throw ReferenceVerifier.SetupFailure(description: "the browser probe failed: \(output)") }
+        return try JSONValue.parse(Data(line.utf8))
+    }
+
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: outputURL)
+    }
+}
