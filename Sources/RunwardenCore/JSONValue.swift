@@ -25,6 +25,15 @@ public enum JSONValue: Sendable, Equatable {
         .object(pairs.map { Member($0.key, $0.value) })
     }
 
+    /// How deeply arrays and objects nest: 0 for a scalar, 1 for `[]` or `{"a": 1}`.
+    public var nestingDepth: Int {
+        switch self {
+        case .array(let items): 1 + (items.map(\.nestingDepth).max() ?? 0)
+        case .object(let members): 1 + (members.map(\.value.nestingDepth).max() ?? 0)
+        default: 0
+        }
+    }
+
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members.first { $0.key == key }?.value

@@ -6,6 +6,7 @@ public struct RunDefinition: Sendable, Equatable {
     public var tasks: [TaskSpec]
 
     public static let maxTasks = 5_000
+    public static let maxMetadataDepth = 32
     /// A year: longer than any real run, short enough that deadlines never overflow.
     public static let maxTimeoutSeconds = 31_536_000
     static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata"]
@@ -36,6 +37,10 @@ public struct RunDefinition: Sendable, Equatable {
         let metadata = reader.present(object, "metadata", "metadata", false)
         if let metadata, metadata.objectMembers == nil {
             reader.fail("metadata", "must be an object, not \(metadata.typeName)")
+        } else if let metadata, metadata.nestingDepth > maxMetadataDepth {
+            // The parser allows 512 levels; the stored run wraps metadata in more, and nobody
+            // labels a run with more than a few.
+            reader.fail("metadata", "must nest at most \(maxMetadataDepth) levels of objects and arrays")
         }
 
         var tasks: [TaskSpec] = []

@@ -19,6 +19,9 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             let apiError = translate(error, request: request, context: context)
             var headers: HTTPFields = [.requestID: requestID]
+            if apiError.status == .unauthorized {
+                headers[.wwwAuthenticate] = #"Bearer realm="runwarden""#  // RFC 9110 §11.6.1: a 401 names its scheme
+            }
             if apiError.code == "method_not_allowed" {
                 headers[.allow] = routes.methods(for: request.uri.path).map(\.rawValue).joined(separator: ", ")
             }

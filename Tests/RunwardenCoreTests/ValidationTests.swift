@@ -121,6 +121,20 @@ struct ValidationTests {
         #expect(match?.message.contains(fragment) == true, "message for \(field): \(match?.message ?? "-")")
     }
 
+    @Test func metadataNestedDeeperThanTheLimitIsRefusedAndTheLimitItselfAccepted() {
+        func body(depth: Int) -> String {
+            // {"a": [[…]]}: the object is one level, the arrays the rest.
+            let arrays = depth - 1
+            return #"{"workflow": "w", "tasks": [{"name": "a", "command": "x"}], "metadata": {"a": "#
+                + String(repeating: "[", count: arrays) + String(repeating: "]", count: arrays) + "}}"
+        }
+        #expect(Self.errors(body(depth: RunDefinition.maxMetadataDepth)).isEmpty)
+        let refused = Self.errors(body(depth: RunDefinition.maxMetadataDepth + 1))
+        #expect(refused.map(\.field) == ["metadata"])
+        #expect(refused.first?.message.contains("at most 32") == true)
+        #expect(Self.errors(body(depth: 510)).map(\.field) == ["metadata"])
+    }
+
     @Test func everyBrokenRuleIsReportedAtOnce() {
         let errors = Self.errors(
             #"{"workflow": "", "extra": 1, "timeout_s": 0, "tasks": [{"name": "a"}, {"name": "b", "command": "x", "retries": -1, "colour": "red"}]}"#)
