@@ -21,7 +21,7 @@ public func buildApplication(
     } else {
         switch try configuration.databaseKind() {
         case .sqlite(let path):
-            chosenStore = try SQLiteRunStore(path: path)
+            chosenStore = try await SQLiteRunStore.open(path: path)
         case .postgres(let url):
             let store = try PostgresRunStore(url: url, maxConnections: configuration.databasePoolSize, logger: logger)
             // The connection pool runs first and stops last; other nodes' changes wake this one.

@@ -12,6 +12,14 @@ public final class SQLiteRunStore: RunStore {
     let pool: DatabasePool
 
     /// Opens (or creates) the database at `path` and migrates it to the current schema.
+    /// Opens and migrates the database on a dispatch queue: opening syncs the file several
+    /// times, which must not hold one of the few threads that all async code shares.
+    public static func open(path: String) async throws -> SQLiteRunStore {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try SQLiteRunStore(path: path) }) }
+        }
+    }
+
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)

@@ -166,7 +166,8 @@ struct RunnerEndToEndTests {
         try await cluster.startServer(["--lease", "2s"])
         let doomed = try cluster.startRunner(name: "doomed")
         let runID = try await cluster.submit(
-            #"{"workflow": "retry", "tasks": [{"name": "a", "command": "sleep 1.5", "workspace": "ws", "retries": 1}]}"#)
+            // Long enough that the runner is surely killed mid-task even on a loaded machine.
+            #"{"workflow": "retry", "tasks": [{"name": "a", "command": "sleep 4", "workspace": "ws", "retries": 1}]}"#)
         var run = try await cluster.client.run(runID)
         while run.tasks?.first?.status != "running" {
             run = try await cluster.client.run(runID, afterVersion: run.version, wait: 5)

@@ -23,7 +23,7 @@ enum Backend: String, CaseIterable, Sendable {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-store-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let path = directory.appendingPathComponent("runwarden.sqlite").path
-            return (try SQLiteRunStore(path: path), { try SQLiteRunStore(path: path) })
+            return (try await SQLiteRunStore.open(path: path), { try await SQLiteRunStore.open(path: path) })
         case .postgres:
             let url = try await PostgresTestCluster.database()
             let store = try await openPostgresStore(url: url)
