@@ -1,2 +1,0 @@
-// Placeholder: the benchmark driver is being written.
-print("runwarden-bench: not written yet")
