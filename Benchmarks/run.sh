@@ -28,8 +28,11 @@ swift build -c release --scratch-path "$SCRATCH" --product runwarden >&2
 swift build -c release --scratch-path "$SCRATCH" --product runwarden-bench >&2
 BIN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)
 
-LABEL=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if ! git diff --quiet HEAD -- Sources Package.swift Package.resolved 2>/dev/null; then LABEL=$LABEL-dirty; fi
+# The commit measured (LABEL=… overrides it, e.g. when ROOT is an exported copy of a commit).
+if [[ -z ${LABEL:-} ]]; then
+  LABEL=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if ! git diff --quiet HEAD -- Sources Package.swift 2>/dev/null; then LABEL=$LABEL-dirty; fi
+fi
 
 {
   echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -37,10 +37,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Parked waiter counts of the wake workload.") var wake = "1000,10000"
     @Option(help: "Runs changed one at a time per wake count (spread over the waiters).") var wakeChanges = 2000
     @Option(help: "Finished runs for the memory workload.") var memoryRuns = 100_000
-    @Option(help: "Seconds the memory workload may take at most (then it reports what it reached).") var memoryMaxSeconds: Double = 420
+    @Option(help: "Seconds the memory workload may take at most (then it reports what it reached).") var memoryMaxSeconds: Double = 300
     @Flag(help: "Shorter: memory workload of 10,000 runs (database size extrapolated per 100k), 5 s levels.") var quick = false
     @Option(help: "Lifecycle runs of the webhook burst.") var webhookRuns = 400
-    @Option(help: "Seconds the fan-out run may take at most (then it reports how far it got).") var fanoutMaxSeconds = 300
+    @Option(help: "Seconds the fan-out run may take at most (then it reports how far it got).") var fanoutMaxSeconds = 240
     @Option(help: "PostgreSQL URL: also run lifecycle and read against a server on it.") var postgres: String?
     @Option(help: "Write perf profiles (perf record -g) of the c=32 lifecycle and read levels into this directory.") var profile: String?
     @Option(help: "Directory for the databases and server logs (default: a new one under the temporary directory).") var workDir: String?
@@ -105,6 +105,7 @@ struct RunCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .seconds(2))
                 let rssIdle = server.rssMiB
                 say("main server pid \(server.pid) on \(server.base): RSS idle \(fmt(rssIdle)) MiB")
+                results.append(.init("durability", try await DurabilityProbe.run(client, server: server, directory: directory)))
                 let sampler = RSSSampler(pid: server.pid)
                 let sampling = Task { await sampler.run() }
                 results += try await mainServer(
@@ -271,7 +272,7 @@ struct RunCommand: AsyncParsableCommand {
             "cpu_model": JSONValue(model),
             "mem_total_mib": number(memKiB.map { $0 / 1024 }),
             "kernel": .string(ProcessInfo.processInfo.operatingSystemVersionString),
-            "durability": .string("SQLite WAL, synchronous=FULL (every acknowledged change fsynced)"),
+            "durability": .string("as the server configures SQLite (WAL; synchronous = FULL asked); workloads.durability says whether commits were synced"),
             "client": .string("AsyncHTTPClient, HTTP/1.1 keep-alive, one connection per concurrent request, same machine"),
             "notes": .string("runs_per_s/reads_per_s = successes / wall seconds of the level; latency over every request that got an HTTP response; rss = VmRSS of the server process"),
         ])

@@ -45,6 +45,10 @@ enum Table {
                 }
             }
         }
+        if let probe = w["durability"], probe["checked"] == .bool(true) {
+            say("")
+            say("durability: \(int(probe["sync_calls"])) fsync/fdatasync calls for \(int(probe["commits"])) sequential commits — \(probe["synced_per_commit"] == .bool(true) ? "every commit synced" : "commits NOT synced before they are acknowledged")")
+        }
         if let fan = w["fanout"] {
             say("")
             say("fan-out: \(int(fan["tasks"])) tasks (\(int(fan["chains"])) needs chains × \(int(fan["chain_length"])), \(int(fan["workspaces"])) shared workspaces), \(int(fan["runners"])) runner loops: \(fan["status"]?.stringValue ?? "-") in \(fmt(fan["finish_s"]?.doubleValue, 2)) s, \(fmt(fan["claims_per_s"]?.doubleValue)) claims/s, \(int(fan["failed"])) failed")
@@ -153,6 +157,11 @@ struct Compare: ParsableCommand {
             let megabytes = idle * 1_048_576 / 1_000_000
             say("| server RSS ≤ 25 MB idle | \(cell(idle)) MiB = \(cell(megabytes)) MB | \(verdict(megabytes <= 25)) |")
         }
-        say("| no target met by dropping durability | SQLite WAL, synchronous=FULL throughout | met |")
+        if let probe = rwW["durability"], probe["checked"] == .bool(true) {
+            let synced = probe["synced_per_commit"] == .bool(true)
+            say("| no target met by dropping durability | \(Table.int(probe["sync_calls"])) fsync/fdatasync calls for \(Table.int(probe["commits"])) sequential commits (strace) | \(synced ? "met" : "**missed**: commits are acknowledged before they are synced") |")
+        } else {
+            say("| no target met by dropping durability | not checked (\(rwW.at("durability.reason")?.stringValue ?? "no probe")) | not measured |")
+        }
     }
 }
