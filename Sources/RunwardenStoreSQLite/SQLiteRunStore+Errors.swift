@@ -1,14 +1,14 @@
 import GRDB
 import RunwardenStore
 
-/// Every transaction goes through these two, so that a database the process cannot use right
+/// Every transaction goes through these two (writes grouped by `GroupCommit`), so that a database the process cannot use right
 /// now — locked by another process past the busy timeout, disk full, I/O error, read-only —
 /// surfaces as `StoreError.unavailable` (answered `503`) instead of an opaque failure. SQLite
 /// rolls the transaction back in each case, so nothing half-written remains.
 extension SQLiteRunStore {
     func writing<Value: Sendable>(_ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
         do {
-            return try await pool.write(body)
+            return try await committer.write(body)
         } catch let error as DatabaseError {
             throw Self.translate(error)
         }

@@ -10,8 +10,8 @@ import RunwardenStore
 /// so it survives a crash of the process and of the machine.
 public final class SQLiteRunStore: RunStore {
     let pool: DatabasePool
+    let committer: GroupCommit
 
-    /// Opens (or creates) the database at `path` and migrates it to the current schema.
     /// Opens and migrates the database on a dispatch queue: opening syncs the file several
     /// times, which must not hold one of the few threads that all async code shares.
     public static func open(path: String) async throws -> SQLiteRunStore {
@@ -20,6 +20,7 @@ public final class SQLiteRunStore: RunStore {
         }
     }
 
+    /// Opens (or creates) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -32,6 +33,7 @@ public final class SQLiteRunStore: RunStore {
         } catch {
             throw StoreError.unavailable("cannot open SQLite database at \(path): \(error)")
         }
+        committer = GroupCommit(pool: pool)
     }
 
     // MARK: - Create

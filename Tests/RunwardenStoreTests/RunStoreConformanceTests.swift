@@ -105,6 +105,39 @@ struct RunStoreConformanceTests {
         #expect(try await store.claim(runner: "r1", labels: [], claimID: "c-1", now: at(6)) == nil)
     }
 
+    @Test("concurrent changes commit independently: those whose body throws leave nothing behind, the rest all land", arguments: Backend.all)
+    func concurrentChangesCommitIndependently(backend: Backend) async throws {
+        struct Refused: Error {}
+        let (store, _) = try await backend.makeStore()
+        var runs: [Run] = []
+        for index in 0..<24 { runs.append(try await create(store, [task("t\(index)")], now: at(index))) }
+        let before = try await store.latestSeq()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, run) in runs.enumerated() {
+                group.addTask {
+                    do {
+                        _ = try await store.update(runID: run.id, now: at(100)) { change in
+                            try change.cancel()
+                            if index.isMultiple(of: 2) { throw Refused() }  // after changing: must roll back
+                        }
+                        #expect(!index.isMultiple(of: 2))
+                    } catch is Refused {
+                        #expect(index.isMultiple(of: 2))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for (index, run) in runs.enumerated() {
+            let stored = try #require(try await store.run(id: run.id)).run
+            #expect(stored.status == (index.isMultiple(of: 2) ? .queued : .canceled), "run \(index)")
+            #expect(stored.state.version == (index.isMultiple(of: 2) ? 1 : 2), "run \(index)")
+        }
+        let events = try await store.events(runID: nil, after: before, limit: 500)
+        #expect(Set(events.map(\.draft.runID)) == Set(runs.enumerated().filter { !$0.offset.isMultiple(of: 2) }.map(\.element.id)))
+        #expect(zip(events, events.dropFirst()).allSatisfy { $0.seq < $1.seq })
+    }
+
     @Test("a workspace is held by one task at a time and freed when that task ends", arguments: Backend.all)
     func workspaceLocks(backend: Backend) async throws {
         let (store, _) = try await backend.makeStore()
