@@ -28,8 +28,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "The runwarden executable (default: next to this one).") var serverBinary: String?
     @Option(help: "Where results go.") var out = "Benchmarks/results/runwarden.json"
-    @Option(help: "Workloads, comma-separated: lifecycle,read,fanout,webhooks,wake,memory.")
-    var workloads = "lifecycle,read,fanout,webhooks,wake,memory"
+    @Option(help: "Workloads, comma-separated: lifecycle,read,create,fanout,webhooks,wake,memory.")
+    var workloads = "lifecycle,read,create,fanout,webhooks,wake,memory"
     @Option(help: "Concurrency levels of lifecycle and read.") var levels = "1,8,32"
     @Option(help: "Seconds per level.") var duration: Double = 10
     @Option(help: "Lifecycle iterations per level at most.") var maxIterations = 50_000
@@ -100,7 +100,7 @@ struct RunCommand: AsyncParsableCommand {
         say("runwarden-bench: server \(binary); work dir \(directory)")
 
         // ---- the main server: lifecycle, read, fan-out, webhooks ------------------------------
-        if !selected.intersection(["lifecycle", "read", "fanout", "webhooks"]).isEmpty {
+        if !selected.intersection(["lifecycle", "read", "create", "fanout", "webhooks"]).isEmpty {
             try await withServer(binary, directory, name: "main") { server, client in
                 try await Task.sleep(for: .seconds(2))
                 let rssIdle = server.rssMiB
@@ -198,7 +198,8 @@ struct RunCommand: AsyncParsableCommand {
             var lifecycle: [JSONValue.Member] = []
             for level in levels {
                 let profiler = level == levels.max() ? Profiler(pid: server.pid, directory: profile, name: "lifecycle-c\(level)\(profileSuffix)") : nil
-                let (json, tally) = await LifecycleWorkload.level(client, concurrency: level, duration: levelDuration, maxIterations: maxIterations)
+                let (json, tally) = await LifecycleWorkload.level(
+                    client, concurrency: level, duration: levelDuration, maxIterations: maxIterations, serverPID: server.pid)
                 profiler?.finish()
                 readIDs += tally.okIDs
                 lifecycle.append(.init(String(level), json))
@@ -218,12 +219,16 @@ struct RunCommand: AsyncParsableCommand {
             var health: [JSONValue.Member] = []
             for level in levels {
                 let profiler = level == levels.max() ? Profiler(pid: server.pid, directory: profile, name: "read-c\(level)\(profileSuffix)") : nil
-                var readJSON = await ReadWorkload.level(client, concurrency: level, duration: levelDuration, maxIterations: maxReads) { worker, sequence in
+                var readJSON = await ReadWorkload.level(
+                    client, concurrency: level, duration: levelDuration, maxIterations: maxReads, serverPID: server.pid
+                ) { worker, sequence in
                     "/v1/runs/\(ids[(worker * 7919 + sequence) % ids.count])"
                 }
                 profiler?.finish()
                 try await Task.sleep(for: .seconds(settle))
-                let healthJSON = await ReadWorkload.level(client, concurrency: level, duration: levelDuration, maxIterations: maxReads) { _, _ in "/healthz" }
+                let healthJSON = await ReadWorkload.level(
+                    client, concurrency: level, duration: levelDuration, maxIterations: maxReads, serverPID: server.pid
+                ) { _, _ in "/healthz" }
                 let reads = readJSON["reads_per_s"]?.doubleValue ?? 0
                 let healthz = healthJSON["reads_per_s"]?.doubleValue ?? 0
                 if case .object(var members) = readJSON {
@@ -237,6 +242,16 @@ struct RunCommand: AsyncParsableCommand {
             }
             sections.append(.init("read", .object(read)))
             sections.append(.init("healthz", .object(health)))
+        }
+        if selected.contains("create"), let level = levels.max() {
+            // The write path alone: POST /v1/runs (a 1-task run) and nothing else.
+            let json = await ReadWorkload.level(
+                client, concurrency: level, duration: levelDuration, maxIterations: maxIterations * 4, serverPID: server.pid,
+                method: .POST, body: Bodies.oneTaskRun
+            ) { _, _ in "/v1/runs" }
+            sections.append(.init("create", .object([.init(String(level), json)])))
+            say("  create    c=\(pad(String(level), 3, right: false)) \(pad(fmt(json["reads_per_s"]?.doubleValue), 9)) creates/s  p50 \(fmt(json["p50_ms"]?.doubleValue, 2)) ms  p99 \(fmt(json["p99_ms"]?.doubleValue, 2)) ms  failed \(Table.int(json["failed"]))")
+            try await Task.sleep(for: .seconds(settle))
         }
         if selected.contains("fanout") {
             sections.append(.init("fanout", try await FanOutWorkload.run(client, timeout: .seconds(Int64(fanoutMaxSeconds)))))

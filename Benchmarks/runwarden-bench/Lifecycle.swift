@@ -59,11 +59,13 @@ enum LifecycleWorkload {
 
     /// One concurrency level; the JSON mirrors prefect_bench.py's (`set_state` pools the three
     /// state changes — claim, running, succeeded — as Prefect's PENDING, RUNNING, COMPLETED).
-    static func level(_ client: BenchClient, concurrency: Int, duration: Duration, maxIterations: Int, keepIDs: Int = 200)
-        async -> (JSONValue, Tally)
-    {
+    static func level(
+        _ client: BenchClient, concurrency: Int, duration: Duration, maxIterations: Int, keepIDs: Int = 200, serverPID: Int32? = nil
+    ) async -> (JSONValue, Tally) {
         let bound = Bound(maxIterations: maxIterations, duration: duration)
+        let meter = CPUMeter(serverPID: serverPID)
         let (tally, wall) = await runLevel(concurrency: concurrency, bound: bound, keepIDs: keepIDs, iteration: iteration(client))
+        let cpu = meter.finish()
         let requests = tally.latency.values.reduce(0) { $0 + $1.count }
         var latency: [JSONValue.Member] = kinds.map { .init($0, latencySummary(tally.latency[$0] ?? [])) }
         latency.append(.init("set_state", latencySummary(["claim", "running", "succeeded"].flatMap { tally.latency[$0] ?? [] })))
@@ -75,21 +77,26 @@ enum LifecycleWorkload {
             "failure_samples": dictJSON(tally.failureSamples),
             "latency_ms": .object(latency),
             "iterations": .int(Int64(bound.iterations)), "wall_s": number(wall), "stopped_by": JSONValue(bound.stoppedBy),
+            "cpu": cpu,
         ])
         return (json, tally)
     }
 }
 
-/// read: GET /v1/runs/{id} over ids made beforehand (cycled); healthz: GET /healthz.
+/// read: GET /v1/runs/{id} over ids made beforehand (cycled); healthz: GET /healthz; create:
+/// POST /v1/runs alone (the write path without the rest of the lifecycle). One request per
+/// iteration; any 2xx is a success.
 enum ReadWorkload {
-    static func level(_ client: BenchClient, concurrency: Int, duration: Duration, maxIterations: Int, path: @escaping @Sendable (Int, Int) -> String)
-        async -> JSONValue
-    {
+    static func level(
+        _ client: BenchClient, concurrency: Int, duration: Duration, maxIterations: Int, serverPID: Int32? = nil,
+        method: HTTPMethod = .GET, body: String? = nil, path: @escaping @Sendable (Int, Int) -> String
+    ) async -> JSONValue {
         let bound = Bound(maxIterations: maxIterations, duration: duration)
+        let meter = CPUMeter(serverPID: serverPID)
         let (tally, wall) = await runLevel(concurrency: concurrency, bound: bound) { worker, sequence, tally in
             do {
                 let start = ContinuousClock.now
-                let answer = try await client.send(.GET, path(worker, sequence))
+                let answer = try await client.send(method, path(worker, sequence), body: body)
                 tally.time("req", start)
                 if (200..<300).contains(answer.status) {
                     tally.succeed()
@@ -100,6 +107,7 @@ enum ReadWorkload {
                 tally.fail("error:\(describe(error))", step: "get", sample: "\(error)")
             }
         }
+        let cpu = meter.finish()
         let sorted = (tally.latency["req"] ?? []).sorted()
         return .object([
             "reads_per_s": number(Double(tally.ok) / wall),
@@ -108,6 +116,7 @@ enum ReadWorkload {
             "p50_ms": number(percentile(sorted, 50), digits: 3), "p99_ms": number(percentile(sorted, 99), digits: 3),
             "max_ms": number(sorted.last, digits: 3),
             "iterations": .int(Int64(bound.iterations)), "wall_s": number(wall), "stopped_by": JSONValue(bound.stoppedBy),
+            "cpu": cpu,
         ])
     }
 }

@@ -278,6 +278,54 @@ enum ProcFS {
     }
 }
 
+/// Where the CPU went during a level: the server, this load generator, everything else, idle
+/// (cores, from /proc: the server's and our own utime+stime, and the machine's /proc/stat).
+struct CPUMeter {
+    struct Sample {
+        let server: Int
+        let bench: Int
+        let busy: Int
+        let total: Int
+        let at: Instant
+    }
+
+    let serverPID: Int32?
+    let start: Sample
+
+    init(serverPID: Int32?) {
+        self.serverPID = serverPID
+        start = Self.sample(serverPID)
+    }
+
+    static func sample(_ pid: Int32?) -> Sample {
+        var busy = 0
+        var total = 0
+        if let line = ProcFS.read("/proc/stat")?.split(separator: "\n").first, line.hasPrefix("cpu ") {
+            let fields = line.split(separator: " ").dropFirst().compactMap { Int($0) }
+            // user nice system idle iowait irq softirq steal
+            total = fields.prefix(8).reduce(0, +)
+            busy = total - (fields.count > 4 ? fields[3] + fields[4] : 0)
+        }
+        return Sample(
+            server: pid.flatMap(ProcFS.cpuTicks) ?? 0, bench: ProcFS.cpuTicks(getpid()) ?? 0, busy: busy, total: total, at: .now)
+    }
+
+    /// Cores used per second of wall time since `start`.
+    func finish() -> JSONValue {
+        let end = Self.sample(serverPID)
+        let seconds = max((end.at - start.at).seconds, 0.001)
+        let tick = ProcFS.ticksPerSecond
+        let server = Double(end.server - start.server) / tick / seconds
+        let bench = Double(end.bench - start.bench) / tick / seconds
+        let busy = Double(end.busy - start.busy) / tick / seconds
+        let all = Double(end.total - start.total) / tick / seconds
+        return .object([
+            "server_cores": number(serverPID == nil ? nil : server), "bench_cores": number(bench),
+            "other_cores": number(max(0, busy - server - bench)), "idle_cores": number(max(0, all - busy)),
+        ])
+    }
+}
+
 func log(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }

@@ -13,7 +13,7 @@ enum Table {
             say("")
             say("[\(title)]")
             if let lifecycle = section["lifecycle"]?.objectMembers {
-                let header = "lifecycle   runs/s   req/s     ok  fail   create p50/p99   claim p50/p99   running p50/p99   succeeded p50/p99   get p50/p99   failures"
+                let header = "lifecycle   runs/s   req/s     ok  fail   create p50/p99   claim p50/p99   running p50/p99   succeeded p50/p99   get p50/p99  cores srv/gen/other  failures"
                 say(header)
                 say(String(repeating: "-", count: header.count))
                 for member in lifecycle {
@@ -24,13 +24,13 @@ enum Table {
                     say(
                         pad("c=\(member.key)", 10, right: false) + pad(fmt(r["runs_per_s"]?.doubleValue), 8) + pad(fmt(r["requests_per_s"]?.doubleValue, 0), 8)
                             + pad(int(r["ok"]), 7) + pad(int(r["failed"]), 6) + pad(pp("create"), 17) + pad(pp("claim"), 16) + pad(pp("running"), 18)
-                            + pad(pp("succeeded"), 20) + pad(pp("get"), 14) + "   " + failures(r["failures"]))
+                            + pad(pp("succeeded"), 20) + pad(pp("get"), 14) + pad(cores(r["cpu"]), 21) + "  " + failures(r["failures"]))
                 }
                 say("(latencies in ms)")
             }
             if let read = section["read"]?.objectMembers {
                 say("")
-                let header = "reads     workload      req/s      ok  fail   p50 ms   p99 ms   failures"
+                let header = "reads     workload      req/s      ok  fail   p50 ms   p99 ms  cores srv/gen/other  failures"
                 say(header)
                 say(String(repeating: "-", count: header.count))
                 for member in read {
@@ -39,11 +39,16 @@ enum Table {
                         say(
                             pad("c=\(member.key)", 10, right: false) + pad(name, 9, right: false) + pad(fmt(r["reads_per_s"]?.doubleValue), 10)
                                 + pad(int(r["ok"]), 8) + pad(int(r["failed"]), 6) + pad(fmt(r["p50_ms"]?.doubleValue, 3), 9)
-                                + pad(fmt(r["p99_ms"]?.doubleValue, 3), 9) + "   " + failures(r["failures"]))
+                                + pad(fmt(r["p99_ms"]?.doubleValue, 3), 9) + pad(cores(r["cpu"]), 21) + "  " + failures(r["failures"]))
                     }
                     say("          read/healthz = \(fmt(member.value["read_over_health"]?.doubleValue, 3))")
                 }
             }
+        }
+        if let create = w["create"]?.objectMembers?.first {
+            let r = create.value
+            say("")
+            say("create (POST /v1/runs alone) c=\(create.key): \(fmt(r["reads_per_s"]?.doubleValue)) creates/s, p50 \(fmt(r["p50_ms"]?.doubleValue, 2)) ms, p99 \(fmt(r["p99_ms"]?.doubleValue, 2)) ms, \(int(r["failed"])) failed, cores server/generator/other \(cores(r["cpu"]))")
         }
         if let probe = w["durability"], probe["checked"] == .bool(true) {
             say("")
@@ -69,6 +74,12 @@ enum Table {
 
     static func int(_ value: JSONValue?) -> String { value?.doubleValue.map { String(Int($0)) } ?? "-" }
 
+    /// "server/generator/other" cores of a level.
+    static func cores(_ cpu: JSONValue?) -> String {
+        guard let cpu else { return "-" }
+        return "\(fmt(cpu["server_cores"]?.doubleValue, 2))/\(fmt(cpu["bench_cores"]?.doubleValue, 2))/\(fmt(cpu["other_cores"]?.doubleValue, 2))"
+    }
+
     static func failures(_ value: JSONValue?) -> String {
         guard let members = value?.objectMembers, !members.isEmpty else { return "-" }
         return members.map { "\($0.key):\(int($0.value))" }.joined(separator: ", ")
@@ -93,31 +104,31 @@ struct Compare: ParsableCommand {
         func cell(_ value: Double?, _ digits: Int = 1) -> String { fmt(value, digits) }
 
         say("### lifecycle (runs/s; latency p50 / p99 ms)\n")
-        say("| concurrency | Runwarden runs/s | \(pfName) runs/s | ratio | Runwarden fails | Prefect fails | Runwarden create | Prefect create | Runwarden state change (claim, running, succeeded) | Prefect set_state | Runwarden get | Prefect get |")
-        say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        say("| concurrency | Runwarden runs/s | \(pfName) runs/s | ratio | Runwarden fails | Prefect fails | Runwarden create | Prefect create | Runwarden state change (claim, running, succeeded) | Prefect set_state | Runwarden get | Prefect get | Runwarden CPU cores server / load generator / other |")
+        say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for level in rwW["lifecycle"]?.objectMembers?.map(\.key) ?? [] {
             let r = rwW["lifecycle"]?[level]
             let p = pfW["lifecycle"]?[level]
             func lat(_ v: JSONValue?, _ kind: String) -> String { "\(cell(d(v, "latency_ms.\(kind).p50"), 2)) / \(cell(d(v, "latency_ms.\(kind).p99"), 2))" }
             let ratio = (d(r, "runs_per_s") ?? 0) / max(d(p, "runs_per_s") ?? 0, 1e-9)
-            say("| \(level) | \(cell(d(r, "runs_per_s"))) | \(cell(d(p, "runs_per_s"), 2)) | \(p == nil ? "-" : fmt(ratio, 0) + "×") | \(Table.int(r?["failed"])) | \(Table.int(p?["failed"])) | \(lat(r, "create")) | \(lat(p, "create")) | \(lat(r, "set_state")) | \(lat(p, "set_state")) | \(lat(r, "get")) | \(lat(p, "get")) |")
+            say("| \(level) | \(cell(d(r, "runs_per_s"))) | \(cell(d(p, "runs_per_s"), 2)) | \(p == nil ? "-" : fmt(ratio, 0) + "×") | \(Table.int(r?["failed"])) | \(Table.int(p?["failed"])) | \(lat(r, "create")) | \(lat(p, "create")) | \(lat(r, "set_state")) | \(lat(p, "set_state")) | \(lat(r, "get")) | \(lat(p, "get")) | \(Table.cores(r?["cpu"])) |")
         }
         say("\n### read and healthz (requests/s; latency p50 / p99 ms)\n")
-        say("| concurrency | workload | Runwarden req/s | \(pfName) req/s | ratio | Runwarden fails | Prefect fails | Runwarden p50 / p99 | Prefect p50 / p99 | Runwarden read/health | Prefect read/health |")
-        say("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        say("| concurrency | workload | Runwarden req/s | \(pfName) req/s | ratio | Runwarden fails | Prefect fails | Runwarden p50 / p99 | Prefect p50 / p99 | Runwarden read/health | Prefect read/health | Runwarden CPU cores server / load generator / other |")
+        say("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for level in rwW["read"]?.objectMembers?.map(\.key) ?? [] {
             for name in ["read", "healthz"] {
                 let r = rwW[name]?[level]
                 let p = pfW[name]?[level]
                 let ratio = (d(r, "reads_per_s") ?? 0) / max(d(p, "reads_per_s") ?? 0, 1e-9)
-                say("| \(level) | \(name == "read" ? "GET run" : "health") | \(cell(d(r, "reads_per_s"))) | \(cell(d(p, "reads_per_s"))) | \(p == nil ? "-" : fmt(ratio, 0) + "×") | \(Table.int(r?["failed"])) | \(Table.int(p?["failed"])) | \(cell(d(r, "p50_ms"), 2)) / \(cell(d(r, "p99_ms"), 2)) | \(cell(d(p, "p50_ms"), 1)) / \(cell(d(p, "p99_ms"), 1)) | \(name == "read" ? cell(d(r, "read_over_health"), 3) : "") | \(name == "read" ? cell(d(p, "read_over_health"), 3) : "") |")
+                say("| \(level) | \(name == "read" ? "GET run" : "health") | \(cell(d(r, "reads_per_s"))) | \(cell(d(p, "reads_per_s"))) | \(p == nil ? "-" : fmt(ratio, 0) + "×") | \(Table.int(r?["failed"])) | \(Table.int(p?["failed"])) | \(cell(d(r, "p50_ms"), 2)) / \(cell(d(r, "p99_ms"), 2)) | \(cell(d(p, "p50_ms"), 1)) / \(cell(d(p, "p99_ms"), 1)) | \(name == "read" ? cell(d(r, "read_over_health"), 3) : "") | \(name == "read" ? cell(d(p, "read_over_health"), 3) : "") | \(Table.cores(r?["cpu"])) |")
             }
         }
         say("\n### memory\n")
         say("| | Runwarden | \(pfName) |")
         say("|---|---:|---:|")
         say("| server RSS idle (MiB) | \(cell(d(rwW, "memory.rss_mb_idle") ?? d(rw, "rss_mb_idle"))) | \(cell(d(pf, "rss_mb_idle"))) |")
-        say("| server RSS peak during lifecycle/read (MiB) | \(cell(d(rw, "rss_mb_peak"))) | \(cell(d(pf, "rss_mb_peak"))) |")
+        say("| server RSS peak under load (MiB; Runwarden: lifecycle, read, fan-out, webhooks; Prefect: lifecycle, read) | \(cell(d(rw, "rss_mb_peak"))) | \(cell(d(pf, "rss_mb_peak"))) |")
         if let memory = rwW["memory"] {
             say("| RSS after \(Table.int(memory["runs"])) finished runs (MiB) | \(cell(d(memory, "rss_mb_after"))) | - |")
             say("| database size per 100k runs (MiB) | \(cell(d(memory, "database_mb_per_100k_runs"))) | - |")
