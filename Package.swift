@@ -116,7 +116,10 @@ let package = Package(
         .testTarget(name: "RunwardenCoreTests", dependencies: ["RunwardenCore"], swiftSettings: strictSwift6),
         .testTarget(
             name: "RunwardenStoreTests",
-            dependencies: ["RunwardenStore", "RunwardenStoreSQLite", "RunwardenStorePostgres", "RunwardenTestSupport"],
+            dependencies: [
+                "RunwardenStore", "RunwardenStoreSQLite", "RunwardenStorePostgres", "RunwardenTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strictSwift6
         ),
         .testTarget(

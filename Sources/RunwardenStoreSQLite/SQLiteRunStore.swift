@@ -24,11 +24,13 @@ public final class SQLiteRunStore: RunStore {
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
-        }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            // After the pool is open: GRDB sets `synchronous = NORMAL` on its writer when it
+            // turns WAL on (after any `prepareDatabase`), which in WAL mode syncs only at
+            // checkpoints — commits acknowledged before they are on disk. The writer is the
+            // only connection that commits, so this is where FULL must hold.
+            try pool.barrierWriteWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try SQLiteSchema.migrator.migrate(pool)
         } catch {
             throw StoreError.unavailable("cannot open SQLite database at \(path): \(error)")
