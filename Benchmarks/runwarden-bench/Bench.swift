@@ -243,8 +243,17 @@ struct RunCommand: AsyncParsableCommand {
             sections.append(.init("read", .object(read)))
             sections.append(.init("healthz", .object(health)))
         }
+        if selected.contains("fanout") {
+            sections.append(.init("fanout", try await FanOutWorkload.run(client, timeout: .seconds(Int64(fanoutMaxSeconds)))))
+            try await Task.sleep(for: .seconds(settle))
+        }
+        if selected.contains("webhooks") {
+            sections.append(.init("webhooks", try await WebhookWorkload.run(client, directory: directory, burstRuns: webhookRuns, pacedRuns: 50)))
+        }
         if selected.contains("create"), let level = levels.max() {
-            // The write path alone: POST /v1/runs (a 1-task run) and nothing else.
+            // The write path alone: POST /v1/runs (a 1-task run) and nothing else. Last on this
+            // server: the runs it leaves queued would otherwise be claimed (oldest first) by the
+            // fan-out and webhook runners.
             let json = await ReadWorkload.level(
                 client, concurrency: level, duration: levelDuration, maxIterations: maxIterations * 4, serverPID: server.pid,
                 method: .POST, body: Bodies.oneTaskRun
@@ -252,13 +261,6 @@ struct RunCommand: AsyncParsableCommand {
             sections.append(.init("create", .object([.init(String(level), json)])))
             say("  create    c=\(pad(String(level), 3, right: false)) \(pad(fmt(json["reads_per_s"]?.doubleValue), 9)) creates/s  p50 \(fmt(json["p50_ms"]?.doubleValue, 2)) ms  p99 \(fmt(json["p99_ms"]?.doubleValue, 2)) ms  failed \(Table.int(json["failed"]))")
             try await Task.sleep(for: .seconds(settle))
-        }
-        if selected.contains("fanout") {
-            sections.append(.init("fanout", try await FanOutWorkload.run(client, timeout: .seconds(Int64(fanoutMaxSeconds)))))
-            try await Task.sleep(for: .seconds(settle))
-        }
-        if selected.contains("webhooks") {
-            sections.append(.init("webhooks", try await WebhookWorkload.run(client, directory: directory, burstRuns: webhookRuns, pacedRuns: 50)))
         }
         return sections
     }

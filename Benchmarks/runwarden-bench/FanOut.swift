@@ -93,6 +93,10 @@ enum FanOutWorkload {
             total.ok = succeeded  // tasks the run counts succeeded when the watcher last looked
             return (total, final.map { (status: $0.0, at: $0.1) } ?? (status: "timeout", at: ContinuousClock.now))
         }
+        if finished.status == "timeout" {
+            // Its queued tasks would be claimed (oldest first) by whatever runs next on this server.
+            _ = try? await client.setup(.POST, "/v1/runs/\(run.id)/cancel")
+        }
         let seconds = (finished.at - start).seconds
         let claims = tally.latency["claim"]?.count ?? 0
         say("  fan-out: \(total) tasks, \(runners) runners: \(finished.status) (\(tally.ok) tasks succeeded) in \(fmt(seconds, 2)) s, \(fmt(Double(claims) / seconds)) claims/s, failures \(failuresText(tally.failures))")
