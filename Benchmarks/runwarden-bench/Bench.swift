@@ -244,11 +244,11 @@ struct RunCommand: AsyncParsableCommand {
             sections.append(.init("healthz", .object(health)))
         }
         if selected.contains("fanout") {
-            sections.append(.init("fanout", try await FanOutWorkload.run(client, timeout: .seconds(Int64(fanoutMaxSeconds)))))
+            sections.append(.init("fanout", try await FanOutWorkload.run(client, serverPID: server.pid, timeout: .seconds(Int64(fanoutMaxSeconds)))))
             try await Task.sleep(for: .seconds(settle))
         }
         if selected.contains("webhooks") {
-            sections.append(.init("webhooks", try await WebhookWorkload.run(client, directory: directory, burstRuns: webhookRuns, pacedRuns: 50)))
+            sections.append(.init("webhooks", try await WebhookWorkload.run(client, serverPID: server.pid, directory: directory, burstRuns: webhookRuns, pacedRuns: 50)))
         }
         if selected.contains("create"), let level = levels.max() {
             // The write path alone: POST /v1/runs (a 1-task run) and nothing else. Last on this
@@ -315,7 +315,9 @@ enum MemoryWorkload {
                 say("  memory: \(bound.iterations) runs after \(Int((ContinuousClock.now - start).seconds)) s, RSS \(fmt(server.rssMiB)) MiB")
             }
         }
+        let meter = CPUMeter(serverPID: server.pid)
         let (tally, wall) = await runLevel(concurrency: 32, bound: bound, iteration: LifecycleWorkload.iteration(client, runnerPrefix: "mem"))
+        let cpu = meter.finish()
         progress.cancel()
         let peak = sampler.finish()
         sampling.cancel()
@@ -340,6 +342,7 @@ enum MemoryWorkload {
             "wal_mb": number(walBytes.map { Double($0) / 1_048_576 }),
             "database_mb_per_100k_runs": number(per100k),
             "extrapolated": .bool(tally.ok < 100_000),
+            "cpu": cpu,
         ])
     }
 }

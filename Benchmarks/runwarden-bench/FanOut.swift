@@ -27,8 +27,9 @@ enum FanOutWorkload {
         return String(decoding: run.encoded(), as: UTF8.self)
     }
 
-    static func run(_ client: BenchClient, chains: Int = 100, length: Int = 10, workspaces: Int = 16, runners: Int = 8,
+    static func run(_ client: BenchClient, serverPID: Int32? = nil, chains: Int = 100, length: Int = 10, workspaces: Int = 16, runners: Int = 8,
                     timeout: Duration) async throws -> JSONValue {
+        let meter = CPUMeter(serverPID: serverPID)
         let total = chains * length
         let createBody = body(chains: chains, length: length, workspaces: workspaces)
         let done = StopFlag()
@@ -113,6 +114,7 @@ enum FanOutWorkload {
             "failed": .int(Int64(tally.failed)), "failures": dictJSON(tally.failures),
             "failure_samples": dictJSON(tally.failureSamples),
             "latency_ms": .object(["claim", "running", "succeeded"].map { .init($0, latencySummary(tally.latency[$0] ?? [])) }),
+            "cpu": meter.finish(),
         ])
     }
 }

@@ -185,6 +185,7 @@ enum WakeWorkload {
             var missed = 0
             var reportFailures: [String: Int] = [:]
             let changeStart = ContinuousClock.now
+            let meter = CPUMeter(serverPID: server.pid)
             for index in stride(from: 0, to: count, by: step).prefix(changeCount) {
                 let run = runs[index]
                 let sent = ContinuousClock.now
@@ -204,6 +205,7 @@ enum WakeWorkload {
                 fromSend.append((answered - sent).ms)
             }
             let changeSeconds = (ContinuousClock.now - changeStart).seconds
+            let cpu = meter.finish()
             let rssAfter = server.rssKiB ?? 0
             group.cancelAll()
             // Waiters end as their requests are cancelled; give them a moment.
@@ -245,6 +247,7 @@ enum WakeWorkload {
                 "setup_s": number((parkStart - setupStart).seconds),
                 "park_s": number(parkSeconds),
                 "changes_s": number(changeSeconds),
+                "cpu_during_changes": cpu,
             ])
             say("  wake: \(fromResponse.count) changes in \(fmt(changeSeconds)) s: wake p50 \(fmt(percentile(sortedResponse, 50), 3)) ms, p99 \(fmt(percentile(sortedResponse, 99), 3)) ms (from the report's response); missed \(missed)")
             return result

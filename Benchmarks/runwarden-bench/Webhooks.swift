@@ -113,7 +113,8 @@ enum WebhookWorkload {
         return try await receiver.send(.GET, "/count").decode(Count.self).count
     }
 
-    static func run(_ client: BenchClient, directory: String, burstRuns: Int, pacedRuns: Int) async throws -> JSONValue {
+    static func run(_ client: BenchClient, serverPID: Int32? = nil, directory: String, burstRuns: Int, pacedRuns: Int) async throws -> JSONValue {
+        let meter = CPUMeter(serverPID: serverPID)
         let (receiverProcess, receiver, port) = try await startReceiver(directory: directory, http: client.http)
         defer { receiverProcess.stop() }
         let subscribed = try await client.setup(
@@ -191,6 +192,7 @@ enum WebhookWorkload {
             "paced_runs": .int(Int64(paced.ok)),
             "duplicates": .int(Int64(duplicates)),
             "missing_at_end": .int(Int64(pendingAtEnd)),
+            "cpu": meter.finish(),
         ])
     }
 }
