@@ -106,7 +106,11 @@ struct Compare: ParsableCommand {
         say("### lifecycle (runs/s; latency p50 / p99 ms)\n")
         say("| concurrency | Runwarden runs/s | \(pfName) runs/s | ratio | Runwarden fails | Prefect fails | Runwarden create | Prefect create | Runwarden state change (claim, running, succeeded) | Prefect set_state | Runwarden get | Prefect get | Runwarden CPU cores server / load generator / other |")
         say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-        for level in rwW["lifecycle"]?.objectMembers?.map(\.key) ?? [] {
+        // Parsed JSON objects do not keep their member order: levels in numeric order.
+        func levels(_ section: JSONValue?) -> [String] {
+            (section?.objectMembers?.map(\.key) ?? []).sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
+        }
+        for level in levels(rwW["lifecycle"]) {
             let r = rwW["lifecycle"]?[level]
             let p = pfW["lifecycle"]?[level]
             func lat(_ v: JSONValue?, _ kind: String) -> String { "\(cell(d(v, "latency_ms.\(kind).p50"), 2)) / \(cell(d(v, "latency_ms.\(kind).p99"), 2))" }
@@ -116,7 +120,7 @@ struct Compare: ParsableCommand {
         say("\n### read and healthz (requests/s; latency p50 / p99 ms)\n")
         say("| concurrency | workload | Runwarden req/s | \(pfName) req/s | ratio | Runwarden fails | Prefect fails | Runwarden p50 / p99 | Prefect p50 / p99 | Runwarden read/health | Prefect read/health | Runwarden CPU cores server / load generator / other |")
         say("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-        for level in rwW["read"]?.objectMembers?.map(\.key) ?? [] {
+        for level in levels(rwW["read"]) {
             for name in ["read", "healthz"] {
                 let r = rwW[name]?[level]
                 let p = pfW[name]?[level]
