@@ -132,7 +132,10 @@ let package = Package(
         ),
         .testTarget(
             name: "RunwardenEndToEndTests",
-            dependencies: ["runwarden", "RunwardenClient", "RunwardenCore", "RunwardenTestSupport"],
+            dependencies: [
+                "runwarden", "RunwardenClient", "RunwardenCore", "RunwardenTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strictSwift6
         ),
     ]

@@ -1,6 +1,7 @@
 import NIOCore
+import ServiceLifecycle
 
-/// Notices a client that went away while its request waits (a long-poll claim).
+/// Notices a client that went away while its request waits (a long-poll).
 ///
 /// Hummingbird does not cancel a handler when its connection closes, and a claim that waits
 /// on behalf of a dead runner would hand it a task nobody will run — costing a lease and a
@@ -28,6 +29,25 @@ final class DisconnectWatch: ChannelInboundHandler, RemovableChannelHandler, @un
             try await work.value
         } onCancel: {
             work.cancel()
+        }
+    }
+
+    /// A request that may wait (`wait` > 0: a long-poll): its waiting ends early when the
+    /// client goes away — so a dead client does not hold a handler for the rest of its
+    /// `wait` — or when the server starts shutting down, so a graceful shutdown does not sit
+    /// out every parked long-poll. `operation` gets the wait to use; once cut short (its task
+    /// cancelled, which also fails its database reads), it runs again with no wait, so a client
+    /// still there gets what there is now.
+    static func longPoll<Value: Sendable>(
+        on channel: any Channel, wait: Duration, _ operation: @escaping @Sendable (Duration) async throws -> Value
+    ) async throws -> Value {
+        guard wait > .zero else { return try await operation(.zero) }
+        do {
+            return try await cancelWhenGracefulShutdown {
+                try await cancelOnDisconnect(of: channel) { try await operation(wait) }
+            }
+        } catch is CancellationError where !Task.isCancelled {
+            return try await operation(.zero)
         }
     }
 

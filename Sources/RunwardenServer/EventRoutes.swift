@@ -6,14 +6,23 @@ struct EventRoutes {
     let service: RunService
 
     var routes: [Route] {
-        [Route(.get, "/v1/events", role: .client, { request, _ in try await Self.page(request, service: service, runID: nil) })]
+        [
+            Route(
+                .get, "/v1/events", role: .client,
+                { request, context in try await Self.page(request, context, service: service, runID: nil) })
+        ]
     }
 
     /// `{"events": [...], "next_after": SEQ}`; an empty page echoes `after` (SPEC §2).
-    static func page(_ request: Request, service: RunService, runID: String?) async throws -> Response {
+    static func page(
+        _ request: Request, _ context: RunwardenRequestContext, service: RunService, runID: String?
+    ) async throws -> Response {
         let after = Int64(try request.integerQuery("after", minimum: 0) ?? 0)
         let limit = try request.limit(default: 100, maximum: 500)
-        let events = try await service.events(runID: runID, after: after, limit: limit, wait: try request.waitDuration())
+        let wait = try request.waitDuration()
+        let events = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { wait in
+            try await service.events(runID: runID, after: after, limit: limit, wait: wait)
+        }
         return .json(.object(["events": .array(events.map(\.json)), "next_after": .int(events.last?.seq ?? after)]))
     }
 }

@@ -75,13 +75,16 @@ struct RunRoutes {
     @Sendable func snapshot(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let version = try request.integerQuery("version", minimum: 0)
-        let record = try await service.run(id, afterVersion: version, wait: try request.waitDuration())
+        let wait = try request.waitDuration()
+        let record = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service] wait in
+            try await service.run(id, afterVersion: version, wait: wait)
+        }
         return .json(Snapshot.run(record.run, lockHolders: record.lockHolders))
     }
 
     @Sendable func events(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        return try await EventRoutes.page(request, service: service, runID: id)
+        return try await EventRoutes.page(request, context, service: service, runID: id)
     }
 
     @Sendable func cancel(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
