@@ -145,12 +145,9 @@ public struct RunService: Sendable {
     public func report(
         taskID: String, _ report: StatusReport, runner: String?
     ) async throws -> (applied: Bool, record: RunRecord, task: RunTask) {
-        guard let (record, _) = try await timed("read_task", { try await store.task(id: taskID) }) else {
-            throw APIError.notFound("task", taskID)
-        }
         let committed = try await mapTransitionErrors {
             try await timed("report") {
-                try await store.update(runID: record.run.id, now: clock()) { change in
+                try await store.update(runOfTask: taskID, now: clock()) { change in
                     try change.report(taskID: taskID, report, runner: runner)
                 }
             }
@@ -162,7 +159,9 @@ public struct RunService: Sendable {
             await publish(committed)
             logger.info(
                 "task report applied",
-                metadata: ["run_id": "\(record.run.id)", "task_id": "\(taskID)", "status": "\(report.status.rawValue)"])
+                metadata: [
+                    "run_id": "\(committed.record.run.id)", "task_id": "\(taskID)", "status": "\(report.status.rawValue)",
+                ])
         }
         return (committed.value, committed.record, committed.record.run.tasks[index])
     }

@@ -25,6 +25,12 @@ public protocol RunStore: WebhookStore {
         runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>?
 
+    /// `update(runID:…)` of the run that holds task `taskID`, found in the same transaction
+    /// (a report names only its task); nil when no such task exists.
+    func update<Value: Sendable>(
+        runOfTask taskID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+    ) async throws -> Committed<Value>?
+
     /// Hands the oldest claimable task this runner can run to it (SPEC §2 "Runner protocol"):
     /// `queued`, workspace free, every label present. Takes the workspace lock in the same commit.
     /// With a `claimID`, a task still `dispatched` to this runner under that id is handed out

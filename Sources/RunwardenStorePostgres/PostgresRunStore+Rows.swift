@@ -26,7 +26,8 @@ extension PostgresRunStore {
             return try task(id: id, runID: runID, spec: spec, state: state, heartbeatAt: heartbeatAt)
         }
         return Run(
-            id: runID, spec: try JSONColumn.decode(RunSpec.self, specText), state: try JSONColumn.decode(RunState.self, stateText),
+            id: runID, spec: try JSONColumn.runSpecs.decode(specText, row: runID),
+            state: try JSONColumn.runStates.decode(stateText, row: runID),
             tasks: tasks)
     }
 
@@ -44,16 +45,16 @@ extension PostgresRunStore {
         for row in try await tx.rows("SELECT id, spec, state FROM runs WHERE id = ANY(\(ids))") {
             let (id, spec, state) = try row.decode((String, String, String).self)
             runs[id] = Run(
-                id: id, spec: try JSONColumn.decode(RunSpec.self, spec), state: try JSONColumn.decode(RunState.self, state),
+                id: id, spec: try JSONColumn.runSpecs.decode(spec, row: id), state: try JSONColumn.runStates.decode(state, row: id),
                 tasks: tasksByRun[id] ?? [])
         }
         return ids.compactMap { runs[$0] }
     }
 
     private static func task(id: String, runID: String, spec: String, state: String, heartbeatAt: Int64?) throws -> RunTask {
-        var taskState = try JSONColumn.decode(TaskState.self, state)
+        var taskState = try JSONColumn.taskStates.decode(state, row: id)
         taskState.heartbeatAt = Timestamp(column: heartbeatAt)
-        return RunTask(id: id, runID: runID, spec: try JSONColumn.decode(TaskSpec.self, spec), state: taskState)
+        return RunTask(id: id, runID: runID, spec: try JSONColumn.taskSpecs.decode(spec, row: id), state: taskState)
     }
 
     static func loadRecord(_ tx: PostgresTransaction, runID: String) async throws -> RunRecord? {

@@ -39,7 +39,8 @@ extension PostgresRunStore {
                 INSERT INTO runs (id, workflow, status, version, created_at, deadline_at, spec, state)
                 VALUES (\(stored.id), \(stored.spec.workflow), \(stored.status.rawValue), \(stored.state.version),
                         \(stored.state.createdAt.milliseconds), \(stored.timeoutDeadline?.milliseconds),
-                        \(try JSONColumn.encode(stored.spec)), \(try JSONColumn.encode(stored.state)))
+                        \(try JSONColumn.runSpecs.encode(stored.spec, row: stored.id)),
+                        \(try JSONColumn.runStates.encode(stored.state, row: stored.id)))
                 """)
             try await tx.insert(
                 """
@@ -58,8 +59,8 @@ extension PostgresRunStore {
                 try values.add(task.state.queuedAt?.milliseconds)
                 try values.add(task.state.heartbeatAt?.milliseconds)
                 try values.add(task.timeoutDeadline?.milliseconds)
-                try values.add(try JSONColumn.encode(task.spec))
-                try values.add(try JSONColumn.encode(task.state))
+                try values.add(try JSONColumn.taskSpecs.encode(task.spec, row: task.id))
+                try values.add(try JSONColumn.taskStates.encode(task.state, row: task.id))
             }
             tx.notify(.run(stored.id))
             if stored.tasks.contains(where: { $0.status == .queued }) { tx.notify(.claims) }
@@ -179,12 +180,26 @@ extension PostgresRunStore {
     public func update<Value: Sendable>(
         runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
+        try await transaction(.write) { tx in try await Self.change(runID: runID, now: now, tx, body) }
+    }
+
+    public func update<Value: Sendable>(
+        runOfTask taskID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+    ) async throws -> Committed<Value>? {
         try await transaction(.write) { tx -> Committed<Value>? in
-            guard let run = try await Self.loadRun(tx, runID: runID, forUpdate: true) else { return nil }
-            var change = RunChange(run, now: now)
-            let value = try body(&change)
-            return try await Self.save(change, original: run, value: value, tx)
+            // A task never moves to another run, so this lookup needs no lock of its own.
+            guard let row = try await tx.rows("SELECT run_id FROM tasks WHERE id = \(taskID)").first else { return nil }
+            return try await Self.change(runID: try row.decode(String.self), now: now, tx, body)
         }
+    }
+
+    private static func change<Value: Sendable>(
+        runID: String, now: Timestamp, _ tx: PostgresTransaction, _ body: (inout RunChange) throws -> Value
+    ) async throws -> Committed<Value>? {
+        guard let run = try await loadRun(tx, runID: runID, forUpdate: true) else { return nil }
+        var change = RunChange(run, now: now)
+        let value = try body(&change)
+        return try await save(change, original: run, value: value, tx)
     }
 
     public func renewLeases(now: Timestamp) async throws -> Int {

@@ -21,7 +21,7 @@ extension PostgresRunStore {
                 UPDATE tasks SET status = \(task.status.rawValue), runner = \(task.state.runner),
                     queued_at = \(task.state.queuedAt?.milliseconds), heartbeat_at = \(task.state.heartbeatAt?.milliseconds),
                     deadline_at = \(task.timeoutDeadline?.milliseconds), claim_id = \(task.pendingClaimID),
-                    state = \(try JSONColumn.encode(task.state))
+                    state = \(try JSONColumn.taskStates.encode(task.state, row: task.id))
                 WHERE id = \(task.id)
                 """)
             if task.status == .queued, before.status != .queued { tx.notify(.claims) }
@@ -60,7 +60,7 @@ extension PostgresRunStore {
         try await tx.execute(
             """
             UPDATE runs SET status = \(run.status.rawValue), version = \(run.state.version),
-                deadline_at = \(run.timeoutDeadline?.milliseconds), state = \(try JSONColumn.encode(run.state))
+                deadline_at = \(run.timeoutDeadline?.milliseconds), state = \(try JSONColumn.runStates.encode(run.state, row: run.id))
             WHERE id = \(run.id)
             """)
     }

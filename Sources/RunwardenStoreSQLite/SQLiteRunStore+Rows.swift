@@ -7,17 +7,20 @@ import RunwardenStore
 /// caller's transaction.
 extension SQLiteRunStore {
     static func loadRun(_ db: Database, runID: String) throws -> Run? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT spec, state FROM runs WHERE id = ?", arguments: [runID]) else {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT spec, state FROM runs WHERE id = ?"), arguments: [runID])
+        else {
             return nil
         }
-        let spec = try JSONColumn.decode(RunSpec.self, row["spec"])
-        let state = try JSONColumn.decode(RunState.self, row["state"])
+        let spec = try JSONColumn.runSpecs.decode(row["spec"], row: runID)
+        let state = try JSONColumn.runStates.decode(row["state"], row: runID)
         let tasks = try Row.fetchAll(
-            db, sql: "SELECT id, spec, state, heartbeat_at FROM tasks WHERE run_id = ? ORDER BY position", arguments: [runID]
+            db.cachedStatement(sql: "SELECT id, spec, state, heartbeat_at FROM tasks WHERE run_id = ? ORDER BY position"),
+            arguments: [runID]
         ).map { row in
-            var taskState = try JSONColumn.decode(TaskState.self, row["state"])
+            let id: String = row["id"]
+            var taskState = try JSONColumn.taskStates.decode(row["state"], row: id)
             taskState.heartbeatAt = Timestamp(column: row["heartbeat_at"])
-            return RunTask(id: row["id"], runID: runID, spec: try JSONColumn.decode(TaskSpec.self, row["spec"]), state: taskState)
+            return RunTask(id: id, runID: runID, spec: try JSONColumn.taskSpecs.decode(row["spec"], row: id), state: taskState)
         }
         return Run(id: runID, spec: spec, state: state, tasks: tasks)
     }
@@ -56,7 +59,7 @@ extension SQLiteRunStore {
                     """,
                 arguments: [pageSize, offset])
             for row in rows {
-                let spec = try JSONColumn.decode(TaskSpec.self, row["spec"])
+                let spec = try JSONColumn.taskSpecs.decode(row["spec"], row: row["id"])
                 if LabelMatch.runner(labels, canRun: spec) { return (row["id"], row["run_id"]) }
             }
             if rows.count < pageSize { return nil }
@@ -69,7 +72,8 @@ extension SQLiteRunStore {
     static func claimedBefore(_ db: Database, runner: String, claimID: String) throws -> Committed<RunTask>? {
         guard
             let row = try Row.fetchOne(
-                db, sql: "SELECT id, run_id FROM tasks WHERE claim_id = ? AND runner = ? AND status = 'dispatched'",
+                db.cachedStatement(
+                    sql: "SELECT id, run_id FROM tasks WHERE claim_id = ? AND runner = ? AND status = 'dispatched'"),
                 arguments: [claimID, runner]),
             let run = try loadRun(db, runID: row["run_id"]),
             let task = run.tasks.first(where: { $0.id == row["id"] })
@@ -79,11 +83,12 @@ extension SQLiteRunStore {
 
     /// Writes what `change` changed — run state, changed tasks, lock rows, numbered events —
     /// and returns the committed result. Runs inside the caller's write transaction.
-    static func save<Value: Sendable>(_ change: RunChange, original: Run, value: Value, _ db: Database) throws -> Committed<Value> {
+    static func save<Value: Sendable>(_ change: RunChange, original: Run, value: Value, _ db: Database) throws -> Committed<Value>
+    {
         var run = change.committed
         let now = change.now
         for (task, before) in zip(run.tasks, original.tasks) where task.state != before.state {
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     UPDATE tasks SET status = ?, runner = ?, queued_at = ?, heartbeat_at = ?, deadline_at = ?, claim_id = ?, state = ?
                     WHERE id = ?
@@ -91,15 +96,19 @@ extension SQLiteRunStore {
                 arguments: [
                     task.status.rawValue, task.state.runner, task.state.queuedAt?.milliseconds,
                     task.state.heartbeatAt?.milliseconds, task.timeoutDeadline?.milliseconds, task.pendingClaimID,
-                    try JSONColumn.encode(task.state), task.id,
+                    try JSONColumn.taskStates.encode(task.state, row: task.id), task.id,
                 ])
             if let workspace = task.spec.workspace, task.state.holdsLock != before.state.holdsLock {
                 if task.state.holdsLock {
-                    try db.execute(
+                    try db.executeCached(
                         sql: "INSERT INTO locks (workspace, task_id, run_id, runner, acquired_at) VALUES (?, ?, ?, ?, ?)",
                         arguments: [workspace, task.id, run.id, task.state.runner ?? "", now.milliseconds])
                 } else {
-                    try db.execute(sql: "DELETE FROM locks WHERE workspace = ? AND task_id = ?", arguments: [workspace, task.id])
+                    try db.executeCached(
+                        sql: "DELETE FROM locks WHERE workspace = ? AND task_id = ?",
+                        arguments: [
+                            workspace, task.id,
+                        ])
                 }
             }
         }
@@ -115,7 +124,7 @@ extension SQLiteRunStore {
     static func append(_ drafts: [EventDraft], to run: inout Run, _ db: Database) throws -> [Event] {
         try drafts.map { draft in
             run.state.lastRunSeq += 1
-            try db.execute(
+            try db.executeCached(
                 sql: """
                     INSERT INTO events (id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -134,9 +143,12 @@ extension SQLiteRunStore {
     /// written in the same transaction as the events, with the run as of this commit.
     static func enqueueDeliveries(for events: [Event], of record: RunRecord, now: Timestamp, _ db: Database) throws {
         guard !events.isEmpty else { return }
-        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, url, events, secret FROM webhooks WHERE active = 1").map { row in
-            (id: row["id"] as String, url: row["url"] as String, secret: row["secret"] as String,
-             patterns: try JSONColumn.decode([String].self, row["events"]))
+        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, url, events, secret FROM webhooks WHERE active = 1").map {
+            row in
+            (
+                id: row["id"] as String, url: row["url"] as String, secret: row["secret"] as String,
+                patterns: try JSONColumn.decode([String].self, row["events"])
+            )
         }
         let callback = record.run.spec.callbackURL.flatMap { url in record.run.spec.callbackSecret.map { (url, $0) } }
         guard !subscriptions.isEmpty || callback != nil else { return }
@@ -149,7 +161,7 @@ extension SQLiteRunStore {
             guard !destinations.isEmpty else { continue }
             let payload = WebhookPayload.render(event, run: record.run, lockHolders: record.lockHolders).encoded()
             for destination in destinations {
-                try db.execute(
+                try db.executeCached(
                     sql: """
                         INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, secret, payload, status,
                                                 attempts, next_attempt_at, created_at)
@@ -164,10 +176,10 @@ extension SQLiteRunStore {
     }
 
     static func writeRunState(_ run: Run, _ db: Database) throws {
-        try db.execute(
-            sql: "UPDATE runs SET status = ?, version = ?, deadline_at = ?, state = ? WHERE id = ?",
+        try db.cachedStatement(sql: "UPDATE runs SET status = ?, version = ?, deadline_at = ?, state = ? WHERE id = ?").execute(
             arguments: [
-                run.status.rawValue, run.state.version, run.timeoutDeadline?.milliseconds, try JSONColumn.encode(run.state),
+                run.status.rawValue, run.state.version, run.timeoutDeadline?.milliseconds,
+                try JSONColumn.runStates.encode(run.state, row: run.id),
                 run.id,
             ])
     }

@@ -44,21 +44,22 @@ public final class SQLiteRunStore: RunStore {
         try await writing { db in
             if let idempotency,
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT body, run_id FROM idempotency_keys WHERE scope = ? AND key = ?",
+                    db.cachedStatement(sql: "SELECT body, run_id FROM idempotency_keys WHERE scope = ? AND key = ?"),
                     arguments: [idempotency.scope, idempotency.key])
             {
                 guard (row["body"] as String) == idempotency.canonicalBody else { return .keyReused }
                 guard let record = try Self.loadRecord(db, runID: row["run_id"]) else { return .keyReused }
                 return .replayed(record)
             }
-            try db.execute(
+            try db.executeCached(
                 sql: "INSERT INTO runs (id, workflow, status, version, created_at, spec, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     run.id, run.spec.workflow, run.status.rawValue, run.state.version, run.state.createdAt.milliseconds,
-                    try JSONColumn.encode(run.spec), try JSONColumn.encode(run.state),
+                    try JSONColumn.runSpecs.encode(run.spec, row: run.id),
+                    try JSONColumn.runStates.encode(run.state, row: run.id),
                 ])
             for (position, task) in run.tasks.enumerated() {
-                try db.execute(
+                try db.executeCached(
                     sql: """
                         INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, spec, state)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -66,11 +67,12 @@ public final class SQLiteRunStore: RunStore {
                     arguments: [
                         task.id, run.id, position, task.status.rawValue, task.spec.workspace, task.state.runner,
                         task.state.queuedAt?.milliseconds, task.state.heartbeatAt?.milliseconds,
-                        try JSONColumn.encode(task.spec), try JSONColumn.encode(task.state),
+                        try JSONColumn.taskSpecs.encode(task.spec, row: task.id),
+                        try JSONColumn.taskStates.encode(task.state, row: task.id),
                     ])
             }
             if let idempotency {
-                try db.execute(
+                try db.executeCached(
                     sql: "INSERT INTO idempotency_keys (scope, key, body, run_id, created_at) VALUES (?, ?, ?, ?, ?)",
                     arguments: [
                         idempotency.scope, idempotency.key, idempotency.canonicalBody, run.id, run.state.createdAt.milliseconds,
@@ -93,7 +95,9 @@ public final class SQLiteRunStore: RunStore {
 
     public func task(id: String) async throws -> (record: RunRecord, index: Int)? {
         try await reading { db in
-            guard let runID = try String.fetchOne(db, sql: "SELECT run_id FROM tasks WHERE id = ?", arguments: [id]),
+            guard
+                let runID = try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT run_id FROM tasks WHERE id = ?"), arguments: [id]),
                 let record = try Self.loadRecord(db, runID: runID),
                 let index = record.run.taskIndex(id: id)
             else { return nil }
@@ -119,7 +123,8 @@ public final class SQLiteRunStore: RunStore {
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments += [query.limit + 1]
-            let ids = try String.fetchAll(db, sql: "SELECT id FROM runs \(filter) ORDER BY id DESC LIMIT ?", arguments: arguments)
+            let ids = try String.fetchAll(
+                db.cachedStatement(sql: "SELECT id FROM runs \(filter) ORDER BY id DESC LIMIT ?"), arguments: arguments)
             let page = ids.prefix(query.limit)
             let runs = try page.compactMap { try Self.loadRun(db, runID: $0) }
             return RunPage(runs: runs, nextCursor: ids.count > query.limit ? page.last : nil)
@@ -131,11 +136,11 @@ public final class SQLiteRunStore: RunStore {
             let rows: [Row]
             if let runID {
                 rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    db.cachedStatement(sql: "SELECT * FROM events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
                     arguments: [runID, seq, limit])
             } else {
                 rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+                    db.cachedStatement(sql: "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?"), arguments: [seq, limit])
             }
             return try rows.map(Self.event)
         }
@@ -154,12 +159,14 @@ public final class SQLiteRunStore: RunStore {
     public func dueWork(leaseCutoff: Timestamp, now: Timestamp, limit: Int) async throws -> [DueWork] {
         try await reading { db in
             let timedOutRuns = try String.fetchAll(
-                db, sql: "SELECT id FROM runs WHERE deadline_at IS NOT NULL AND deadline_at <= ? ORDER BY deadline_at LIMIT ?",
+                db.cachedStatement(
+                    sql: "SELECT id FROM runs WHERE deadline_at IS NOT NULL AND deadline_at <= ? ORDER BY deadline_at LIMIT ?"),
                 arguments: [now.milliseconds, limit]
             ).map { DueWork.runTimedOut(runID: $0) }
             let timedOutTasks = try Row.fetchAll(
                 db,
-                sql: "SELECT id, run_id FROM tasks WHERE deadline_at IS NOT NULL AND deadline_at <= ? ORDER BY deadline_at LIMIT ?",
+                sql:
+                    "SELECT id, run_id FROM tasks WHERE deadline_at IS NOT NULL AND deadline_at <= ? ORDER BY deadline_at LIMIT ?",
                 arguments: [now.milliseconds, limit]
             ).map { DueWork.taskTimedOut(runID: $0["run_id"], taskID: $0["id"]) }
             let lostLeases = try Row.fetchAll(
@@ -177,7 +184,7 @@ public final class SQLiteRunStore: RunStore {
 
     public func renewLeases(now: Timestamp) async throws -> Int {
         try await writing { db in
-            try db.execute(
+            try db.executeCached(
                 sql: "UPDATE tasks SET heartbeat_at = ? WHERE status IN ('dispatched', 'running', 'canceling')",
                 arguments: [now.milliseconds])
             return db.changesCount
@@ -210,12 +217,28 @@ public final class SQLiteRunStore: RunStore {
     public func update<Value: Sendable>(
         runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
+        try await writing { db in try Self.change(runID: runID, now: now, db, body) }
+    }
+
+    public func update<Value: Sendable>(
+        runOfTask taskID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+    ) async throws -> Committed<Value>? {
         try await writing { db -> Committed<Value>? in
-            guard let run = try Self.loadRun(db, runID: runID) else { return nil }
-            var change = RunChange(run, now: now)
-            let value = try body(&change)
-            return try Self.save(change, original: run, value: value, db)
+            guard
+                let runID = try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT run_id FROM tasks WHERE id = ?"), arguments: [taskID])
+            else { return nil }
+            return try Self.change(runID: runID, now: now, db, body)
         }
+    }
+
+    private static func change<Value: Sendable>(
+        runID: String, now: Timestamp, _ db: Database, _ body: (inout RunChange) throws -> Value
+    ) throws -> Committed<Value>? {
+        guard let run = try loadRun(db, runID: runID) else { return nil }
+        var change = RunChange(run, now: now)
+        let value = try body(&change)
+        return try save(change, original: run, value: value, db)
     }
 
     public func claim(runner: String, labels: Set<String>, claimID: String?, now: Timestamp) async throws -> Committed<RunTask>? {
@@ -244,7 +267,8 @@ public final class SQLiteRunStore: RunStore {
                     """,
                 arguments: arguments)
             let rows = try Row.fetchAll(
-                db, sql: "SELECT id, status, runner FROM tasks WHERE id IN (\(placeholders))", arguments: StatementArguments(taskIDs))
+                db, sql: "SELECT id, status, runner FROM tasks WHERE id IN (\(placeholders))",
+                arguments: StatementArguments(taskIDs))
             var known: [String: (TaskStatus?, String?)] = [:]
             for row in rows { known[row["id"]] = (TaskStatus(rawValue: row["status"]), row["runner"]) }
             return taskIDs.filter { id in
@@ -256,7 +280,10 @@ public final class SQLiteRunStore: RunStore {
 
     public func releaseLock(workspace: String, now: Timestamp) async throws -> WorkspaceLock? {
         try await writing { db -> WorkspaceLock? in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM locks WHERE workspace = ?", arguments: [workspace]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT * FROM locks WHERE workspace = ?"), arguments: [workspace])
+            else {
                 return nil
             }
             let lock = try Self.lock(row)
@@ -265,7 +292,9 @@ public final class SQLiteRunStore: RunStore {
                 change.lockReleased(taskID: lock.taskID)
                 _ = try Self.save(change, original: run, value: (), db)
             }
-            try db.execute(sql: "DELETE FROM locks WHERE workspace = ?", arguments: [workspace])
+            try db.executeCached(
+                sql: "DELETE FROM locks WHERE workspace = ?",
+                arguments: [workspace])
             return lock
         }
     }
