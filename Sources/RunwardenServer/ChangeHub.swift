@@ -1,3 +1,6 @@
+import HeapModule
+import ServiceLifecycle
+
 /// Wakes long-pollers when a change commits: the writer calls `notify`, and every waiter on
 /// that topic returns at once — no sleep loop over the database.
 ///
@@ -19,6 +22,19 @@ public actor ChangeHub {
     private var generations: [Topic: UInt64] = [:]
     private var waiters: [Topic: [UInt64: CheckedContinuation<Void, Never>]] = [:]
     private var lastWaiterID: UInt64 = 0
+    /// When each parked waiter's timeout runs out, earliest first. One timer task serves them
+    /// all (a task per waiter cost ~1 KiB each with 10,000 long-polls parked); entries of
+    /// waiters woken earlier stay until their time and are skipped then.
+    private var timeouts = Heap<Timeout>()
+    private var timer: (deadline: ContinuousClock.Instant, task: Task<Void, Never>)?
+
+    private struct Timeout: Comparable {
+        let deadline: ContinuousClock.Instant
+        let topic: Topic
+        let id: UInt64
+        static func < (lhs: Self, rhs: Self) -> Bool { lhs.deadline < rhs.deadline }
+        static func == (lhs: Self, rhs: Self) -> Bool { lhs.deadline == rhs.deadline && lhs.id == rhs.id }
+    }
 
     public init() {}
 
@@ -33,26 +49,56 @@ public actor ChangeHub {
         }
     }
 
-    /// Returns when `topic` moves past `generation`, when `timeout` passes, or when the calling
-    /// task is cancelled (the client went away) — whichever comes first.
+    /// Returns when `topic` moves past `generation`, when `timeout` passes, when the calling
+    /// task is cancelled, when the server starts shutting down, or when the long-poll's
+    /// client went away (`WaitInterrupt.current` fires) — whichever comes first.
     public func wait(for topic: Topic, after generation: UInt64, timeout: Duration) async {
         guard generations[topic, default: 0] == generation, timeout > .zero else { return }
+        let interrupt = WaitInterrupt.current
+        guard interrupt?.isFired != true else { return }
         lastWaiterID &+= 1
         let id = lastWaiterID
-        // The timer and the cancel handler hop onto this actor, so they run only after the
-        // continuation below is parked: `wake` always finds it, or finds it already resumed.
-        let timer = Task { [weak self] in
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            await self?.wake(topic, id)
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                waiters[topic, default: [:]][id] = continuation
+        schedule(Timeout(deadline: .now + timeout, topic: topic, id: id))
+        // Every wake-up hops onto this actor, so it runs only after the continuation below is
+        // parked: `wake` always finds it, or finds it already resumed.
+        interrupt?.onFire { Task { await self.wake(topic, id) } }
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    waiters[topic, default: [:]][id] = continuation
+                }
+            } onCancel: {
+                Task { await self.wake(topic, id) }
             }
-        } onCancel: {
+        } onGracefulShutdown: {
             Task { await self.wake(topic, id) }
         }
-        timer.cancel()
+        interrupt?.onFire(nil)
+    }
+
+    private func schedule(_ timeout: Timeout) {
+        timeouts.insert(timeout)
+        if let timer, timer.deadline <= timeout.deadline { return }
+        startTimer(until: timeout.deadline)
+    }
+
+    private func startTimer(until deadline: ContinuousClock.Instant) {
+        timer?.task.cancel()
+        let task = Task { [weak self] in
+            guard (try? await Task.sleep(until: deadline, clock: .continuous)) != nil else { return }
+            await self?.timeoutsRanOut()
+        }
+        timer = (deadline, task)
+    }
+
+    private func timeoutsRanOut() {
+        timer = nil
+        let now = ContinuousClock.now
+        while let earliest = timeouts.min, earliest.deadline <= now {
+            timeouts.removeMin()
+            wake(earliest.topic, earliest.id)
+        }
+        if let next = timeouts.min { startTimer(until: next.deadline) }
     }
 
     /// Number of waiters parked right now (for tests and metrics).

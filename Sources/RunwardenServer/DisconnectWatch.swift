@@ -1,5 +1,4 @@
 import NIOCore
-import ServiceLifecycle
 
 /// Notices a client that went away while its request waits (a long-poll).
 ///
@@ -17,38 +16,18 @@ final class DisconnectWatch: ChannelInboundHandler, RemovableChannelHandler, @un
         self.onDisconnect = onDisconnect
     }
 
-    /// Runs `operation`, cancelling it if the client disconnects first.
-    static func cancelOnDisconnect<Value: Sendable>(
-        of channel: any Channel, _ operation: @escaping @Sendable () async throws -> Value
+    /// A request that may wait (`wait` > 0: a long-poll): its waiting ends early when the
+    /// client goes away, so a dead client does not hold a handler (and its memory) for the
+    /// rest of its `wait`. (`ChangeHub.wait` also ends on graceful shutdown by itself.)
+    static func longPoll<Value: Sendable>(
+        on channel: any Channel, wait: Duration, _ operation: @Sendable () async throws -> Value
     ) async throws -> Value {
-        let work = Task { try await operation() }
-        let watch = DisconnectWatch { work.cancel() }
+        guard wait > .zero else { return try await operation() }
+        let interrupt = WaitInterrupt()
+        let watch = DisconnectWatch { interrupt.fire() }
         try? await channel.pipeline.addHandler(watch, position: .first).get()
         defer { _ = channel.pipeline.removeHandler(watch) }
-        return try await withTaskCancellationHandler {
-            try await work.value
-        } onCancel: {
-            work.cancel()
-        }
-    }
-
-    /// A request that may wait (`wait` > 0: a long-poll): its waiting ends early when the
-    /// client goes away — so a dead client does not hold a handler for the rest of its
-    /// `wait` — or when the server starts shutting down, so a graceful shutdown does not sit
-    /// out every parked long-poll. `operation` gets the wait to use; once cut short (its task
-    /// cancelled, which also fails its database reads), it runs again with no wait, so a client
-    /// still there gets what there is now.
-    static func longPoll<Value: Sendable>(
-        on channel: any Channel, wait: Duration, _ operation: @escaping @Sendable (Duration) async throws -> Value
-    ) async throws -> Value {
-        guard wait > .zero else { return try await operation(.zero) }
-        do {
-            return try await cancelWhenGracefulShutdown {
-                try await cancelOnDisconnect(of: channel) { try await operation(wait) }
-            }
-        } catch is CancellationError where !Task.isCancelled {
-            return try await operation(.zero)
-        }
+        return try await WaitInterrupt.$current.withValue(interrupt) { try await operation() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -76,7 +76,7 @@ struct RunRoutes {
         let id = try context.parameters.require("id")
         let version = try request.integerQuery("version", minimum: 0)
         let wait = try request.waitDuration()
-        let record = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service] wait in
+        let record = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service] in
             try await service.run(id, afterVersion: version, wait: wait)
         }
         return .json(Snapshot.run(record.run, lockHolders: record.lockHolders))

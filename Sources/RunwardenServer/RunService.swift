@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import RunwardenCore
 import RunwardenStore
 
@@ -65,6 +66,12 @@ public struct RunService: Sendable {
         return record
     }
 
+    /// A long-poll stops waiting (and answers what there is) when its task is cancelled, the
+    /// server is shutting down, or its client went away.
+    private static var waitIsOver: Bool {
+        Task.isCancelled || Task.isShuttingDownGracefully || WaitInterrupt.current?.isFired == true
+    }
+
     /// The run once its `version` is past `afterVersion`, or as it is when `wait` runs out.
     public func run(_ id: String, afterVersion: Int?, wait: Duration) async throws -> RunRecord {
         let deadline = ContinuousClock.now + wait
@@ -73,7 +80,7 @@ public struct RunService: Sendable {
             let record = try await run(id)
             guard let afterVersion, record.run.state.version <= afterVersion else { return record }
             let remaining = deadline - .now
-            if remaining <= .zero || Task.isCancelled { return record }
+            if remaining <= .zero || Self.waitIsOver { return record }
             await hub.wait(for: .run(id), after: generation, timeout: remaining)
         }
     }
@@ -101,7 +108,7 @@ public struct RunService: Sendable {
             if !events.isEmpty { return events }
             if let runID, try await store.run(id: runID) == nil { throw APIError.notFound("run", runID) }
             let remaining = deadline - .now
-            if remaining <= .zero || Task.isCancelled { return [] }
+            if remaining <= .zero || Self.waitIsOver { return [] }
             await hub.wait(for: topic, after: generation, timeout: remaining)
         }
     }
@@ -132,8 +139,10 @@ public struct RunService: Sendable {
                 return committed.value
             }
             let remaining = deadline - .now
-            if remaining <= .zero || Task.isCancelled { return nil }
+            if remaining <= .zero || Self.waitIsOver { return nil }
             await hub.wait(for: .claims, after: generation, timeout: remaining)
+            // Not one more claim for a runner that is gone: it would hold a task nobody runs.
+            if Self.waitIsOver { return nil }
         }
     }
 

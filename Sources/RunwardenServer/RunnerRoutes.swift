@@ -31,7 +31,7 @@ struct RunnerRoutes {
             if !reader.errors.isEmpty { throw APIError.validation(ValidationFailure(reader.errors)) }
         }
         let wait = try request.waitDuration()
-        let claimed = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service, labels, claimID] wait in
+        let claimed = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service, labels, claimID] in
             try await service.claim(runner: runner, labels: labels, claimID: claimID, wait: wait)
         }
         guard let task = claimed else {
