@@ -14,12 +14,20 @@ extension SQLiteRunStore {
         }
     }
 
+    /// Reads run on the calling thread, not on a GRDB dispatch queue: a WAL reader never waits
+    /// for the writer, and the hop to a queue and back cost more than most reads (a quarter of
+    /// a `GET /v1/runs/{id}`). It cannot wait for a free connection either: the pool has
+    /// more readers than the machine has cooperative threads, and every read comes here.
     func reading<Value: Sendable>(_ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
         do {
-            return try await pool.read(body)
+            return try readHere(body)
         } catch let error as DatabaseError {
             throw Self.translate(error)
         }
+    }
+
+    private func readHere<Value>(_ body: (Database) throws -> Value) throws -> Value {
+        try pool.read(body)
     }
 
     static func translate(_ error: DatabaseError) -> any Error {

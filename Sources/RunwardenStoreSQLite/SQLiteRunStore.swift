@@ -24,6 +24,8 @@ public final class SQLiteRunStore: RunStore {
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        // Reads run on the cooperative threads (see `reading`): one reader each, and some over.
+        configuration.maximumReaderCount = max(5, ProcessInfo.processInfo.activeProcessorCount + 2)
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             // After the pool is open: GRDB sets `synchronous = NORMAL` on its writer when it
