@@ -24,8 +24,10 @@ public actor ChangeHub {
     private var lastWaiterID: UInt64 = 0
     /// When each parked waiter's timeout runs out, earliest first. One timer task serves them
     /// all (a task per waiter cost ~1 KiB each with 10,000 long-polls parked); entries of
-    /// waiters woken earlier stay until their time and are skipped then.
+    /// waiters woken earlier stay until their time and are skipped then, or are swept out
+    /// when they outnumber the parked waiters (many short long-polls woken by changes).
     private var timeouts = Heap<Timeout>()
+    private var parkedTotal = 0
     private var timer: (deadline: ContinuousClock.Instant, task: Task<Void, Never>)?
 
     private struct Timeout: Comparable {
@@ -44,6 +46,7 @@ public actor ChangeHub {
         for topic in topics {
             generations[topic, default: 0] &+= 1
             if let parked = waiters.removeValue(forKey: topic) {
+                parkedTotal -= parked.count
                 for continuation in parked.values { continuation.resume() }
             }
         }
@@ -66,6 +69,7 @@ public actor ChangeHub {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { continuation in
                     waiters[topic, default: [:]][id] = continuation
+                    parkedTotal += 1
                 }
             } onCancel: {
                 Task { await self.wake(topic, id) }
@@ -77,6 +81,9 @@ public actor ChangeHub {
     }
 
     private func schedule(_ timeout: Timeout) {
+        if timeouts.count > 1024 + 2 * parkedTotal {
+            timeouts = Heap(timeouts.unordered.filter { waiters[$0.topic]?[$0.id] != nil })
+        }
         timeouts.insert(timeout)
         if let timer, timer.deadline <= timeout.deadline { return }
         startTimer(until: timeout.deadline)
@@ -102,7 +109,10 @@ public actor ChangeHub {
     }
 
     /// Number of waiters parked right now (for tests and metrics).
-    public var parkedCount: Int { waiters.values.reduce(0) { $0 + $1.count } }
+    public var parkedCount: Int { parkedTotal }
+
+    /// Timeouts still in the heap, stale ones included (for tests).
+    var scheduledTimeouts: Int { timeouts.count }
 
     /// The kinds of topic, as `/metrics` labels them.
     static let topicKinds = ["run", "events", "claims", "deliveries"]
@@ -126,6 +136,7 @@ public actor ChangeHub {
 
     private func wake(_ topic: Topic, _ id: UInt64) {
         guard let continuation = waiters[topic]?.removeValue(forKey: id) else { return }
+        parkedTotal -= 1
         if waiters[topic]?.isEmpty == true { waiters[topic] = nil }
         continuation.resume()
     }

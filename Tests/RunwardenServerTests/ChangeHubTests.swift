@@ -69,4 +69,19 @@ struct ChangeHubTests {
         #expect(ContinuousClock.now - again < .seconds(1))
         #expect(await hub.parkedCount == 0)
     }
+
+    @Test("Timeouts of waiters woken early do not pile up")
+    func staleTimeoutsAreSwept() async throws {
+        let hub = ChangeHub()
+        for round in 0..<6 {
+            let topic = ChangeHub.Topic.run("round-\(round)")
+            let waiters = (0..<1_000).map { _ in Task { await hub.wait(for: topic, after: 0, timeout: .seconds(60)) } }
+            while await hub.parkedCount < 1_000 { try await Task.sleep(for: .milliseconds(5)) }
+            await hub.notify([topic])
+            for waiter in waiters { await waiter.value }
+        }
+        // 6,000 waits of 60 s each, all woken at once: without the sweep all 6,000 stay queued.
+        #expect(await hub.parkedCount == 0)
+        #expect(await hub.scheduledTimeouts <= 1_024 + 1_000)
+    }
 }
