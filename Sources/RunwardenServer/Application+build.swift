@@ -56,7 +56,7 @@ public func buildApplication(
 /// The router with every route of SPEC §2 this server implements, behind one error middleware.
 public func buildRouter(service: RunService, configuration: ServerConfiguration) -> Router<RunwardenRequestContext> {
     let maxBody = configuration.maxBodyBytes
-    let routes =
+    let declared =
         RunRoutes(service: service, maxBody: maxBody).routes
         + EventRoutes(service: service).routes
         + StreamRoutes(service: service, keepAlive: configuration.streamKeepAlive).routes
@@ -66,6 +66,7 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         + HealthRoutes(service: service).routes
         + OperatorRoutes().routes
         + MetricsRoutes(service: service).routes
+    let routes = declared + declared.filter { $0.method == .get }.map(\.head)
     let authenticator = Authenticator(clientToken: configuration.clientToken, runnerToken: configuration.runnerToken)
 
     let router = Router(context: RunwardenRequestContext.self)

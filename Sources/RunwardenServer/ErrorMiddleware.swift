@@ -11,6 +11,15 @@ struct ErrorMiddleware: RouterMiddleware {
     let routes: RouteMatcher
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let response = try await answer(request, context: context, next: next)
+        // HEAD (RFC 9110 §9.3.2): the GET's status and headers, its Content-Length, no body —
+        // error envelopes included; a stream's body is never started.
+        return request.method == .head ? response.createHeadResponse() : response
+    }
+
+    private func answer(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let requestID = context.id
         do {
             var response = try await next(request, context)

@@ -20,6 +20,12 @@ struct Route: Sendable {
     }
 }
 
+extension Route {
+    /// `HEAD` of a `GET` route — what load balancers and `curl -I` send; `ErrorMiddleware`
+    /// drops the body of every `HEAD` answer.
+    var head: Route { Route(.head, path, role: role, handler) }
+}
+
 /// Matches request paths against the route table's patterns (`:name` is one segment).
 struct RouteMatcher: Sendable {
     private let patterns: [(method: HTTPRequest.Method, segments: [Substring])]

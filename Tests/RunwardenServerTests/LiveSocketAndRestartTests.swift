@@ -47,6 +47,28 @@ struct LiveSocketTests {
         }
     }
 
+    @Test("Over a live socket HEAD answers a GET route's status and length with no body")
+    func headOverLiveSocket() async throws {
+        try await withApp(setup: .ahc(.http)) { client in
+            let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
+            for path in ["/healthz", "/v1/runs/\(runID)", "/v1/runs"] {
+                let get = try await client.send(.get, path)
+                let head = try await client.send(.head, path)
+
+                #expect(head.status == .ok, "HEAD \(path)")
+                #expect(head.body.readableBytes == 0, "HEAD \(path)")
+                #expect(head.headers[.contentLength] == String(get.body.readableBytes), "HEAD \(path)")
+                #expect(head.headers[.contentType] == get.headers[.contentType], "HEAD \(path)")
+            }
+            let missing = try await client.send(.head, "/v1/runs/run_01JZZZZZZZZZZZZZZZZZZZZZZZ")
+            #expect(missing.status == .notFound)
+            #expect(missing.body.readableBytes == 0)
+            let stream = try await client.send(.head, "/v1/runs/\(runID)/stream")
+            #expect(stream.status == .ok)
+            #expect(stream.body.readableBytes == 0)
+        }
+    }
+
     @Test("Over a live socket a body over --max-body answers 413 payload_too_large")
     func oversizedBodyOverLiveSocket() async throws {
         try await withApp(setup: .ahc(.http), { $0.maxBodyBytes = 1024 }) { client in
