@@ -84,6 +84,25 @@ public struct Delivery: Sendable, Equatable {
     }
 }
 
+extension Delivery {
+    /// Adds `attempt` and moves the delivery to where `verdict` sends it: done, due again at
+    /// the retry time, or failed for good. Both stores write the result as they read it.
+    public mutating func record(_ attempt: DeliveryAttempt, verdict: DeliveryVerdict) {
+        attempts.append(attempt)
+        switch verdict {
+        case .succeeded:
+            status = .succeeded
+            nextAttemptAt = nil
+        case .retry(let at):
+            status = .pending
+            nextAttemptAt = at
+        case .failed, .failedAndDisable:
+            status = .failed
+            nextAttemptAt = nil
+        }
+    }
+}
+
 /// What follows an attempt.
 public enum DeliveryVerdict: Sendable, Equatable {
     case succeeded

@@ -96,24 +96,13 @@ extension PostgresRunStore {
                     "SELECT \(unescaped: Self.deliveryColumns) FROM deliveries WHERE id = \(deliveryID) FOR UPDATE"
                 ).first.map(Self.delivery)
             else { return }
-            delivery.attempts.append(attempt)
             var verdict = verdict
             if case .retry = verdict, let webhookID = delivery.webhookID,
                 try await tx.rows("SELECT 1 FROM webhooks WHERE id = \(webhookID) AND active").isEmpty
             {
                 verdict = .failed  // the subscription was deleted or disabled while this attempt ran
             }
-            switch verdict {
-            case .succeeded:
-                delivery.status = .succeeded
-                delivery.nextAttemptAt = nil
-            case .retry(let at):
-                delivery.status = .pending
-                delivery.nextAttemptAt = at
-            case .failed, .failedAndDisable:
-                delivery.status = .failed
-                delivery.nextAttemptAt = nil
-            }
+            delivery.record(attempt, verdict: verdict)
             try await tx.execute(
                 """
                 UPDATE deliveries SET status = \(delivery.status.rawValue), attempts = \(try JSONColumn.encode(delivery.attempts)),

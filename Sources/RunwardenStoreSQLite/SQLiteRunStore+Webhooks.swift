@@ -87,24 +87,13 @@ extension SQLiteRunStore {
                 return
             }
             var delivery = try Self.delivery(row)
-            delivery.attempts.append(attempt)
             var verdict = verdict
             if case .retry = verdict, let webhookID = delivery.webhookID,
                 try Bool.fetchOne(db, sql: "SELECT active FROM webhooks WHERE id = ?", arguments: [webhookID]) != true
             {
                 verdict = .failed  // the subscription was deleted or disabled while this attempt ran
             }
-            switch verdict {
-            case .succeeded:
-                delivery.status = .succeeded
-                delivery.nextAttemptAt = nil
-            case .retry(let at):
-                delivery.status = .pending
-                delivery.nextAttemptAt = at
-            case .failed, .failedAndDisable:
-                delivery.status = .failed
-                delivery.nextAttemptAt = nil
-            }
+            delivery.record(attempt, verdict: verdict)
             try db.execute(
                 sql: "UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, leased_until = NULL WHERE id = ?",
                 arguments: [
