@@ -62,8 +62,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
         }
     }
 
-    /// Accepts ISO 8601 / RFC 3339 with or without fractional seconds and with any UTC offset.
+    /// Accepts ISO 8601 / RFC 3339 with or without fractional seconds and with any UTC offset;
+    /// `t` and `z` in lower case too, as RFC 3339 §5.6 allows.
     public init?(iso8601 text: String) {
+        let text = text.uppercased()
         if let date = try? Date(text, strategy: Self.withFraction) {
             self.init(date)
         } else if let date = try? Date(text, strategy: Self.withoutFraction) {

@@ -34,6 +34,7 @@ struct TimestampTests {
         ("2026-01-01T00:00:00.1239Z", 123),
         ("2026-01-01T02:00:00.250+02:00", 250),
         ("2025-12-31T19:00:00.007-05:00", 7),
+        ("2026-01-01t00:00:00.042z", 42),
     ])
     func parsingAcceptsRFC3339VariantsAndTruncatesToTheMillisecond(text: String, offset: Int64) {
         #expect(Timestamp(iso8601: text) == t0.adding(milliseconds: offset))
