@@ -166,7 +166,11 @@ struct RunCommand: AsyncParsableCommand {
             ])
         let outURL = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outURL.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try (document.pretty() + "\n").write(to: outURL, atomically: true, encoding: .utf8)
+        // Atomically only onto a regular file: an atomic write renames over the path, which
+        // turned `--out /dev/null` into a root-only regular file.
+        let existingType = (try? FileManager.default.attributesOfItem(atPath: out))?[.type] as? FileAttributeType
+        let isSpecialFile = existingType != nil && existingType != .typeRegular
+        try (document.pretty() + "\n").write(to: outURL, atomically: !isSpecialFile, encoding: .utf8)
         say("")
         Table.print(document)
         say("\nwrote \(out)")
