@@ -4,8 +4,9 @@ import Logging
 import RunwardenCore
 import RunwardenStore
 
-/// The outermost middleware: turns every error into SPEC §2's JSON envelope, so no route
-/// answers with the framework's default body and nothing a client sends yields a bare 5xx.
+/// Next to outermost (only the request metrics wrap it): turns every error into SPEC §2's
+/// JSON envelope, so no route answers with the framework's default body and nothing a client
+/// sends yields a bare 5xx.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = RunwardenRequestContext
     let routes: RouteMatcher

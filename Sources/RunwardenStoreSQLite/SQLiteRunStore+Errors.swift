@@ -26,6 +26,8 @@ extension SQLiteRunStore {
         }
     }
 
+    /// GRDB's synchronous `read`: called from async code, `pool.read` resolves to the async
+    /// overload, the one with the queue hop.
     private func readHere<Value>(_ body: (Database) throws -> Value) throws -> Value {
         try pool.read(body)
     }

@@ -83,8 +83,9 @@ extension SQLiteRunStore {
 
     /// Writes what `change` changed — run state, changed tasks, lock rows, numbered events —
     /// and returns the committed result. Runs inside the caller's write transaction.
-    static func save<Value: Sendable>(_ change: RunChange, original: Run, value: Value, _ db: Database) throws -> Committed<Value>
-    {
+    static func save<Value: Sendable>(
+        _ change: RunChange, original: Run, value: Value, _ db: Database
+    ) throws -> Committed<Value> {
         var run = change.committed
         let now = change.now
         for (task, before) in zip(run.tasks, original.tasks) where task.state != before.state {
@@ -105,10 +106,7 @@ extension SQLiteRunStore {
                         arguments: [workspace, task.id, run.id, task.state.runner ?? "", now.milliseconds])
                 } else {
                     try db.executeCached(
-                        sql: "DELETE FROM locks WHERE workspace = ? AND task_id = ?",
-                        arguments: [
-                            workspace, task.id,
-                        ])
+                        sql: "DELETE FROM locks WHERE workspace = ? AND task_id = ?", arguments: [workspace, task.id])
                 }
             }
         }
@@ -143,12 +141,9 @@ extension SQLiteRunStore {
     /// written in the same transaction as the events, with the run as of this commit.
     static func enqueueDeliveries(for events: [Event], of record: RunRecord, now: Timestamp, _ db: Database) throws {
         guard !events.isEmpty else { return }
-        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, url, events, secret FROM webhooks WHERE active = 1").map {
-            row in
-            (
-                id: row["id"] as String, url: row["url"] as String, secret: row["secret"] as String,
-                patterns: try JSONColumn.decode([String].self, row["events"])
-            )
+        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, url, events, secret FROM webhooks WHERE active = 1").map { row in
+            (id: row["id"] as String, url: row["url"] as String, secret: row["secret"] as String,
+             patterns: try JSONColumn.decode([String].self, row["events"]))
         }
         let callback = record.run.spec.callbackURL.flatMap { url in record.run.spec.callbackSecret.map { (url, $0) } }
         guard !subscriptions.isEmpty || callback != nil else { return }
@@ -176,11 +171,11 @@ extension SQLiteRunStore {
     }
 
     static func writeRunState(_ run: Run, _ db: Database) throws {
-        try db.cachedStatement(sql: "UPDATE runs SET status = ?, version = ?, deadline_at = ?, state = ? WHERE id = ?").execute(
+        try db.executeCached(
+            sql: "UPDATE runs SET status = ?, version = ?, deadline_at = ?, state = ? WHERE id = ?",
             arguments: [
                 run.status.rawValue, run.state.version, run.timeoutDeadline?.milliseconds,
-                try JSONColumn.runStates.encode(run.state, row: run.id),
-                run.id,
+                try JSONColumn.runStates.encode(run.state, row: run.id), run.id,
             ])
     }
 
