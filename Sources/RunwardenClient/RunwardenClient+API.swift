@@ -57,12 +57,12 @@ extension RunwardenClient {
         return try decode(ClaimAnswer.self, answer)
     }
 
-    public func heartbeat(runner: String, taskIDs: [String]) async throws -> HeartbeatAnswer {
+    public func heartbeat(runner: String, taskIDs: [String], timeout: Duration = .seconds(30)) async throws -> HeartbeatAnswer {
         try decode(
             HeartbeatAnswer.self,
             try await send(
                 .POST, "/v1/runners/" + Self.pathSegment(runner) + "/heartbeat",
-                body: .object(["tasks": JSONValue(strings: taskIDs)])))
+                body: .object(["tasks": JSONValue(strings: taskIDs)]), timeout: timeout))
     }
 
     public func report(taskID: String, body: JSONValue, runner: String) async throws -> ReportAnswer {

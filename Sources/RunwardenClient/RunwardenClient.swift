@@ -23,16 +23,22 @@ public struct RunwardenClient: Sendable {
         self.http = http
     }
 
-    /// The HTTP client every `RunwardenClient` shares unless given one. A refused connection
-    /// fails the request at once (AsyncHTTPClient's default would keep reconnecting until the
-    /// request's deadline), so a client with several servers moves on to the next node within
-    /// milliseconds of one dying. Lives as long as the process, like `HTTPClient.shared`.
-    public static let failoverHTTP: HTTPClient = {
+    /// The HTTP client every `RunwardenClient` shares unless given one. Lives as long as the
+    /// process, like `HTTPClient.shared`.
+    public static let failoverHTTP = HTTPClient(eventLoopGroupProvider: .singleton, configuration: failoverConfiguration)
+
+    /// A refused connection fails the request at once (AsyncHTTPClient's default would keep
+    /// reconnecting until the request's deadline), so a client with several servers moves on to
+    /// the next node within milliseconds of one dying.
+    static var failoverConfiguration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(3)
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+        return configuration
+    }
+
+    /// The server requests go to first: the one that answered last.
+    public var currentServer: String { servers.isEmpty ? "" : servers[preferred.value % servers.count] }
 
     final class Preferred: Sendable {
         private let index = Mutex(0)
@@ -68,7 +74,7 @@ public struct RunwardenClient: Sendable {
             let response: HTTPClientResponse
             let data: Data
             do {
-                response = try await http.execute(request, timeout: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000))
+                response = try await http.execute(request, timeout: .seconds(Int64(ServerValue.clamp(Int(timeout.components.seconds), 0...ServerValue.longestWait))))
                 data = Data((try await response.body.collect(upTo: 64 << 20)).readableBytesView)
             } catch {
                 lastFailure = "\(server): \(Self.describe(error))"

@@ -32,7 +32,7 @@ actor ReportSpool {
         let name = String(format: "%020d.json", nextNumber)
         nextNumber += 1
         let record = JSONValue.object(["task_id": .string(taskID), "body": body])
-        try Self.writeDurably(record.encoded(), to: directory.appendingPathComponent(name))
+        try DurableFile.save(record.encoded(), to: directory.appendingPathComponent(name))
         wakeSender?.yield()
     }
 
@@ -92,25 +92,5 @@ actor ReportSpool {
         try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "json" }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
-    }
-
-    /// Write to a temporary name, fsync, then rename: a crash leaves either nothing or the whole report.
-    private static func writeDurably(_ data: Data, to url: URL) throws {
-        let temporary = url.appendingPathExtension("partial")
-        let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard descriptor >= 0 else { throw SpoolError.cannotWrite(url.path, errno) }
-        defer { close(descriptor) }
-        let written = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        guard written == data.count, fsync(descriptor) == 0 else { throw SpoolError.cannotWrite(url.path, errno) }
-        guard rename(temporary.path, url.path) == 0 else { throw SpoolError.cannotWrite(url.path, errno) }
-    }
-}
-
-enum SpoolError: Error, CustomStringConvertible {
-    case cannotWrite(String, Int32)
-    var description: String {
-        switch self {
-        case .cannotWrite(let path, let code): "cannot write report spool file \(path): \(String(cString: strerror(code)))"
-        }
     }
 }

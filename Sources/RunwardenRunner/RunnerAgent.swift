@@ -14,25 +14,32 @@ public struct RunnerAgent: Service {
     let client: RunwardenClient
     let logger: Logger
     private let spool: ReportSpool
+    private let ledger: ProcessGroupLedger
     private let active = ActiveTasks()
 
     public init(configuration: RunnerConfiguration, logger: Logger = Logger(label: "runwarden.runner")) throws {
         self.configuration = configuration
-        self.client = RunwardenClient(servers: configuration.servers, token: configuration.token)
+        self.client = RunwardenClient(
+            servers: configuration.servers, token: configuration.token, http: try RunwardenClient.http(caFile: configuration.caFile))
         var logger = logger
         logger[metadataKey: "runner"] = "\(configuration.name)"
         self.logger = logger
         let spoolDirectory = URL(fileURLWithPath: configuration.workDir).appendingPathComponent("spool")
         self.spool = try ReportSpool(directory: spoolDirectory, client: client, runner: configuration.name, logger: logger)
+        self.ledger = try ProcessGroupLedger(workDir: configuration.workDir, logger: logger)
     }
 
     public func run() async throws {
         logger.info(
             "runner started",
             metadata: ["labels": "\(configuration.labels.joined(separator: ","))", "concurrency": "\(configuration.concurrency)"])
+        // Before claiming: a task of a previous life still running here would meet the new ones
+        // in their workspaces, and the server has long given it to someone else.
+        await ledger.stopLeftovers(grace: configuration.killGrace)
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await spool.runSender() }
             background.addTask { await heartbeatLoop() }
+            background.addTask { await leaseWatch() }
 
             await withDiscardingTaskGroup { executions in
                 // Claiming stops at graceful shutdown; executions already started go on.
@@ -70,9 +77,10 @@ public struct RunnerAgent: Service {
                 claimID = UUID().uuidString
                 guard let answer else { continue }
                 backoff = .milliseconds(500)
-                await active.setLease(seconds: answer.leaseS)
-                let stop = await active.add(answer.task.id)
-                let execution = TaskExecution(task: answer.task, configuration: configuration, spool: spool, stop: stop, logger: logger)
+                let stop = await active.add(answer.task.id, leaseSeconds: answer.leaseS)
+                let execution = TaskExecution(
+                    task: answer.task, configuration: configuration, spool: spool, ledger: ledger, stop: stop,
+                    serverURL: client.currentServer, logger: logger)
                 executions.addTask {
                     await execution.run()
                     await active.remove(answer.task.id)
@@ -92,19 +100,34 @@ public struct RunnerAgent: Service {
     private func heartbeatLoop() async {
         while !Task.isCancelled {
             // A third of the lease keeps it alive; at most 2 s so a cancel reaches the task quickly.
-            let interval = Duration.milliseconds(min(2000, max(500, await active.leaseSeconds * 1000 / 3)))
-            try? await Task.sleep(for: interval)
+            let lease = await active.leaseSeconds
+            try? await Task.sleep(for: .milliseconds(min(2000, max(500, lease * 1000 / 3))))
             let taskIDs = await active.ids
             guard !taskIDs.isEmpty else { continue }
+            let sentAt = ContinuousClock.now
             do {
-                let answer = try await client.heartbeat(runner: configuration.name, taskIDs: taskIDs)
-                await active.setLease(seconds: answer.leaseS)
+                // A heartbeat that hangs longer than the lease is no use; give the next one its chance.
+                let answer = try await client.heartbeat(runner: configuration.name, taskIDs: taskIDs, timeout: .seconds(lease))
+                await active.renew(taskIDs, at: sentAt, leaseSeconds: answer.leaseS)
                 for taskID in answer.cancel {
                     logger.info("server asked to stop a task", metadata: ["task_id": "\(taskID)"])
                     await active.stop(taskID, .canceled)
                 }
             } catch {
                 logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Stops the tasks whose lease ran out without a successful heartbeat (SPEC §6): the server
+    /// has handed them to another runner or failed them, so running on here would only do the
+    /// work twice — or clash with the new attempt in its workspace.
+    private func leaseWatch() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            for taskID in await active.takeExpired(at: ContinuousClock.now) {
+                logger.warning("no heartbeat got through for a whole lease; stopping the task", metadata: ["task_id": "\(taskID)"])
+                await active.stop(taskID, .leaseLost)
             }
         }
     }
@@ -156,24 +179,46 @@ final class ClaimGate: Sendable {
     }
 }
 
-/// The tasks this runner is executing, their stop signals, and the free slots.
+/// The tasks this runner is executing, their stop signals, when the server last renewed
+/// their leases, and the free slots.
 actor ActiveTasks {
     private var stops: [String: StopSignal] = [:]
+    private var renewedAt: [String: ContinuousClock.Instant] = [:]
     private var slotWaiters: [CheckedContinuation<Void, Never>] = []
     private(set) var leaseSeconds = 30
 
     var count: Int { stops.count }
     var ids: [String] { Array(stops.keys) }
 
-    func add(_ taskID: String) -> StopSignal {
+    /// A task just claimed: the claim's answer started its lease.
+    func add(_ taskID: String, leaseSeconds: Int) -> StopSignal {
+        setLease(seconds: leaseSeconds)
         let signal = StopSignal()
         stops[taskID] = signal
+        renewedAt[taskID] = .now
         return signal
     }
 
     func remove(_ taskID: String) {
         stops[taskID] = nil
+        renewedAt[taskID] = nil
         wakeSlotWaiters()
+    }
+
+    /// A heartbeat sent at `instant` for these tasks was answered: the server renewed their
+    /// leases no earlier than that.
+    func renew(_ taskIDs: [String], at instant: ContinuousClock.Instant, leaseSeconds: Int) {
+        setLease(seconds: leaseSeconds)
+        for taskID in taskIDs { if let last = renewedAt[taskID] { renewedAt[taskID] = max(last, instant) } }
+    }
+
+    /// Tasks whose lease, counted from their last renewal, has run out by `now` — each named
+    /// once: it is no longer renewed (its stop is under way).
+    func takeExpired(at now: ContinuousClock.Instant) -> [String] {
+        let lease = Duration.seconds(leaseSeconds)
+        let expired = renewedAt.filter { now - $0.value >= lease }.map(\.key)
+        for taskID in expired { renewedAt[taskID] = nil }
+        return expired
     }
 
     func stop(_ taskID: String, _ reason: StopReason) async { await stops[taskID]?.fire(reason) }
@@ -182,7 +227,8 @@ actor ActiveTasks {
         for signal in stops.values { await signal.fire(reason) }
     }
 
-    func setLease(seconds: Int) { leaseSeconds = max(1, seconds) }
+    /// The server's `lease_s`, kept within 1 s … a day whatever it answers.
+    private func setLease(seconds: Int) { leaseSeconds = ServerValue.clamp(seconds, 1...ServerValue.longestWait) }
 
     /// Returns when fewer than `limit` tasks run (or at once if the caller is cancelled).
     func waitForFreeSlot(limit: Int) async {

@@ -2,6 +2,8 @@
 public struct RunnerConfiguration: Sendable {
     public var servers: [String]
     public var token: String?
+    /// A PEM file of the CA certificates to trust for HTTPS (`--ca-file`); nil: the system's.
+    public var caFile: String?
     public var name: String
     public var labels: [String]
     public var concurrency: Int

@@ -6,6 +6,8 @@ enum StopReason: Sendable, Equatable {
     case timedOut
     /// The runner itself is shutting down.
     case shutdown
+    /// The runner could not heartbeat for a whole lease: the server has given the task away.
+    case leaseLost
 }
 
 /// A one-shot signal a task's execution waits on; the heartbeat loop fires it.

@@ -3,6 +3,7 @@ import Logging
 import RunwardenClient
 import RunwardenCore
 import Subprocess
+import Synchronization
 import SystemPackage
 
 /// Runs one claimed task as a child process in its own process group, and spools its reports:
@@ -11,15 +12,19 @@ struct TaskExecution: Sendable {
     let task: ClaimedTask
     let configuration: RunnerConfiguration
     let spool: ReportSpool
+    let ledger: ProcessGroupLedger
     let stop: StopSignal
+    /// The server the runner talks to, for the task's `RUNWARDEN_SERVER_URL`.
+    let serverURL: String
     let logger: Logger
 
     func run() async {
-        let directories: (work: URL, log: URL)
+        let directories: TaskDirectories
         do {
-            directories = try prepareDirectories()
+            guard !task.command.isEmpty else { throw LaunchProblem.emptyCommand }
+            directories = try TaskDirectories.prepare(for: task, workDir: configuration.workDir)
         } catch {
-            await report(.failed, error: TaskError(code: TaskErrorCode.launchFailed, message: "cannot prepare the work directory: \(error)"))
+            await report(.failed, error: TaskError(code: TaskErrorCode.launchFailed, message: "cannot prepare the task: \(error)"))
             return
         }
         let log = LogSink(url: directories.log, tailBytes: configuration.stderrTailBytes)
@@ -28,7 +33,7 @@ struct TaskExecution: Sendable {
             outcome = try await launch(in: directories.work, log: log)
         } catch {
             log.close()
-            await report(.failed, error: TaskError(code: TaskErrorCode.launchFailed, message: "cannot start \(task.command.first ?? "the command"): \(error)"))
+            await report(.failed, error: TaskError(code: TaskErrorCode.launchFailed, message: "cannot start \(task.command[0]): \(error)"))
             return
         }
         log.close()
@@ -39,6 +44,14 @@ struct TaskExecution: Sendable {
         case .canceled, .shutdown:
             let why = outcome.stopReason == .shutdown ? "the runner shut down" : "the task was canceled"
             await report(.canceled, error: TaskError(code: TaskErrorCode.canceled, message: why))
+        case .leaseLost:
+            // What the server concludes on its side too; by the time this report arrives the
+            // task is usually retried or failed already, and the report is answered applied: false.
+            await report(
+                .failed,
+                error: TaskError(
+                    code: TaskErrorCode.heartbeatLost,
+                    message: "the runner could not reach the server for a whole lease and stopped the task"))
         case nil:
             switch outcome.status {
             case .exited(0):
@@ -53,51 +66,70 @@ struct TaskExecution: Sendable {
         }
     }
 
+    enum LaunchProblem: Error, CustomStringConvertible {
+        case emptyCommand
+        var description: String { "the command is empty" }
+    }
+
     private struct Outcome {
         var status: TerminationStatus
         var stopReason: StopReason?
     }
 
-    /// Starts the process; reports `running` from inside, once it exists. Returns when it ended.
+    /// Starts the process; reports `running` from inside, once it exists. Returns when its whole
+    /// process group is gone: the process has exited and whatever it left behind is stopped —
+    /// the next task in the workspace must not meet it, as GitHub Actions stops orphan processes
+    /// at the end of a job.
     private func launch(in workDirectory: URL, log: LogSink) async throws -> Outcome {
         var options = PlatformOptions()
         options.processGroupID = 0  // its own group, so a stop reaches every process it started
-        let grace = configuration.killGrace
-        let timeout = task.timeoutS
-        let result = try await Subprocess.run(
-            Self.executable(task.command[0]), arguments: Arguments(Array(task.command.dropFirst())),
-            environment: .custom(environment(workDirectory: workDirectory)),
-            workingDirectory: FilePath(workDirectory.path), platformOptions: options,
-            input: .none, output: .sequence, error: .sequence
-        ) { execution -> StopReason? in
-            await report(.running)
-            return try await withThrowingTaskGroup(of: StopReason?.self) { group in
-                group.addTask {
-                    for try await chunk in execution.standardOutput { chunk.withUnsafeBytes { log.write($0, isStderr: false) } }
-                    return nil
+        let started = StartedGroup()
+        do {
+            let result = try await Subprocess.run(
+                Self.executable(task.command[0]), arguments: Arguments(Array(task.command.dropFirst())),
+                environment: .custom(environment(workDirectory: workDirectory)),
+                workingDirectory: FilePath(workDirectory.path), platformOptions: options,
+                input: .none, output: .sequence, error: .sequence
+            ) { execution in
+                let group = ProcessGroup(id: execution.processIdentifier.value)
+                ledger.record(group, taskID: task.id)
+                // Watches for a stop until the process group is gone — not only until the pipes
+                // close: a task that closed its stdout and stderr must still be stoppable.
+                started.set(group: group, watcher: Task { await stopWhenAsked(group) })
+                await report(.running)
+                await withTaskGroup(of: Void.self) { pipes in
+                    // When the process exits, Subprocess ends these reads even if a child it
+                    // left behind still holds the pipes open.
+                    pipes.addTask { try? await Self.copy(execution.standardOutput, to: log, isStderr: false) }
+                    pipes.addTask { try? await Self.copy(execution.standardError, to: log, isStderr: true) }
                 }
-                group.addTask {
-                    for try await chunk in execution.standardError { chunk.withUnsafeBytes { log.write($0, isStderr: true) } }
-                    return nil
-                }
-                group.addTask {
-                    guard let reason = await waitForStop(timeout: timeout) else { return nil }
-                    try? execution.send(signal: .terminate, toProcessGroup: true)
-                    try? await Task.sleep(for: grace)
-                    try? execution.send(signal: .kill, toProcessGroup: true)
-                    return reason
-                }
-                // Both pipes closed: the process is gone (or at least done writing).
-                _ = try await group.next()
-                _ = try await group.next()
-                group.cancelAll()
-                var stopped: StopReason?
-                while let reason = try await group.next() { stopped = stopped ?? reason }
-                if let stopped { return stopped }
-                return await stop.reason
             }
+            let stopReason = await finish(started)
+            return Outcome(status: result.terminationStatus, stopReason: stopReason)
+        } catch {
+            _ = await finish(started)
+            throw error
         }
-        return Outcome(status: result.terminationStatus, stopReason: result.closureResult)
+    }
+
+    /// Stops what the process left in its group, then ends the stop watcher; the reason the
+    /// watcher stopped the task, if it did.
+    private func finish(_ started: StartedGroup) async -> StopReason? {
+        guard let (group, watcher) = started.value else { return nil }
+        await group.stop(grace: configuration.killGrace)
+        watcher.cancel()
+        let reason = await watcher.value
+        if group.isEmpty { ledger.forget(group) }
+        return reason
+    }
+
+    /// Waits for a stop request or the task's timeout, then stops the whole group. Nil when
+    /// cancelled first (the task ended by itself).
+    private func stopWhenAsked(_ group: ProcessGroup) async -> StopReason? {
+        guard let reason = await waitForStop(timeout: task.timeoutS) else { return nil }
+        logger.info("stopping the task's process group", metadata: ["task_id": "\(task.id)", "reason": "\(reason)"])
+        await group.stop(grace: configuration.killGrace)
+        return reason
     }
 
     /// The first of: a stop request, the task's timeout. Nil when cancelled (the task ended).
@@ -106,7 +138,7 @@ struct TaskExecution: Sendable {
             group.addTask { await stop.wait() }
             if let timeout {
                 group.addTask {
-                    guard (try? await Task.sleep(for: .seconds(timeout))) != nil else { return nil }
+                    guard (try? await Task.sleep(for: ServerValue.seconds(timeout))) != nil else { return nil }
                     return .timedOut
                 }
             }
@@ -117,26 +149,13 @@ struct TaskExecution: Sendable {
         }
     }
 
-    private func prepareDirectories() throws -> (work: URL, log: URL) {
-        let root = URL(fileURLWithPath: configuration.workDir)
-        let work =
-            task.workspace.map { root.appendingPathComponent("workspaces").appendingPathComponent(Self.safeName($0)) }
-            ?? root.appendingPathComponent("tasks").appendingPathComponent(Self.safeName(task.id))
-        let logs = root.appendingPathComponent("logs")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-        return (work, logs.appendingPathComponent("\(Self.safeName(task.id)).\(task.attempt).log"))
+    private static func copy(_ sequence: SubprocessOutputSequence, to log: LogSink, isStderr: Bool) async throws {
+        for try await chunk in sequence { chunk.withUnsafeBytes { log.write($0, isStderr: isStderr) } }
     }
 
-    /// The runner's environment, the task's `env` over it, and a few variables naming the task.
     private func environment(workDirectory: URL) -> [Environment.Key: String] {
-        var values = ProcessInfo.processInfo.environment
-        for (key, value) in task.env { values[key] = value }
-        values["RUNWARDEN_RUN_ID"] = task.runId
-        values["RUNWARDEN_TASK_ID"] = task.id
-        values["RUNWARDEN_TASK_NAME"] = task.name
-        values["RUNWARDEN_ATTEMPT"] = String(task.attempt)
-        values["RUNWARDEN_WORKSPACE"] = workDirectory.path
+        let values = TaskEnvironment.make(
+            inherited: ProcessInfo.processInfo.environment, task: task, workDirectory: workDirectory, serverURL: serverURL)
         return Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(stringLiteral: $0.key), $0.value) })
     }
 
@@ -167,10 +186,13 @@ struct TaskExecution: Sendable {
     static func executable(_ program: String) -> Executable {
         program.contains("/") ? .path(FilePath(program)) : .name(program)
     }
+}
 
-    /// A name safe as one path component.
-    static func safeName(_ name: String) -> String {
-        let cleaned = String(name.map { $0.isLetter || $0.isNumber || "._-".contains($0) ? $0 : "_" })
-        return cleaned.hasPrefix(".") ? "_" + cleaned : cleaned
-    }
+/// The group a launch started and the task watching it for a stop, handed from inside
+/// Subprocess's closure to the code that cleans up after it (even when `run` throws).
+private final class StartedGroup: Sendable {
+    private let state = Mutex<(ProcessGroup, Task<StopReason?, Never>)?>(nil)
+
+    func set(group: ProcessGroup, watcher: Task<StopReason?, Never>) { state.withLock { $0 = (group, watcher) } }
+    var value: (ProcessGroup, Task<StopReason?, Never>)? { state.withLock { $0 } }
 }

@@ -13,7 +13,7 @@ struct Submit: AsyncParsableCommand {
         try await reportingErrors {
             let body = try WorkflowFile.load(path: file)
             let run = try await options.client().createRun(body, idempotencyKey: idempotencyKey)
-            print(run.id)
+            print(RunDisplay.shown(run.id))
         }
     }
 }
@@ -26,10 +26,10 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let client = options.client()
+            let client = try options.client()
             if json {
                 let answer = try await client.send(.GET, "/v1/runs/" + id)
-                print(String(decoding: answer.body, as: UTF8.self))
+                print(TerminalText.escapedJSON(String(decoding: answer.body, as: UTF8.self)))
             } else {
                 print(RunDisplay.summary(try await client.run(id)))
             }
@@ -47,7 +47,7 @@ struct Wait: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors(exitCode: 4) {
-            let client = options.client()
+            let client = try options.client()
             let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
             let interactive = isatty(STDOUT_FILENO) == 1
             var run = try await client.run(id)
@@ -66,7 +66,7 @@ struct Wait: AsyncParsableCommand {
                 run = try await nextVersion(of: run, client: client)
             }
             if interactive { print("") }
-            if let error = run.error { print("error: \(error.code): \(error.message)") }
+            if let error = run.error { print("error: \(RunDisplay.shown(error.code)): \(TerminalText.escapedBlock(error.message))") }
             throw ExitCode(RunDisplay.exitCode(for: run.status))
         }
     }
@@ -84,7 +84,7 @@ struct Watch: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let client = options.client()
+            let client = try options.client()
             let interactive = isatty(STDOUT_FILENO) == 1
             var run = try await client.run(id)
             while true {
@@ -108,7 +108,7 @@ struct Cancel: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let run = try await options.client().cancel(id)
-            print("\(run.id) \(run.status)")
+            print("\(RunDisplay.shown(run.id)) \(RunDisplay.shown(run.status))")
         }
     }
 }
@@ -125,7 +125,7 @@ struct Runs: AsyncParsableCommand {
         try await reportingErrors {
             let list = try await options.client().runs(status: status, workflow: workflow, limit: limit, cursor: cursor)
             print(RunDisplay.runTable(list.items))
-            if let next = list.nextCursor { print("more: --cursor \(next)") }
+            if let next = list.nextCursor { print("more: --cursor \(RunDisplay.shown(next))") }
         }
     }
 }
@@ -138,7 +138,7 @@ struct Events: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let client = options.client()
+            let client = try options.client()
             var after: Int64 = 0
             while true {
                 let page = try await client.events(runID: id, after: after, limit: 500, wait: follow ? 25 : nil)

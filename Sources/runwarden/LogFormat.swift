@@ -12,7 +12,7 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable {
         switch self {
         case .text:
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
+                var handler = TextLogHandler(label: label)
                 handler.logLevel = level
                 return handler
             }

@@ -1,7 +1,9 @@
 import Foundation
 import RunwardenClient
 
-/// Plain-text renderings of runs for the terminal.
+/// Plain-text renderings of runs for the terminal. Every string from the server goes through
+/// `shown` (control characters escaped) and every number through saturating arithmetic: what
+/// a server answers must neither drive the terminal nor crash the CLI.
 enum RunDisplay {
     static let terminal: Set<String> = ["succeeded", "failed", "canceled", "timed_out"]
 
@@ -16,18 +18,18 @@ enum RunDisplay {
     }
 
     static func summary(_ run: RunSnapshot) -> String {
-        var lines = ["\(run.id)  \(run.workflow)  \(run.status.uppercased())  (version \(run.version))"]
-        var times = "created \(run.createdAt)"
-        if let started = run.startedAt { times += "  started \(started)" }
+        var lines = ["\(shown(run.id))  \(shown(run.workflow))  \(shown(run.status.uppercased()))  (version \(run.version))"]
+        var times = "created \(shown(run.createdAt))"
+        if let started = run.startedAt { times += "  started \(shown(started))" }
         if let duration = run.durationMs { times += "  took \(formatDuration(ms: duration))" }
         lines.append(times)
         lines.append("progress: \(progressCounts(run))")
-        if let error = run.error { lines.append("error: \(error.code): \(firstLine(error.message))") }
+        if let error = run.error { lines.append("error: \(shown(error.code)): \(firstLine(error.message))") }
         let header = ["TASK", "STATUS", "ATTEMPT", "RUNNER", "EXIT", "ERROR"]
         let rows = (run.tasks ?? []).map { task in
             [
-                task.name, task.status, String(task.attempt), task.runner ?? "-", task.exitCode.map(String.init) ?? "-",
-                task.error.map { "\($0.code): \(firstLine($0.message))" } ?? "",
+                shown(task.name), shown(task.status), String(task.attempt), task.runner.map(shown) ?? "-",
+                task.exitCode.map(String.init) ?? "-", task.error.map { "\(shown($0.code)): \(firstLine($0.message))" } ?? "",
             ]
         }
         lines.append("")
@@ -43,37 +45,40 @@ enum RunDisplay {
             ("canceling", progress.canceling), ("canceled", progress.canceled), ("timed out", progress.timedOut),
             ("skipped", progress.skipped),
         ]
-        let done = progress.succeeded + progress.failed + progress.canceled + progress.timedOut + progress.skipped
+        let done = ServerValue.sum([progress.succeeded, progress.failed, progress.canceled, progress.timedOut, progress.skipped])
         let parts = counts.filter { $0.1 > 0 }.map { "\($0.1) \($0.0)" }.joined(separator: " · ")
         return "\(done)/\(progress.total) tasks finished (\(progress.percent)%)  \(parts)"
     }
 
     /// One line per change, for logs and pipes.
     static func progressLine(_ run: RunSnapshot) -> String {
-        "\(run.status) \(run.progress.percent)% — \(progressCounts(run))"
+        "\(shown(run.status)) \(run.progress.percent)% — \(progressCounts(run))"
     }
 
     /// A bar redrawn in place on a terminal.
     static func progressBar(_ run: RunSnapshot) -> String {
         let width = 30
-        let filled = run.progress.percent * width / 100
+        let filled = ServerValue.clamp(run.progress.percent, 0...100) * width / 100
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        return "\r\u{1B}[2K[\(bar)] \(run.progress.percent)%  \(run.status)  \(progressCounts(run))"
+        return "\r\u{1B}[2K[\(bar)] \(run.progress.percent)%  \(shown(run.status))  \(progressCounts(run))"
     }
 
     static func runTable(_ runs: [RunSnapshot]) -> String {
         let rows = runs.map { run in
-            [run.id, run.workflow, run.status, "\(run.progress.percent)%", run.createdAt, run.durationMs.map { formatDuration(ms: $0) } ?? "-"]
+            [
+                shown(run.id), shown(run.workflow), shown(run.status), "\(run.progress.percent)%", shown(run.createdAt),
+                run.durationMs.map { formatDuration(ms: $0) } ?? "-",
+            ]
         }
         return table([["RUN", "WORKFLOW", "STATUS", "DONE", "CREATED", "DURATION"]] + rows)
     }
 
     static func eventLine(_ event: RunEvent) -> String {
-        var line = "\(event.seq)\t\(event.timestamp)  \(event.type)"
-        if let previous = event.previousStatus { line += " (from \(previous))" }
-        if let task = event.taskId { line += "  \(task)" }
+        var line = "\(event.seq)\t\(shown(event.timestamp))  \(shown(event.type))"
+        if let previous = event.previousStatus { line += " (from \(shown(previous)))" }
+        if let task = event.taskId { line += "  \(shown(task))" }
         if let attempt = event.attempt, attempt > 1 { line += " attempt \(attempt)" }
-        if let error = event.error { line += "  \(error.code): \(firstLine(error.message))" }
+        if let error = event.error { line += "  \(shown(error.code)): \(firstLine(error.message))" }
         return line
     }
 
@@ -93,7 +98,10 @@ enum RunDisplay {
         return "\(ms / 60_000)m\(ms % 60_000 / 1000)s"
     }
 
+    /// The first line of a (server's) message, escaped.
     static func firstLine(_ text: String) -> String {
-        String(text.split(separator: "\n", maxSplits: 1).first ?? "")
+        shown(String(text.split(separator: "\n", maxSplits: 1).first ?? ""))
     }
+
+    static func shown(_ text: String) -> String { TerminalText.escaped(text) }
 }

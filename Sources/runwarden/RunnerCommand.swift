@@ -13,6 +13,8 @@ struct RunnerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Server URL; repeat or comma-separate for failover (env RUNWARDEN_URL, default http://127.0.0.1:8080).")
     var server: [String] = []
     @Option(help: "Runner token (env RUNWARDEN_RUNNER_TOKEN, then RUNWARDEN_TOKEN).") var token: String?
+    @Option(help: "Read the runner token from this file (env RUNWARDEN_TOKEN_FILE).") var tokenFile: String?
+    @Option(help: "Trust the CA certificates in this PEM file for https:// servers (env RUNWARDEN_CA_FILE).") var caFile: String?
     @Option(help: "This runner's name (default: the host name).") var name: String?
     @Option(help: "Labels this runner has, comma-separated, e.g. linux,gpu.") var labels: String = ""
     @Option(help: "Tasks run at once.") var concurrency: Int = 1
@@ -28,18 +30,20 @@ struct RunnerCommand: AsyncParsableCommand {
         var servers = server.flatMap { $0.split(separator: ",").map(String.init) }
         if servers.isEmpty { servers = environment["RUNWARDEN_URL"]?.split(separator: ",").map(String.init) ?? [] }
         if servers.isEmpty { servers = ["http://127.0.0.1:8080"] }
-        let token = token ?? environment["RUNWARDEN_RUNNER_TOKEN"] ?? environment["RUNWARDEN_TOKEN"]
+        let token = try TokenSource.resolve(
+            token: token, tokenFile: tokenFile, environmentNames: ["RUNWARDEN_RUNNER_TOKEN", "RUNWARDEN_TOKEN"])
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard let killGraceMs = Units.milliseconds(killGrace), let shutdownGraceMs = Units.milliseconds(shutdownGrace) else {
             throw ValidationError("--kill-grace and --shutdown-grace take durations such as 500ms, 10s or 2m")
         }
 
         var configuration = RunnerConfiguration(
-            servers: servers, token: token.flatMap { $0.isEmpty ? nil : $0 }, name: name ?? ProcessInfo.processInfo.hostName,
+            servers: servers, token: token, name: name ?? ProcessInfo.processInfo.hostName,
             labels: labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
             concurrency: concurrency, workDir: workDir)
         configuration.killGrace = .milliseconds(killGraceMs)
         configuration.shutdownGrace = .milliseconds(shutdownGraceMs)
+        configuration.caFile = CAFileOption.resolve(caFile)
 
         let level = Logger.Level(rawValue: logLevel) ?? .info
         try LogFormat.resolve(logFormat).bootstrap(level: level)

@@ -18,7 +18,8 @@ final class ChildProcess: @unchecked Sendable {
     let process = Process()
     let outputURL: URL
 
-    init(_ arguments: [String], in directory: URL, name: String) throws {
+    /// `environment` replaces the test's own environment when given.
+    init(_ arguments: [String], in directory: URL, name: String, environment: [String: String]? = nil) throws {
         outputURL = directory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
         let output = try FileHandle(forWritingTo: outputURL)
@@ -26,6 +27,7 @@ final class ChildProcess: @unchecked Sendable {
         process.executableURL = runwardenBinary
         process.arguments = arguments
         process.currentDirectoryURL = directory
+        if let environment { process.environment = environment }
         process.standardOutput = output
         process.standardError = output
         try process.run()
@@ -59,8 +61,11 @@ final class Cluster: @unchecked Sendable {
     private(set) var port = 0
     private var runners: [ChildProcess] = []
 
+    /// The client token the test's client sends, for a server started with one.
+    var clientToken: String?
+
     var url: String { "http://127.0.0.1:\(port)" }
-    var client: RunwardenClient { RunwardenClient(servers: [url], token: nil) }
+    var client: RunwardenClient { RunwardenClient(servers: [url], token: clientToken) }
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-e2e-\(UUID().uuidString)")
@@ -96,12 +101,15 @@ final class Cluster: @unchecked Sendable {
     }
 
     @discardableResult
-    func startRunner(name: String = "host-a", labels: String = "linux", concurrency: Int = 4) throws -> ChildProcess {
+    func startRunner(
+        name: String = "host-a", labels: String = "linux", concurrency: Int = 4, extraArguments: [String] = [],
+        environment: [String: String]? = nil
+    ) throws -> ChildProcess {
         let runner = try ChildProcess(
             [
                 "runner", "--server", url, "--name", name, "--labels", labels, "--concurrency", String(concurrency),
                 "--work-dir", directory.appendingPathComponent("work-\(name)").path, "--kill-grace", "2s",
-            ], in: directory, name: "runner-\(name)")
+            ] + extraArguments, in: directory, name: "runner-\(name)", environment: environment)
         runners.append(runner)
         return runner
     }

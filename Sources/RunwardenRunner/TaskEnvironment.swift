@@ -1,0 +1,28 @@
+import Foundation
+import RunwardenClient
+
+/// A task's environment (SPEC §6): the runner's own, minus every `RUNWARDEN_*` variable (they
+/// hold its credentials — a task holding the runner token could claim other runs' tasks or
+/// report any task succeeded); then the task's `env`; then the variables naming the task,
+/// which nothing overrides.
+///
+/// A task's own `env` may set `RUNWARDEN_*` names (say `RUNWARDEN_URL` and `RUNWARDEN_TOKEN`
+/// for a task that drives the CLI): those values come from whoever submitted the run, not from
+/// the runner, so nothing of the runner leaks.
+enum TaskEnvironment {
+    static let reservedPrefix = "RUNWARDEN_"
+
+    static func make(
+        inherited: [String: String], task: ClaimedTask, workDirectory: URL, serverURL: String
+    ) -> [String: String] {
+        var values = inherited.filter { !$0.key.hasPrefix(reservedPrefix) }
+        for (key, value) in task.env { values[key] = value }
+        values["RUNWARDEN_RUN_ID"] = task.runId
+        values["RUNWARDEN_TASK_ID"] = task.id
+        values["RUNWARDEN_TASK_NAME"] = task.name
+        values["RUNWARDEN_ATTEMPT"] = String(task.attempt)
+        values["RUNWARDEN_WORKSPACE"] = workDirectory.path
+        values["RUNWARDEN_SERVER_URL"] = serverURL
+        return values
+    }
+}
