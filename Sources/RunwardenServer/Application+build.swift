@@ -40,6 +40,7 @@ public func buildApplication(
     }
     var app = Application(
         router: router,
+        server: try ServerTransport.builder(configuration),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runwarden"),
         services: services,
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
@@ -72,6 +73,7 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
     let router = Router(context: RunwardenRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
     router.add(middleware: ErrorMiddleware(routes: RouteMatcher(routes)))
+    if configuration.isOpen { router.add(middleware: BrowserGuard(scheme: configuration.tls == nil ? "http" : "https")) }
     for route in routes {
         let handler = route.handler
         let role = route.role

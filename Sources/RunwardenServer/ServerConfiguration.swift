@@ -21,6 +21,12 @@ public struct ServerConfiguration: Sendable {
     public var dispatchWebhooks = true
     /// How often an idle event stream sends a keep-alive comment.
     public var streamKeepAlive: Duration = .seconds(15)
+    /// How long a connection may take to send a complete request head (`--header-timeout`).
+    public var headerTimeout: Duration = .seconds(10)
+    /// How long a kept-alive connection may sit idle between requests (`--idle-timeout`).
+    public var idleTimeout: Duration = .seconds(75)
+    /// Serve HTTPS with these PEM files (`--tls-cert`, `--tls-key`); nil serves plain HTTP.
+    public var tls: TLSFiles?
 
     public init() {}
 
@@ -28,6 +34,7 @@ public struct ServerConfiguration: Sendable {
         case tokensRequired(host: String)
         case tokenPairIncomplete
         case unsupportedDatabase(String)
+        case unreadableTLSFile(path: String, reason: String)
 
         public var description: String {
             switch self {
@@ -38,6 +45,8 @@ public struct ServerConfiguration: Sendable {
                 "set both --client-token and --runner-token, or neither (open mode on loopback only)"
             case .unsupportedDatabase(let url):
                 "unsupported --database \"\(url)\": give a file path, sqlite:PATH or postgres://user@host:port/db"
+            case .unreadableTLSFile(let path, let reason):
+                "cannot use \(path) for TLS: \(reason)"
             }
         }
     }
@@ -59,7 +68,7 @@ public struct ServerConfiguration: Sendable {
     /// may only listen on a loopback address.
     public func validate() throws {
         if (clientToken == nil) != (runnerToken == nil) { throw Problem.tokenPairIncomplete }
-        if clientToken == nil, !Self.isLoopback(host) { throw Problem.tokensRequired(host: host) }
+        if clientToken == nil, !LoopbackName.matches(host) { throw Problem.tokensRequired(host: host) }
         _ = try databaseKind()
     }
 
@@ -71,9 +80,5 @@ public struct ServerConfiguration: Sendable {
             let colon = database.range(of: ":", range: scheme.upperBound..<at.lowerBound)
         else { return database }
         return String(database[..<colon.upperBound]) + "***" + String(database[at.lowerBound...])
-    }
-
-    static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }

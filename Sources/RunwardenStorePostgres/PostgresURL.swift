@@ -1,12 +1,15 @@
 import Foundation
 import PostgresNIO
+import RunwardenCore
 
 /// A `postgres://user[:password]@host[:port]/database` URL (also `postgresql://`), with an
-/// optional `?sslmode=disable|prefer|require`. TLS is off for a loopback host and preferred
-/// otherwise, unless `sslmode` says differently.
+/// optional `?sslmode=` and `sslrootcert=PATH` as libpq reads them. Without `sslmode`, TLS is
+/// off for a loopback host and required otherwise: a password never crosses a network in clear.
 struct PostgresURL: Sendable, Equatable {
     enum TLSMode: String, Sendable {
-        case disable, prefer, require
+        /// `prefer` and `require` encrypt without checking the certificate, as libpq does;
+        /// `verify-ca` checks it against the trusted roots, `verify-full` also its host name.
+        case disable, prefer, require, verifyCA, verifyFull
     }
 
     var host: String
@@ -15,6 +18,8 @@ struct PostgresURL: Sendable, Equatable {
     var password: String?
     var database: String
     var tlsMode: TLSMode
+    /// `sslrootcert`: the PEM file of the CA to trust instead of the system's roots.
+    var rootCertificatePath: String?
 
     init(_ text: String) throws(PostgresConfigurationError) {
         guard let components = URLComponents(string: text),
@@ -41,17 +46,20 @@ struct PostgresURL: Sendable, Equatable {
         self.password = components.password
         self.database = database.removingPercentEncoding ?? database
 
-        let isLoopback = ["127.0.0.1", "localhost", "::1"].contains(self.host.lowercased())
         if let mode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value {
             switch mode {
             case "disable": tlsMode = .disable
             case "allow", "prefer": tlsMode = .prefer
-            case "require", "verify-ca", "verify-full": tlsMode = .require
-            default: throw PostgresConfigurationError("unknown sslmode \"\(mode)\" (disable, prefer or require)")
+            case "require": tlsMode = .require
+            case "verify-ca": tlsMode = .verifyCA
+            case "verify-full": tlsMode = .verifyFull
+            default:
+                throw PostgresConfigurationError("unknown sslmode \"\(mode)\" (disable, prefer, require, verify-ca or verify-full)")
             }
         } else {
-            tlsMode = isLoopback ? .disable : .prefer
+            tlsMode = LoopbackName.matches(self.host) ? .disable : .require
         }
+        rootCertificatePath = components.queryItems?.first(where: { $0.name == "sslrootcert" })?.value
     }
 
     /// The pool's configuration.
@@ -59,8 +67,8 @@ struct PostgresURL: Sendable, Equatable {
         let tls: PostgresClient.Configuration.TLS
         switch tlsMode {
         case .disable: tls = .disable
-        case .prefer: tls = .prefer(.makeClientConfiguration())
-        case .require: tls = .require(.makeClientConfiguration())
+        case .prefer: tls = .prefer(tlsConfiguration)
+        case .require, .verifyCA, .verifyFull: tls = .require(tlsConfiguration)
         }
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
@@ -74,12 +82,24 @@ struct PostgresURL: Sendable, Equatable {
         let tls: PostgresConnection.Configuration.TLS
         switch tlsMode {
         case .disable: tls = .disable
-        case .prefer: tls = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-        case .require: tls = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        case .prefer: tls = .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+        case .require, .verifyCA, .verifyFull: tls = .require(try NIOSSLContext(configuration: tlsConfiguration))
         }
         var configuration = PostgresConnection.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
         configuration.options.additionalStartupParameters = [("application_name", "runwarden-listen")]
+        return configuration
+    }
+
+    /// What `sslmode` and `sslrootcert` ask of the server's certificate.
+    var tlsConfiguration: TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch tlsMode {
+        case .disable, .prefer, .require: configuration.certificateVerification = .none
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .verifyFull: configuration.certificateVerification = .fullVerification
+        }
+        if let rootCertificatePath { configuration.trustRoots = .file(rootCertificatePath) }
         return configuration
     }
 

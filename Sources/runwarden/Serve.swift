@@ -20,6 +20,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest request body, e.g. 1MiB or 65536 (env RUNWARDEN_MAX_BODY, default 1MiB).") var maxBody: String?
     @Option(help: "Webhook retry delays after the first try, e.g. 5s,5m,30m (env RUNWARDEN_WEBHOOK_RETRY, default 5s,5m,30m,2h,5h,10h,10h).")
     var webhookRetry: String?
+    @Option(help: "Close a connection that has not sent a whole request head in this long, e.g. 10s (env RUNWARDEN_HEADER_TIMEOUT, default 10s).")
+    var headerTimeout: String?
+    @Option(help: "Close a kept-alive connection idle for this long, e.g. 75s (env RUNWARDEN_IDLE_TIMEOUT, default 75s).")
+    var idleTimeout: String?
+    @Option(help: "Serve HTTPS with this PEM certificate chain; needs --tls-key (env RUNWARDEN_TLS_CERT).") var tlsCert: String?
+    @Option(help: "The PEM private key of --tls-cert (env RUNWARDEN_TLS_KEY).") var tlsKey: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env RUNWARDEN_LOG_LEVEL, default info).")
     var logLevel: String?
     @Option(help: "Log format: text or json, one object per line (env RUNWARDEN_LOG_FORMAT, default text).")
@@ -49,8 +55,8 @@ struct Serve: AsyncParsableCommand {
         config.clientToken = setting(clientToken, "RUNWARDEN_CLIENT_TOKEN")
         config.runnerToken = setting(runnerToken, "RUNWARDEN_RUNNER_TOKEN")
         if let leaseText = setting(lease, "RUNWARDEN_LEASE") {
-            guard let milliseconds = Units.milliseconds(leaseText), milliseconds >= 1000 else {
-                throw ValidationError("--lease must be a duration of at least 1s, such as 30s or 2m, not \(leaseText)")
+            guard let milliseconds = Units.milliseconds(leaseText), (1000...86_400_000).contains(milliseconds) else {
+                throw ValidationError("--lease must be a duration from 1s to 24h, such as 30s or 2m, not \(leaseText)")
             }
             config.leaseSeconds = Int(milliseconds / 1000)
         }
@@ -66,6 +72,17 @@ struct Serve: AsyncParsableCommand {
             }
             config.webhookRetryMs = schedule
         }
+        if let timeout = try duration(setting(headerTimeout, "RUNWARDEN_HEADER_TIMEOUT"), flag: "--header-timeout") {
+            config.headerTimeout = timeout
+        }
+        if let timeout = try duration(setting(idleTimeout, "RUNWARDEN_IDLE_TIMEOUT"), flag: "--idle-timeout") {
+            config.idleTimeout = timeout
+        }
+        switch (setting(tlsCert, "RUNWARDEN_TLS_CERT"), setting(tlsKey, "RUNWARDEN_TLS_KEY")) {
+        case (nil, nil): break
+        case (let cert?, let key?): config.tls = TLSFiles(certificatePath: cert, privateKeyPath: key)
+        default: throw ValidationError("give both --tls-cert and --tls-key (or RUNWARDEN_TLS_CERT and RUNWARDEN_TLS_KEY), or neither")
+        }
         do {
             try config.validate()
         } catch let problem as ServerConfiguration.Problem {
@@ -78,12 +95,22 @@ struct Serve: AsyncParsableCommand {
         logger.logLevel = level
         let settings = config
         let app = try await buildApplication(config, logger: logger) { port in
-            print("Runwarden listening on http://\(settings.host):\(port) — database \(settings.redactedDatabase)")
+            let scheme = settings.tls == nil ? "http" : "https"
+            print("Runwarden listening on \(scheme)://\(settings.host):\(port) — database \(settings.redactedDatabase)")
             if settings.isOpen {
                 print("No tokens configured: every request is accepted, and only on this loopback address.")
             }
             fflush(nil)  // stdout may be a file or a pipe: say it now, not when the buffer fills
         }
         try await app.runService()
+    }
+
+    /// A duration flag's value; nil when not given.
+    private func duration(_ text: String?, flag: String) throws -> Duration? {
+        guard let text else { return nil }
+        guard let milliseconds = Units.milliseconds(text) else {
+            throw ValidationError("\(flag) must be a duration such as 500ms, 10s or 2m, not \(text)")
+        }
+        return .milliseconds(milliseconds)
     }
 }
