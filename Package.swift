@@ -32,7 +32,11 @@ let package = Package(
     ],
     targets: [
         .target(name: "RunwardenCore", swiftSettings: strictSwift6),
-        .target(name: "RunwardenStore", dependencies: ["RunwardenCore"], swiftSettings: strictSwift6),
+        .target(
+            name: "RunwardenStore",
+            dependencies: ["RunwardenCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSwift6
+        ),
         .target(
             name: "RunwardenStoreSQLite",
             dependencies: [

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 
@@ -5,10 +6,15 @@ import Hummingbird
 /// locks; the runner token may only claim, heartbeat and report. With no tokens configured
 /// every caller is trusted (the server then listens on loopback only).
 struct Authenticator: Sendable {
-    let clientToken: String?
-    let runnerToken: String?
+    private let clientDigest: SHA256Digest?
+    private let runnerDigest: SHA256Digest?
 
-    var isOpen: Bool { clientToken == nil && runnerToken == nil }
+    init(clientToken: String?, runnerToken: String?) {
+        clientDigest = clientToken.map { SHA256.hash(data: Array($0.utf8)) }
+        runnerDigest = runnerToken.map { SHA256.hash(data: Array($0.utf8)) }
+    }
+
+    var isOpen: Bool { clientDigest == nil && runnerDigest == nil }
 
     /// The presented token, once it proves the role the route needs.
     func authorize(_ request: Request, as required: TokenRole) throws -> (role: TokenRole, token: String?) {
@@ -18,10 +24,13 @@ struct Authenticator: Sendable {
             throw APIError.unauthorized
         }
         let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+        // Digests, not the tokens, are compared: equal length whatever was sent, and swift-crypto
+        // compares digests in constant time, so timing tells nothing about how much matched.
+        let presented = SHA256.hash(data: Array(token.utf8))
         let role: TokenRole
-        if let clientToken, Self.constantTimeEqual(token, clientToken) {
+        if presented == clientDigest {
             role = .client
-        } else if let runnerToken, Self.constantTimeEqual(token, runnerToken) {
+        } else if presented == runnerDigest {
             role = .runner
         } else {
             throw APIError.unauthorized
@@ -31,16 +40,5 @@ struct Authenticator: Sendable {
             throw APIError(.forbidden, "forbidden", "this route needs \(needed)")
         }
         return (role, token)
-    }
-
-    /// Compares without an early exit, so the time taken does not reveal how much matched.
-    static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
-        let left = Array(lhs.utf8)
-        let right = Array(rhs.utf8)
-        var difference = UInt8(truncatingIfNeeded: left.count ^ right.count)
-        for index in 0..<max(left.count, right.count) {
-            difference |= (index < left.count ? left[index] : 0) ^ (index < right.count ? right[index] : 0)
-        }
-        return difference == 0
     }
 }

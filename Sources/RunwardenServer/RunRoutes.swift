@@ -32,7 +32,7 @@ struct RunRoutes {
                     details: [FieldError("Idempotency-Key", "must be 1 to 255 characters")])
             }
             let canonical = String(decoding: body.canonical.encoded(), as: UTF8.self)
-            idempotency = IdempotencyKey(scope: TokenScope.of(context.token), key: key, canonicalBody: canonical)
+            idempotency = IdempotencyKey(token: context.token, key: key, canonicalBody: canonical)
         }
         switch try await service.create(definition, idempotency: idempotency) {
         case .created(let record):
@@ -91,19 +91,5 @@ struct RunRoutes {
         let id = try context.parameters.require("id")
         let record = try await service.cancel(id)
         return .json(Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted)
-    }
-}
-
-/// Idempotency keys are scoped to the client token that sent them; the scope is a hash of the
-/// token (FNV-1a), so no token is stored.
-enum TokenScope {
-    static func of(_ token: String?) -> String {
-        guard let token else { return "open" }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in token.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return String(hash, radix: 16)
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import RunwardenCore
 
 /// Durable storage of runs, tasks, events and workspace locks.
@@ -92,15 +93,32 @@ public struct Committed<Value: Sendable>: Sendable {
     }
 }
 
-/// An `Idempotency-Key`, scoped to the client token that sent it, with the body's canonical JSON.
+/// An `Idempotency-Key`, scoped to the client token that sent it, with a digest of the body.
+/// Neither the token nor the body is stored: the body holds the tasks' `env`, often secrets.
 public struct IdempotencyKey: Sendable, Equatable {
+    /// SHA-256 (hex) of the client token, or `open` without tokens.
     public var scope: String
     public var key: String
-    public var canonicalBody: String
-    public init(scope: String, key: String, canonicalBody: String) {
+    /// SHA-256 (hex) of the body's canonical JSON: equal JSON, equal digest.
+    public var bodyDigest: String
+
+    public init(scope: String, key: String, bodyDigest: String) {
         self.scope = scope
         self.key = key
-        self.canonicalBody = canonicalBody
+        self.bodyDigest = bodyDigest
+    }
+
+    public init(token: String?, key: String, canonicalBody: String) {
+        self.init(scope: token.map(Self.digest) ?? "open", key: key, bodyDigest: Self.digest(canonicalBody))
+    }
+
+    /// Lower-case hex SHA-256 of the text's UTF-8 — what PostgreSQL's
+    /// `encode(sha256(convert_to(t, 'UTF8')), 'hex')` gives, which its migration relies on.
+    public static func digest(_ text: String) -> String {
+        SHA256.hash(data: Array(text.utf8)).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
     }
 }
 

@@ -14,19 +14,19 @@ extension PostgresRunStore {
                 // finds its row: two equal requests racing on two nodes create one run.
                 let inserted = try await tx.rows(
                     """
-                    INSERT INTO idempotency_keys (scope, key, body, run_id, created_at)
-                    VALUES (\(idempotency.scope), \(idempotency.key), \(idempotency.canonicalBody), \(run.id),
+                    INSERT INTO idempotency_keys (scope, key, body_sha256, run_id, created_at)
+                    VALUES (\(idempotency.scope), \(idempotency.key), \(idempotency.bodyDigest), \(run.id),
                             \(run.state.createdAt.milliseconds))
                     ON CONFLICT (scope, key) DO NOTHING RETURNING run_id
                     """)
                 if inserted.isEmpty {
                     guard
                         let row = try await tx.rows(
-                            "SELECT body, run_id FROM idempotency_keys WHERE scope = \(idempotency.scope) AND key = \(idempotency.key)"
+                            "SELECT body_sha256, run_id FROM idempotency_keys WHERE scope = \(idempotency.scope) AND key = \(idempotency.key)"
                         ).first
                     else { return CreateOutcome.keyReused }
                     let (body, runID) = try row.decode((String, String).self)
-                    guard body == idempotency.canonicalBody, let record = try await Self.loadRecord(tx, runID: runID) else {
+                    guard body == idempotency.bodyDigest, let record = try await Self.loadRecord(tx, runID: runID) else {
                         return .keyReused
                     }
                     return .replayed(record)

@@ -138,6 +138,14 @@ enum PostgresSchema {
         // Until when a dispatcher holds a delivery it is attempting (NULL: nobody does), so that
         // nothing else makes it due again while that attempt is in flight.
         Migration(version: 3, name: "delivery-leases", statements: ["ALTER TABLE deliveries ADD COLUMN leased_until BIGINT"]),
+        // Idempotency rows kept whole create bodies (`env` and its secrets); a digest is all a
+        // replay check needs. Old FNV scopes stay: no token is known here to rehash them.
+        Migration(
+            version: 5, name: "idempotency-body-digests",
+            statements: [
+                "ALTER TABLE idempotency_keys RENAME COLUMN body TO body_sha256",
+                "UPDATE idempotency_keys SET body_sha256 = encode(sha256(convert_to(body_sha256, 'UTF8')), 'hex')",
+            ]),
     ]
 }
 

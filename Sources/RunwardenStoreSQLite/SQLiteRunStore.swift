@@ -46,10 +46,10 @@ public final class SQLiteRunStore: RunStore {
         try await writing { db in
             if let idempotency,
                 let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT body, run_id FROM idempotency_keys WHERE scope = ? AND key = ?"),
+                    db.cachedStatement(sql: "SELECT body_sha256, run_id FROM idempotency_keys WHERE scope = ? AND key = ?"),
                     arguments: [idempotency.scope, idempotency.key])
             {
-                guard (row["body"] as String) == idempotency.canonicalBody else { return .keyReused }
+                guard (row["body_sha256"] as String) == idempotency.bodyDigest else { return .keyReused }
                 guard let record = try Self.loadRecord(db, runID: row["run_id"]) else { return .keyReused }
                 return .replayed(record)
             }
@@ -75,9 +75,9 @@ public final class SQLiteRunStore: RunStore {
             }
             if let idempotency {
                 try db.executeCached(
-                    sql: "INSERT INTO idempotency_keys (scope, key, body, run_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                    sql: "INSERT INTO idempotency_keys (scope, key, body_sha256, run_id, created_at) VALUES (?, ?, ?, ?, ?)",
                     arguments: [
-                        idempotency.scope, idempotency.key, idempotency.canonicalBody, run.id, run.state.createdAt.milliseconds,
+                        idempotency.scope, idempotency.key, idempotency.bodyDigest, run.id, run.state.createdAt.milliseconds,
                     ])
             }
             var stored = run

@@ -1,4 +1,5 @@
 import GRDB
+import RunwardenStore
 
 /// The SQLite schema. Migrations are registered once and never edited after they ship.
 ///
@@ -128,6 +129,20 @@ enum SQLiteSchema {
             // Until when a dispatcher holds a delivery it is attempting (NULL: nobody does), so
             // that nothing else makes it due again while that attempt is in flight.
             try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN leased_until INTEGER")
+        }
+        migrator.registerMigration("v7-idempotency-body-digests") { db in
+            // Idempotency rows kept whole create bodies, `env` and its secrets included; a
+            // digest is all a replay check needs. Scopes were FNV-1a of the token and are
+            // left as they are: no token is known here to rehash, so a client token's keys
+            // sent before the upgrade are not replayed after it (open mode's scope is unchanged).
+            try db.execute(sql: "ALTER TABLE idempotency_keys RENAME COLUMN body TO body_sha256")
+            let rows = try Row.fetchAll(db, sql: "SELECT rowid, body_sha256 FROM idempotency_keys")
+            for row in rows {
+                let body: String = row["body_sha256"]
+                try db.execute(
+                    sql: "UPDATE idempotency_keys SET body_sha256 = ? WHERE rowid = ?",
+                    arguments: [IdempotencyKey.digest(body), row["rowid"] as Int64])
+            }
         }
         return migrator
     }

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Testing
 
+@testable import RunwardenStore
 @testable import RunwardenStoreSQLite
 
 /// What only the SQLite backend must get right.
@@ -18,5 +19,38 @@ struct SQLiteSpecificTests {
         let mode = try await store.pool.write { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(level == 2, "PRAGMA synchronous is \(level.map(String.init) ?? "nil"), not FULL (2)")
         #expect(mode == "wal")
+    }
+
+    @Test("an idempotency row keeps a SHA-256 of the body, and a row written before the upgrade is rewritten to its digest")
+    func idempotencyRowsKeepDigests() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-sqlite-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("runwarden.sqlite").path
+        let oldBody = #"{"tasks":[{"command":"deploy","env":{"TOKEN":"s3cret"},"name":"a"}],"workflow":"w"}"#
+        // A database as the release before digests left it: the whole body in `body`.
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try SQLiteSchema.migrator.migrate(queue, upTo: "v5-delivery-leases")
+            try await queue.write { db in
+                try db.execute(
+                    sql: "INSERT INTO idempotency_keys (scope, key, body, run_id, created_at) VALUES ('open', 'k1', ?, 'run_1', 0)",
+                    arguments: [oldBody])
+            }
+        }
+        let store = try await SQLiteRunStore.open(path: path)
+        let (run, event) = makeRun(tasks: [task("a")])
+        let key = IdempotencyKey(token: nil, key: "k2", canonicalBody: #"{"env":{"TOKEN":"s3cret"}}"#)
+        _ = try await store.createRun(run, event: event, idempotency: key)
+
+        let stored = try await store.pool.read { db in
+            try [String: String](
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, body_sha256 FROM idempotency_keys").map {
+                    ($0["key"], $0["body_sha256"])
+                })
+        }
+        #expect(stored["k1"] == IdempotencyKey.digest(oldBody))
+        #expect(stored["k2"] == key.bodyDigest)
+        #expect(stored.values.allSatisfy { $0.count == 64 && !$0.contains("s3cret") })
     }
 }
