@@ -76,6 +76,7 @@ public struct RunDefinition: Sendable, Equatable {
         let command = parseCommand(object["command"], at: reader.join(path, "command"), reader: &reader)
         let needs = reader.stringList(object, "needs", at: path) ?? []
         let workspace = reader.string(object, "workspace", at: path, maxLength: 200)
+        if let workspace, !WorkspaceName.isValid(workspace) { reader.fail(reader.join(path, "workspace"), WorkspaceName.rule) }
         let timeout = reader.integer(object, "timeout_s", at: path, minimum: 1, maximum: maxTimeoutSeconds)
         let retries = reader.integer(object, "retries", at: path, minimum: 0) ?? 0
         let allowFailure = reader.bool(object, "allow_failure", at: path) ?? false

@@ -190,12 +190,12 @@ struct ClaimAPITests {
         }
     }
 
-    @Test("DELETE /v1/locks/{workspace} releases a workspace whose name needs percent-encoding")
+    @Test("DELETE /v1/locks/{workspace} percent-decodes the name it is given")
     func manualReleaseOfEncodedWorkspaceName() async throws {
         try await withApp { client in
-            _ = try await client.createRun(runBody(tasks: "[\(taskJSON("build", extra: #""workspace":"repo a""#))]"))
+            _ = try await client.createRun(runBody(tasks: "[\(taskJSON("build", extra: #""workspace":"repo-a""#))]"))
             _ = try await client.claimTaskID()
-            let release = try await client.send(.delete, "/v1/locks/repo%20a")
+            let release = try await client.send(.delete, "/v1/locks/repo%2Da")
             let locks = try await client.getJSON("/v1/locks")
 
             #expect(release.status == .noContent)
