@@ -61,13 +61,20 @@ public protocol RunStore: WebhookStore {
     func statusCounts() async throws -> StatusCounts
 }
 
-/// Runs and tasks by status, keyed by the status's name.
+/// Runs and tasks by status, keyed by the status's name. Both stores keep these as changes
+/// commit (triggers on `runs` and `tasks`), so reading them costs nothing per row.
 public struct StatusCounts: Sendable, Equatable {
     public var runs: [String: Int]
     public var tasks: [String: Int]
     public init(runs: [String: Int], tasks: [String: Int]) {
         self.runs = runs
         self.tasks = tasks
+    }
+
+    /// Adds a row of the `status_counts` table (`kind` is `runs` or `tasks`); zeros are left out.
+    public mutating func add(kind: String, status: String, count: Int) {
+        guard count != 0 else { return }
+        if kind == "runs" { runs[status, default: 0] += count } else if kind == "tasks" { tasks[status, default: 0] += count }
     }
 }
 

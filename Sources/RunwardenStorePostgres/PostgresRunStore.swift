@@ -60,17 +60,12 @@ public final class PostgresRunStore: RunStore, Service {
 
     public func statusCounts() async throws -> StatusCounts {
         try await transaction(.read) { tx in
-            var runs: [String: Int] = [:]
-            for row in try await tx.rows("SELECT status, count(*) FROM runs GROUP BY status") {
-                let (status, count) = try row.decode((String, Int64).self)
-                runs[status] = Int(count)
+            var counts = StatusCounts(runs: [:], tasks: [:])
+            for row in try await tx.rows("SELECT kind, status, sum(n)::bigint FROM status_counts GROUP BY kind, status") {
+                let (kind, status, count) = try row.decode((String, String, Int64).self)
+                counts.add(kind: kind, status: status, count: Int(count))
             }
-            var tasks: [String: Int] = [:]
-            for row in try await tx.rows("SELECT status, count(*) FROM tasks GROUP BY status") {
-                let (status, count) = try row.decode((String, Int64).self)
-                tasks[status] = Int(count)
-            }
-            return StatusCounts(runs: runs, tasks: tasks)
+            return counts
         }
     }
 }

@@ -146,6 +146,48 @@ enum PostgresSchema {
                 "ALTER TABLE idempotency_keys RENAME COLUMN body TO body_sha256",
                 "UPDATE idempotency_keys SET body_sha256 = encode(sha256(convert_to(body_sha256, 'UTF8')), 'hex')",
             ]),
+        // Runs and tasks by status for /metrics, kept by triggers as each change commits. Each
+        // connection adds to its own shard row (backend pid mod 16), so concurrent writers do
+        // not queue on one row lock; a scrape sums the shards.
+        Migration(
+            version: 6, name: "status-counts",
+            statements: [
+                """
+                CREATE TABLE status_counts (
+                    kind TEXT NOT NULL, status TEXT NOT NULL, shard INT NOT NULL, n BIGINT NOT NULL,
+                    PRIMARY KEY (kind, status, shard)
+                )
+                """,
+                "INSERT INTO status_counts SELECT 'runs', status, 0, count(*) FROM runs GROUP BY status",
+                "INSERT INTO status_counts SELECT 'tasks', status, 0, count(*) FROM tasks GROUP BY status",
+                """
+                CREATE FUNCTION runwarden_count_status() RETURNS trigger LANGUAGE plpgsql AS $$
+                DECLARE
+                    slot INT := pg_backend_pid() % 16;
+                BEGIN
+                    IF TG_OP <> 'INSERT' THEN
+                        INSERT INTO status_counts VALUES (TG_TABLE_NAME, OLD.status, slot, -1)
+                            ON CONFLICT (kind, status, shard) DO UPDATE SET n = status_counts.n - 1;
+                    END IF;
+                    IF TG_OP <> 'DELETE' THEN
+                        INSERT INTO status_counts VALUES (TG_TABLE_NAME, NEW.status, slot, 1)
+                            ON CONFLICT (kind, status, shard) DO UPDATE SET n = status_counts.n + 1;
+                    END IF;
+                    RETURN NULL;
+                END
+                $$
+                """,
+                "CREATE TRIGGER runs_counted AFTER INSERT OR DELETE ON runs FOR EACH ROW EXECUTE FUNCTION runwarden_count_status()",
+                """
+                CREATE TRIGGER runs_counted_on_update AFTER UPDATE OF status ON runs FOR EACH ROW
+                WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION runwarden_count_status()
+                """,
+                "CREATE TRIGGER tasks_counted AFTER INSERT OR DELETE ON tasks FOR EACH ROW EXECUTE FUNCTION runwarden_count_status()",
+                """
+                CREATE TRIGGER tasks_counted_on_update AFTER UPDATE OF status ON tasks FOR EACH ROW
+                WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION runwarden_count_status()
+                """,
+            ]),
     ]
 }
 

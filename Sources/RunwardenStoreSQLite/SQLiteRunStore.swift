@@ -203,14 +203,11 @@ public final class SQLiteRunStore: RunStore {
 
     public func statusCounts() async throws -> StatusCounts {
         try await reading { db in
-            func counts(_ table: String) throws -> [String: Int] {
-                var result: [String: Int] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM \(table) GROUP BY status") {
-                    result[row["status"]] = row["n"]
-                }
-                return result
+            var counts = StatusCounts(runs: [:], tasks: [:])
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT kind, status, n FROM status_counts WHERE n <> 0")) {
+                counts.add(kind: row["kind"], status: row["status"], count: row["n"])
             }
-            return StatusCounts(runs: try counts("runs"), tasks: try counts("tasks"))
+            return counts
         }
     }
 

@@ -281,4 +281,27 @@ struct RunStoreConformanceTests {
         #expect(claimed.count == 20)
         #expect(Set(claimed).count == 20)
     }
+
+    @Test("status counts follow every create, claim, report and cancel as it commits", arguments: Backend.all)
+    func statusCountsFollowChanges(backend: Backend) async throws {
+        let (store, reopen) = try await backend.makeStore()
+        #expect(try await store.statusCounts() == StatusCounts(runs: [:], tasks: [:]))
+        let finished = try await create(store, [task("build"), task("test", needs: ["build"])])
+        let canceled = try await create(store, [task("a"), task("b")], now: at(1))
+        _ = try await create(store, [task("c")], now: at(2))
+        #expect(
+            try await store.statusCounts()
+                == StatusCounts(runs: ["queued": 3], tasks: ["queued": 4, "pending": 1]))
+
+        let build = try #require(try await store.claim(runner: "r", labels: [], now: at(3)))
+        #expect(build.value.runID == finished.id)
+        _ = try await store.update(runID: finished.id, now: at(4)) { change in
+            try change.report(taskID: build.value.id, StatusReport(status: .failed, exitCode: 1), runner: "r")
+        }
+        _ = try await store.update(runID: canceled.id, now: at(5)) { change in try change.cancel() }
+        let expected = StatusCounts(
+            runs: ["failed": 1, "canceled": 1, "queued": 1], tasks: ["failed": 1, "skipped": 1, "canceled": 2, "queued": 1])
+        #expect(try await store.statusCounts() == expected)
+        #expect(try await reopen().statusCounts() == expected)
+    }
 }
