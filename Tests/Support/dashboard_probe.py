@@ -41,6 +41,7 @@ class Page:
         self.socket = websocket.create_connection(url, timeout=10)
         self.next_id = 0
         self.exceptions = []
+        self.violations = []
 
     def call(self, method, **params):
         self.next_id += 1
@@ -50,6 +51,11 @@ class Page:
             if message.get("method") == "Runtime.exceptionThrown":
                 details = message["params"]["exceptionDetails"]
                 self.exceptions.append(details.get("exception", {}).get("description") or details.get("text"))
+            if message.get("method") == "Log.entryAdded":
+                entry = message["params"]["entry"]
+                # What the page's Content-Security-Policy blocked (an inline script, a style).
+                if entry.get("source") == "security" or "Content Security Policy" in entry.get("text", ""):
+                    self.violations.append(entry.get("text"))
             if message.get("id") == self.next_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
@@ -98,6 +104,7 @@ def main():
         page = Page(target["webSocketDebuggerUrl"])
         page.call("Runtime.enable")
         page.call("Page.enable")
+        page.call("Log.enable")
         page.call("Page.navigate", url=args.url)
 
         seen, initial, state = [], None, {}
@@ -126,7 +133,7 @@ def main():
         print(json.dumps({
             "initial": initial, "final": state.get("status"), "text": state.get("text"), "seen": seen,
             "reloaded": reloaded, "progress": {"done": state.get("done"), "total": state.get("total")},
-            "exceptions": page.exceptions,
+            "exceptions": page.exceptions, "policy_violations": page.violations,
         }))
     finally:
         chromium.kill()
