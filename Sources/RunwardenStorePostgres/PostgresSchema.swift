@@ -195,7 +195,11 @@ extension PostgresRunStore {
     /// Brings the database to the current schema. Idempotent; nodes that start together wait
     /// for one another on an advisory lock, so each migration is applied exactly once, in one
     /// transaction with its `schema_migrations` row.
-    public func migrate() async throws {
+    public func migrate() async throws { try await migrate(through: nil) }
+
+    /// Applies the migrations up to version `last` (all when nil): tests build a database as an
+    /// earlier release left it, to check what a later migration does to its rows.
+    func migrate(through last: Int64?) async throws {
         try await transaction(.write) { tx in
             try await tx.execute("SELECT pg_advisory_xact_lock(\(PostgresSchema.migrationLockKey))")
             try await tx.execute(
@@ -208,6 +212,7 @@ extension PostgresRunStore {
                 """)
             let applied = Set(try await tx.rows("SELECT version FROM schema_migrations").map { try $0.decode(Int64.self) })
             for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
+                if let last, migration.version > last { break }
                 for statement in migration.statements {
                     // Constant DDL from this file; no value is ever spliced in.
                     try await tx.execute(PostgresQuery(unsafeSQL: statement))

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import RunwardenCore
 import RunwardenStore
-import RunwardenStorePostgres
+@testable import RunwardenStorePostgres
 import Synchronization
 import RunwardenTestSupport
 import Testing
@@ -242,5 +242,25 @@ actor HeardTopics {
             try? await Task.sleep(for: .milliseconds(5))
         }
         return true
+    }
+
+    @Test("an idempotency row written before the digest migration is rewritten to the SHA-256 the store computes")
+    func idempotencyBodiesBecomeDigests() async throws {
+        let url = try await PostgresTestCluster.database()
+        var logger = Logger(label: "runwarden.store-tests")
+        logger.logLevel = .warning
+        let store = try PostgresRunStore(url: url, maxConnections: 2, logger: logger)
+        Task { await store.run() }
+        try await store.migrate(through: 4)
+        let oldBody = #"{"tasks":[{"command":"deploy","env":{"TOKEN":"s3cret é"},"name":"a"}],"workflow":"w"}"#
+        try await store.transaction(.write) { tx in
+            try await tx.execute(
+                "INSERT INTO idempotency_keys (scope, key, body, run_id, created_at) VALUES ('open', 'k1', \(oldBody), 'run_1', 0)")
+        }
+        try await store.migrate()
+        let stored = try await store.transaction(.read) { tx in
+            try await tx.rows("SELECT body_sha256 FROM idempotency_keys WHERE key = 'k1'").first?.decode(String.self)
+        }
+        #expect(stored == IdempotencyKey.digest(oldBody))
     }
 }
