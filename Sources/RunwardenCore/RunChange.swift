@@ -70,6 +70,14 @@ public struct RunChange: Sendable {
             throw .taskNotClaimed("task \(taskID) is claimed by runner \"\(holder)\", not \"\(runner)\"")
         }
 
+        if report.status == .failed, report.error?.code == TaskErrorCode.heartbeatLost {
+            // The runner could not heartbeat for a whole lease and stopped the task itself: the
+            // same loss the reaper would find, so the same rule — a retry while retries remain.
+            // (A server that was down meanwhile gave the task a fresh lease on restart and
+            // would otherwise take this as a plain failure.)
+            leaseExpired(taskID: taskID)
+            return true
+        }
         let at = saneTimestamp(report.timestamp, notBefore: task.state.claimedAt ?? run.state.createdAt)
         let dataChanged = applyData(of: report, to: index, at: at)
         guard report.status.rank > task.status.rank else {

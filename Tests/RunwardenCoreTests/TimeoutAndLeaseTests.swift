@@ -171,6 +171,23 @@ struct TimeoutAndLeaseTests {
         #expect(s.lastTypes.first == "task.failed")
     }
 
+    @Test func aRunnerReportingItLostItsLeaseGetsTheLeaseRuleARetryWhileRetriesRemain() throws {
+        var s = Scenario([task("build", retries: 1)])
+        try s.start("build")
+        let lost = StatusReport(
+            status: .failed, error: TaskError(code: TaskErrorCode.heartbeatLost, message: "the runner could not heartbeat"))
+        #expect(try s.report("build", lost))
+        #expect(s.status("build") == .queued)
+        #expect(s["build"].state.attempt == 2)
+        #expect(s.lastTypes == ["task.retrying"])
+
+        try s.start("build")
+        #expect(try s.report("build", lost))
+        #expect(s.status("build") == .failed)
+        #expect(s["build"].state.error?.code == "heartbeat_lost")
+        #expect(s.run.status == .failed)
+    }
+
     @Test func anExpiredLeaseOfACancelingTaskEndsItCanceled() throws {
         var s = Scenario([task("a"), task("b", retries: 5)])
         try s.start("a")
