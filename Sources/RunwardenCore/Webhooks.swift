@@ -98,10 +98,23 @@ enum URLRules {
 /// Parses `--webhook-retry 5s,5m,30m,...`: the delays between attempts after the first.
 public enum RetrySchedule {
     public static let standard = "5s,5m,30m,2h,5h,10h,10h"
+    /// The longest delay the schedule may hold (`168h`, a week): far beyond any real
+    /// schedule, and small enough that no jitter or date arithmetic on it can overflow.
+    public static let longestDelayMilliseconds: Int64 = 7 * 24 * 3_600_000
 
+    /// The delays in milliseconds; nil unless every part is a positive duration of at most
+    /// `longestDelayMilliseconds`.
     public static func parse(_ text: String) -> [Int64]? {
         let parts = text.split(separator: ",").map { Units.milliseconds(String($0)) }
-        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0! <= longestDelayMilliseconds }) else { return nil }
         return parts.compactMap { $0 }
+    }
+
+    /// `delay` ±10 %, which spreads out the retries of deliveries that failed together.
+    /// Defined for any value (a schedule can be set in code too): never traps.
+    public static func jittered(_ delay: Int64) -> Int64 {
+        let spread = max(delay, 0) / 10
+        let (sum, overflow) = delay.addingReportingOverflow(Int64.random(in: -spread...spread))
+        return overflow ? .max : sum
     }
 }

@@ -36,7 +36,9 @@ public func buildApplication(
     let router = buildRouter(service: service, configuration: configuration)
     if let interval = configuration.reaperInterval { services.append(Reaper(service: service, interval: interval)) }
     if configuration.dispatchWebhooks {
-        services.append(WebhookDispatcher(service: service, settings: .init(schedule: configuration.webhookRetryMs)))
+        var settings = WebhookDispatcher.Settings(schedule: configuration.webhookRetryMs)
+        settings.attemptTimeout = configuration.webhookAttemptTimeout
+        services.append(WebhookDispatcher(service: service, settings: settings))
     }
     var app = Application(
         router: router,

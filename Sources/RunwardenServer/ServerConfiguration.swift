@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     public var webhookRetryMs: [Int64] = RetrySchedule.parse(RetrySchedule.standard) ?? []
     /// Whether this server delivers webhooks; off in tests that must not reach any network.
     public var dispatchWebhooks = true
+    /// How long one webhook attempt may take, connect to last body byte (SPEC §3: 15 s).
+    public var webhookAttemptTimeout = WebhookDispatcher.Settings.standardAttemptTimeout
     /// How often an idle event stream sends a keep-alive comment.
     public var streamKeepAlive: Duration = .seconds(15)
     /// How long a connection may take to send a complete request head (`--header-timeout`).

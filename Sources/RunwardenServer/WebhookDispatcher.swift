@@ -15,7 +15,8 @@ public struct WebhookDispatcher: Service {
     public struct Settings: Sendable {
         /// Delays before the 2nd, 3rd, … attempt, in milliseconds.
         public var schedule: [Int64]
-        public var attemptTimeout: Duration = .seconds(15)
+        public static let standardAttemptTimeout: Duration = .seconds(15)
+        public var attemptTimeout = standardAttemptTimeout
         public var maxInFlight = 16
         /// Attempts to one URL at a time: a receiver gets a run's events in `seq` order (while
         /// none fails), and one that never answers holds a single slot while the others keep
@@ -50,7 +51,8 @@ public struct WebhookDispatcher: Service {
                 do {
                     let now = service.clock()
                     // Held past the attempt's own timeout; the attempt's verdict replaces it.
-                    let leaseEnd = now.adding(milliseconds: (settings.attemptTimeout.components.seconds + 30) * 1000)
+                    let leaseEnd = now.adding(saturatingMilliseconds: settings.attemptTimeout.saturatingMilliseconds)
+                        .adding(saturatingMilliseconds: 30_000)
                     for delivery in try await service.store.dueDeliveries(now: now, limit: 200) {
                         guard await inFlight.start(delivery, limits: settings) else { continue }
                         // The read above may be stale, and other nodes dispatch too: only the
@@ -98,15 +100,19 @@ public struct WebhookDispatcher: Service {
         var retryAfter: String?
         var failure: String?
         do {
-            let response = try await http.execute(request, timeout: .nanoseconds(Int64(settings.attemptTimeout.components.seconds) * 1_000_000_000))
-            statusCode = Int(response.status.code)
-            retryAfter = response.headers.first(name: "Retry-After")
-            _ = try? await response.body.collect(upTo: 64 * 1024)
+            // The whole exchange, body included, is inside the timeout: AsyncHTTPClient's own
+            // deadline ends with the response head, so a receiver trickling its body would
+            // otherwise hold the attempt (and its URL's slot) for as long as it liked.
+            (statusCode, retryAfter) = try await withAttemptTimeout(settings.attemptTimeout) { [request] in
+                let response = try await http.execute(request, timeout: .milliseconds(settings.attemptTimeout.saturatingMilliseconds))
+                try await Self.discard(response.body, upTo: Self.responseBodyLimit)
+                return (Int(response.status.code), response.headers.first(name: "Retry-After"))
+            }
         } catch {
             failure = Self.describe(error)
         }
         let latency = started.duration(to: .now)
-        let latencyMs = Int(latency.components.seconds * 1000 + latency.components.attoseconds / 1_000_000_000_000_000)
+        let latencyMs = Int(clamping: latency.saturatingMilliseconds)
         let verdict = Self.verdict(
             statusCode: statusCode, retryAfter: retryAfter, attemptsSoFar: delivery.attempts.count + 1, now: now,
             schedule: settings.schedule)
@@ -133,25 +139,22 @@ public struct WebhookDispatcher: Service {
             let retryable = statusCode >= 500 || statusCode == 408 || statusCode == 429
             if !retryable { return .failed }
         }
-        guard attemptsSoFar <= schedule.count else { return .failed }
-        var delay = schedule[attemptsSoFar - 1]
-        delay += Int64.random(in: -(delay / 10)...(delay / 10))  // ±10 % jitter spreads retries out
-        if let retryAfter, let requested = parseRetryAfter(retryAfter, now: now) {
-            delay = min(max(requested, 0), 24 * 3_600_000)
-        }
-        return .retry(at: now.adding(milliseconds: delay))
+        guard attemptsSoFar >= 1, attemptsSoFar <= schedule.count else { return .failed }
+        var delay = RetrySchedule.jittered(schedule[attemptsSoFar - 1])
+        if let retryAfter, let requested = RetryAfter.milliseconds(retryAfter, now: now) { delay = requested }
+        return .retry(at: now.adding(saturatingMilliseconds: delay))
     }
 
-    /// `Retry-After` as seconds or an HTTP date; milliseconds from `now`.
-    static func parseRetryAfter(_ value: String, now: Timestamp) -> Int64? {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int64(trimmed) { return seconds * 1000 }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: trimmed) else { return nil }
-        return Timestamp(date).milliseconds - now.milliseconds
+    /// How much of a response body is read (and thrown away) before the connection is dropped:
+    /// nothing in it matters, but reading a short one to its end lets the connection be reused.
+    static let responseBodyLimit = 64 * 1024
+
+    static func discard(_ body: HTTPClientResponse.Body, upTo limit: Int) async throws {
+        var remaining = limit
+        for try await chunk in body {
+            remaining -= chunk.readableBytes
+            if remaining < 0 { return }  // leaving the loop cancels the rest of the body
+        }
     }
 
     static func describe(_ error: any Error) -> String {
@@ -161,6 +164,7 @@ public struct WebhookDispatcher: Service {
             default: return "\(error)"
             }
         }
+        if error is AttemptTimedOut { return "timed out" }
         return String(describing: error)
     }
 }
