@@ -25,6 +25,11 @@ public struct APIError: Error, Sendable {
         return APIError(.unprocessableContent, "validation_failed", "the request breaks \(failure.errors.count) rule(s): \(summary)", details: failure.errors)
     }
 
+    /// A delivery or recovery asked of a subscription that was deleted or disabled (SPEC §6).
+    public static func webhookInactive(_ message: String) -> APIError {
+        APIError(.conflict, "webhook_inactive", message)
+    }
+
     public static func invalidQuery(_ name: String, _ message: String) -> APIError {
         APIError(.unprocessableContent, "validation_failed", "query parameter \(name) \(message)", details: [FieldError(name, message)])
     }

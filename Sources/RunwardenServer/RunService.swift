@@ -210,12 +210,18 @@ public struct RunService: Sendable {
     }
 
     public func retryDelivery(_ id: String) async throws {
-        guard try await store.retryDelivery(id: id, now: clock()) else { throw APIError.notFound("delivery", id) }
-        await hub.notify([.deliveries])
+        switch try await store.retryDelivery(id: id, now: clock()) {
+        case .requeued: await hub.notify([.deliveries])
+        case .unknown: throw APIError.notFound("delivery", id)
+        case .inactive: throw APIError.webhookInactive("delivery \(id) belongs to a subscription that was deleted or disabled")
+        }
     }
 
+    /// Re-queues an active subscription's failed deliveries; a disabled one sends nothing more.
     public func recoverDeliveries(webhookID: String, since: Timestamp) async throws -> Int {
-        _ = try await webhook(webhookID)
+        guard try await webhook(webhookID).isActive else {
+            throw APIError.webhookInactive("subscription \(webhookID) is disabled; create a new one to receive events again")
+        }
         let count = try await store.recoverDeliveries(webhookID: webhookID, since: since, now: clock())
         await hub.notify([.deliveries])
         return count

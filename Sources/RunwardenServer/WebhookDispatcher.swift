@@ -57,12 +57,12 @@ public struct WebhookDispatcher: Service {
                         guard await inFlight.start(delivery, limits: settings) else { continue }
                         // The read above may be stale, and other nodes dispatch too: only the
                         // lease decides who attempts a delivery.
-                        guard try await service.store.leaseDelivery(id: delivery.id, now: now, until: leaseEnd) else {
+                        guard let lease = try await service.store.leaseDelivery(id: delivery.id, now: now, until: leaseEnd) else {
                             await inFlight.finish(delivery)
                             continue
                         }
                         group.addTask {
-                            await attempt(delivery, http: http)
+                            await attempt(delivery, secret: lease.secret, http: http)
                             await inFlight.finish(delivery)
                             await service.hub.notify([.deliveries])
                         }
@@ -79,7 +79,7 @@ public struct WebhookDispatcher: Service {
     }
 
     /// One attempt: sign, POST, record what happened and what comes next.
-    func attempt(_ delivery: Delivery, http: HTTPClient) async {
+    func attempt(_ delivery: Delivery, secret: String?, http: HTTPClient) async {
         let started = ContinuousClock.now
         let now = service.clock()
         let unixSeconds = now.milliseconds / 1000
@@ -89,9 +89,7 @@ public struct WebhookDispatcher: Service {
         request.headers.add(name: "User-Agent", value: "Runwarden-Webhooks/1")
         request.headers.add(name: "webhook-id", value: delivery.eventID)
         request.headers.add(name: "webhook-timestamp", value: String(unixSeconds))
-        if let signature = WebhookSigner.signature(
-            id: delivery.eventID, timestamp: unixSeconds, body: delivery.payload, secret: delivery.secret)
-        {
+        if let secret, let signature = WebhookSigner.signature(id: delivery.eventID, timestamp: unixSeconds, body: delivery.payload, secret: secret) {
             request.headers.add(name: "webhook-signature", value: signature)
         }
         request.body = .bytes(ByteBuffer(bytes: delivery.payload))

@@ -41,10 +41,14 @@ struct WebhookRoutes {
         return Response(status: .noContent)
     }
 
+    /// The log outlives its subscription: a deleted subscription's deliveries stay listed
+    /// under its id (SPEC §6); an id that never had any is `404 webhook_not_found`.
     @Sendable func deliveries(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
-        let webhook = try await service.webhook(try context.parameters.require("id"))
+        let webhookID = try context.parameters.require("id")
+        let cursor = request.query("cursor")
         let page = try await service.store.deliveries(
-            webhookID: webhook.id, limit: try request.limit(default: 50, maximum: 500), before: request.query("cursor"))
+            webhookID: webhookID, limit: try request.limit(default: 50, maximum: 500), before: cursor)
+        if page.items.isEmpty, cursor == nil { _ = try await service.webhook(webhookID) }
         return .json(.object(["items": .array(page.items.map(Self.json)), "next_cursor": JSONValue(page.nextCursor)]))
     }
 

@@ -47,7 +47,9 @@ public struct DeliveryAttempt: Sendable, Equatable, Codable {
 }
 
 /// An outbox row: one event for one destination — a subscription, or a run's `callback_url`
-/// (then `webhookID` is nil). Written in the same transaction as its event.
+/// (then `webhookID` is nil). Written in the same transaction as its event. It holds no
+/// signing secret: that is read when the delivery is leased (`DeliveryLease`), so a secret
+/// lives in one row — its subscription's, or its run's.
 public struct Delivery: Sendable, Equatable {
     public var id: String
     public var webhookID: String?
@@ -56,7 +58,6 @@ public struct Delivery: Sendable, Equatable {
     public var eventSeq: Int64
     public var type: String
     public var url: String
-    public var secret: String
     public var payload: Data
     public var status: DeliveryStatus
     public var attempts: [DeliveryAttempt]
@@ -65,8 +66,7 @@ public struct Delivery: Sendable, Equatable {
 
     public init(
         id: String, webhookID: String?, runID: String, eventID: String, eventSeq: Int64, type: String, url: String,
-        secret: String, payload: Data, status: DeliveryStatus, attempts: [DeliveryAttempt], nextAttemptAt: Timestamp?,
-        createdAt: Timestamp
+        payload: Data, status: DeliveryStatus, attempts: [DeliveryAttempt], nextAttemptAt: Timestamp?, createdAt: Timestamp
     ) {
         self.id = id
         self.webhookID = webhookID
@@ -75,7 +75,6 @@ public struct Delivery: Sendable, Equatable {
         self.eventSeq = eventSeq
         self.type = type
         self.url = url
-        self.secret = secret
         self.payload = payload
         self.status = status
         self.attempts = attempts
@@ -112,30 +111,51 @@ public enum DeliveryVerdict: Sendable, Equatable {
     case failedAndDisable(reason: String)
 }
 
+/// What an attempt needs beyond the outbox row, read as the delivery is leased.
+public struct DeliveryLease: Sendable, Equatable {
+    /// The subscription's secret, or the run's `callback_secret`; nil when neither exists.
+    public var secret: String?
+
+    public init(secret: String?) { self.secret = secret }
+}
+
+/// What asking for a delivery to be tried again did.
+public enum DeliveryRetry: Sendable, Equatable {
+    case requeued
+    case unknown
+    /// Its subscription was deleted or disabled: nothing more is sent for it.
+    case inactive
+}
+
 /// Subscriptions and the delivery outbox.
 public protocol WebhookStore: Sendable {
     func createWebhook(_ webhook: Webhook) async throws
     func webhook(id: String) async throws -> Webhook?
     /// Oldest first; `after` is the last id of the previous page.
     func webhooks(limit: Int, after: String?) async throws -> (items: [Webhook], nextCursor: String?)
-    /// Deletes the subscription; its pending deliveries fail. False when unknown.
+    /// Deletes the subscription; its pending deliveries fail and are never attempted again
+    /// (the rows stay, listed under the subscription's id). False when unknown.
     func deleteWebhook(id: String, now: Timestamp) async throws -> Bool
 
     func delivery(id: String) async throws -> Delivery?
     /// Newest first; `before` is the last id of the previous page.
     func deliveries(webhookID: String, limit: Int, before: String?) async throws -> (items: [Delivery], nextCursor: String?)
-    /// Pending deliveries whose next attempt is due, oldest event first.
+    /// For each URL with a due delivery, its oldest due one (by next attempt, then `seq`),
+    /// oldest first — so a URL with thousands of due rows (a receiver that is down) takes one
+    /// place in the answer and cannot keep healthy receivers' deliveries out of it.
     func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery]
-    /// Takes a due delivery for one attempt by moving its next attempt to `until`; false when
-    /// it is no longer pending and due (another dispatcher, or a stale read, got there first).
+    /// Takes a due delivery for one attempt by moving its next attempt to `until`, and reads
+    /// its signing secret; nil when it is no longer pending and due (another dispatcher, or a
+    /// stale read, got there first) or its subscription is gone or disabled (then it fails).
     /// A dispatcher that dies mid-attempt leaves the lease to run out: at-least-once.
-    func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> Bool
+    func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> DeliveryLease?
     /// Appends an attempt and applies its verdict. After a success, other pending deliveries to
     /// the same URL are made due at once: the receiver is back.
     func recordAttempt(deliveryID: String, _ attempt: DeliveryAttempt, verdict: DeliveryVerdict) async throws
-    /// Makes a delivery pending and due now, whatever its status. False when unknown.
-    func retryDelivery(id: String, now: Timestamp) async throws -> Bool
+    /// Makes a delivery pending and due now, whatever its status — unless its subscription
+    /// was deleted or disabled.
+    func retryDelivery(id: String, now: Timestamp) async throws -> DeliveryRetry
     /// Makes every failed delivery of the subscription whose event was created at or after
-    /// `since` pending and due now; returns how many.
+    /// `since` pending and due now, if the subscription is active; returns how many.
     func recoverDeliveries(webhookID: String, since: Timestamp, now: Timestamp) async throws -> Int
 }

@@ -89,7 +89,7 @@ extension PostgresRunStore {
         guard !rows.isEmpty else { return events }
         try await tx.insert(
             """
-            INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, secret, payload, status,
+            INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, payload, status,
                                     attempts, next_attempt_at, created_at)
             """, rows
         ) { values, row in
@@ -100,7 +100,6 @@ extension PostgresRunStore {
             try values.add(row.event.seq)
             try values.add(row.event.draft.type)
             try values.add(row.target.url)
-            try values.add(row.target.secret)
             try values.add(row.payload)
             try values.add(DeliveryStatus.pending.rawValue)
             try values.add("[]")
@@ -154,24 +153,23 @@ extension PostgresRunStore {
         return events
     }
 
+    /// No secret: the lease reads it from the subscription or the run.
     struct Destination {
         var webhookID: String?
         var url: String
-        var secret: String
     }
 
     /// For each draft, where it must be delivered.
     static func deliveryDestinations(for drafts: [EventDraft], of run: Run, _ tx: PostgresTransaction) async throws -> [[Destination]] {
-        let subscriptions = try await tx.rows("SELECT id, url, events, secret FROM webhooks WHERE active ORDER BY id").map { row in
-            let (id, url, events, secret) = try row.decode((String, String, String, String).self)
-            return (id: id, url: url, secret: secret, patterns: try JSONColumn.decode([String].self, events))
+        let subscriptions = try await tx.rows("SELECT id, url, events FROM webhooks WHERE active ORDER BY id").map { row in
+            let (id, url, events) = try row.decode((String, String, String).self)
+            return (id: id, url: url, patterns: try JSONColumn.decode([String].self, events))
         }
-        let callback = run.spec.callbackURL.flatMap { url in run.spec.callbackSecret.map { (url, $0) } }
         return drafts.map { draft in
             var targets = subscriptions.filter { EventFilter.matches($0.patterns, type: draft.type) }
-                .map { Destination(webhookID: $0.id, url: $0.url, secret: $0.secret) }
-            if let (url, secret) = callback, draft.type.hasPrefix("run.") {
-                targets.append(Destination(webhookID: nil, url: url, secret: secret))
+                .map { Destination(webhookID: $0.id, url: $0.url) }
+            if let callback = run.spec.callbackURL, draft.type.hasPrefix("run.") {
+                targets.append(Destination(webhookID: nil, url: callback))
             }
             return targets
         }

@@ -7,8 +7,10 @@ import RunwardenStore
 extension PostgresRunStore {
     static let webhookColumns = "id, url, events, secret, description, active, disabled_reason, created_at"
     static let deliveryColumns = """
-        id, webhook_id, run_id, event_id, event_seq, type, url, secret, payload, status, attempts, next_attempt_at, created_at
+        id, webhook_id, run_id, event_id, event_seq, type, url, payload, status, attempts, next_attempt_at, created_at
         """
+    static let qualifiedDeliveryColumns = deliveryColumns.split(separator: ",")
+        .map { "deliveries." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
 
     public func createWebhook(_ webhook: Webhook) async throws {
         try await transaction(.write) { tx in
@@ -77,16 +79,12 @@ extension PostgresRunStore {
     }
 
     public func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery] {
-        let limit = max(0, limit)
-        return try await transaction(.read) { tx in
-            try await tx.rows(
-                """
-                SELECT \(unescaped: Self.deliveryColumns) FROM deliveries
-                WHERE status = 'pending' AND next_attempt_at <= \(now.milliseconds)
-                ORDER BY next_attempt_at, event_seq LIMIT \(limit)
-                """
-            ).map(Self.delivery)
-        }
+        var binds = PostgresBindings()
+        binds.append(now.milliseconds)
+        binds.append(Int64(max(0, limit)))
+        let query = PostgresQuery(
+            unsafeSQL: DeliverySQL.oldestDuePerURL(columns: Self.qualifiedDeliveryColumns, now: "$1", limit: "$2"), binds: binds)
+        return try await transaction(.read) { tx in try await tx.rows(query).map(Self.delivery) }
     }
 
     public func recordAttempt(deliveryID: String, _ attempt: DeliveryAttempt, verdict: DeliveryVerdict) async throws {
@@ -136,28 +134,56 @@ extension PostgresRunStore {
         }
     }
 
-    public func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> Bool {
+    public func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> DeliveryLease? {
         try await transaction(.write) { tx in
-            try await !tx.rows(
-                """
-                UPDATE deliveries SET next_attempt_at = \(until.milliseconds), leased_until = \(until.milliseconds)
-                WHERE id = \(id) AND status = 'pending' AND next_attempt_at <= \(now.milliseconds)
-                RETURNING id
-                """
-            ).isEmpty
+            guard
+                let row = try await tx.rows(
+                    """
+                    SELECT d.webhook_id, d.run_id, w.secret, w.active FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id
+                    WHERE d.id = \(id) AND d.status = 'pending' AND d.next_attempt_at <= \(now.milliseconds)
+                    FOR UPDATE OF d
+                    """
+                ).first
+            else { return nil }
+            let (webhookID, runID, webhookSecret, active) = try row.decode((String?, String, String?, Bool?).self)
+            let secret: String?
+            if webhookID != nil {
+                guard active == true else {
+                    // Deleted or disabled after this row was written: nothing more is sent.
+                    try await tx.execute("UPDATE deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = \(id)")
+                    return nil
+                }
+                secret = webhookSecret
+            } else {
+                let spec = try await tx.rows("SELECT spec FROM runs WHERE id = \(runID)").first?.decode(String.self)
+                secret = try spec.flatMap { try JSONColumn.runSpecs.decode($0, row: runID).callbackSecret }
+            }
+            try await tx.execute(
+                "UPDATE deliveries SET next_attempt_at = \(until.milliseconds), leased_until = \(until.milliseconds) WHERE id = \(id)")
+            return DeliveryLease(secret: secret)
         }
     }
 
-    public func retryDelivery(id: String, now: Timestamp) async throws -> Bool {
+    public func retryDelivery(id: String, now: Timestamp) async throws -> DeliveryRetry {
         try await transaction(.write) { tx in
-            let updated = try await tx.rows(
+            guard
+                let row = try await tx.rows(
+                    """
+                    SELECT d.webhook_id, w.active FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id
+                    WHERE d.id = \(id) FOR UPDATE OF d
+                    """
+                ).first
+            else { return .unknown }
+            let (webhookID, active) = try row.decode((String?, Bool?).self)
+            if webhookID != nil, active != true { return .inactive }
+            try await tx.execute(
                 """
                 UPDATE deliveries SET status = 'pending',
                     next_attempt_at = CASE WHEN leased_until > \(now.milliseconds) THEN next_attempt_at ELSE \(now.milliseconds) END
-                WHERE id = \(id) RETURNING id
+                WHERE id = \(id)
                 """)
-            if !updated.isEmpty { tx.notify(.deliveries) }
-            return !updated.isEmpty
+            tx.notify(.deliveries)
+            return .requeued
         }
     }
 
@@ -167,6 +193,7 @@ extension PostgresRunStore {
                 """
                 UPDATE deliveries SET status = 'pending', next_attempt_at = \(now.milliseconds)
                 WHERE webhook_id = \(webhookID) AND status = 'failed' AND created_at >= \(since.milliseconds)
+                  AND EXISTS (SELECT 1 FROM webhooks WHERE id = \(webhookID) AND active)
                 RETURNING id
                 """
             ).count
@@ -184,12 +211,10 @@ extension PostgresRunStore {
     }
 
     static func delivery(_ row: PostgresRow) throws -> Delivery {
-        let (id, webhookID, runID, eventID, eventSeq, type, url, secret, payload, status, attempts, nextAttemptAt, createdAt) =
-            try row.decode(
-                (String, String?, String, String, Int64, String, String, String, Data, String, String, Int64?, Int64).self)
+        let (id, webhookID, runID, eventID, eventSeq, type, url, payload, status, attempts, nextAttemptAt, createdAt) =
+            try row.decode((String, String?, String, String, Int64, String, String, Data, String, String, Int64?, Int64).self)
         return Delivery(
-            id: id, webhookID: webhookID, runID: runID, eventID: eventID, eventSeq: eventSeq, type: type, url: url,
-            secret: secret, payload: payload, status: DeliveryStatus(rawValue: status) ?? .pending,
+            id: id, webhookID: webhookID, runID: runID, eventID: eventID, eventSeq: eventSeq, type: type, url: url, payload: payload, status: DeliveryStatus(rawValue: status) ?? .pending,
             attempts: try JSONColumn.decode([DeliveryAttempt].self, attempts),
             nextAttemptAt: Timestamp(column: nextAttemptAt), createdAt: Timestamp(milliseconds: createdAt))
     }

@@ -1,4 +1,5 @@
 import PostgresNIO
+import RunwardenStore
 
 /// The PostgreSQL schema: the SQLite backend's tables and columns, with BIGINT milliseconds
 /// for timestamps, TEXT JSON for `spec`/`state`/`attempts`/`error`, BYTEA for payloads, plus
@@ -138,6 +139,17 @@ enum PostgresSchema {
         // Until when a dispatcher holds a delivery it is attempting (NULL: nobody does), so that
         // nothing else makes it due again while that attempt is in flight.
         Migration(version: 3, name: "delivery-leases", statements: ["ALTER TABLE deliveries ADD COLUMN leased_until BIGINT"]),
+        // A delivery is signed with its subscription's secret, or its run's callback secret,
+        // read when it is leased: the copies in every outbox row go. The due query walks
+        // pending URLs (`DeliverySQL.oldestDuePerURL`) on an index led by `url`, which also
+        // serves what `deliveries_by_url` did.
+        Migration(
+            version: 4, name: "delivery-secrets-and-fair-dispatch",
+            statements: [
+                "ALTER TABLE deliveries DROP COLUMN secret",
+                "DROP INDEX deliveries_by_url",
+                DeliverySQL.pendingByURLIndex,
+            ]),
         // Idempotency rows kept whole create bodies (`env` and its secrets); a digest is all a
         // replay check needs. Old FNV scopes stay: no token is known here to rehash them.
         Migration(

@@ -138,20 +138,20 @@ extension SQLiteRunStore {
 
     /// The outbox: one delivery per event and interested destination — every active
     /// subscription whose filter matches, and the run's `callback_url` for `run.*` events —
-    /// written in the same transaction as the events, with the run as of this commit.
+    /// written in the same transaction as the events, with the run as of this commit. No
+    /// secret is copied in (`secret` is left ''): the lease reads it.
     static func enqueueDeliveries(for events: [Event], of record: RunRecord, now: Timestamp, _ db: Database) throws {
         guard !events.isEmpty else { return }
-        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, url, events, secret FROM webhooks WHERE active = 1").map { row in
-            (id: row["id"] as String, url: row["url"] as String, secret: row["secret"] as String,
-             patterns: try JSONColumn.decode([String].self, row["events"]))
+        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, url, events FROM webhooks WHERE active = 1").map { row in
+            (id: row["id"] as String, url: row["url"] as String, patterns: try JSONColumn.decode([String].self, row["events"]))
         }
-        let callback = record.run.spec.callbackURL.flatMap { url in record.run.spec.callbackSecret.map { (url, $0) } }
+        let callback = record.run.spec.callbackURL
         guard !subscriptions.isEmpty || callback != nil else { return }
         for event in events {
             var destinations = subscriptions.filter { EventFilter.matches($0.patterns, type: event.draft.type) }
-                .map { (webhookID: Optional($0.id), url: $0.url, secret: $0.secret) }
-            if let (url, secret) = callback, event.draft.type.hasPrefix("run.") {
-                destinations.append((webhookID: nil, url: url, secret: secret))
+                .map { (webhookID: Optional($0.id), url: $0.url) }
+            if let callback, event.draft.type.hasPrefix("run.") {
+                destinations.append((webhookID: nil, url: callback))
             }
             guard !destinations.isEmpty else { continue }
             let payload = WebhookPayload.render(event, run: record.run, lockHolders: record.lockHolders).encoded()
@@ -160,11 +160,11 @@ extension SQLiteRunStore {
                     sql: """
                         INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, secret, payload, status,
                                                 attempts, next_attempt_at, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', '[]', ?, ?)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, 'pending', '[]', ?, ?)
                         """,
                     arguments: [
                         Identifier.make(.dlv, at: now), destination.webhookID, event.draft.runID, event.draft.id, event.seq,
-                        event.draft.type, destination.url, destination.secret, payload, now.milliseconds, now.milliseconds,
+                        event.draft.type, destination.url, payload, now.milliseconds, now.milliseconds,
                     ])
             }
         }

@@ -71,12 +71,7 @@ extension SQLiteRunStore {
     public func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery] {
         try await reading { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?
-                    ORDER BY next_attempt_at, event_seq LIMIT ?
-                    """,
-                arguments: [now.milliseconds, limit]
+                db, sql: DeliverySQL.oldestDuePerURL(columns: "deliveries.*", now: "?", limit: "?"), arguments: [now.milliseconds, limit]
             ).map(Self.delivery)
         }
     }
@@ -124,20 +119,45 @@ extension SQLiteRunStore {
         }
     }
 
-    public func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> Bool {
+    public func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> DeliveryLease? {
         try await writing { db in
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT d.webhook_id, d.run_id, w.secret, w.active FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id
+                        WHERE d.id = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
+                        """,
+                    arguments: [id, now.milliseconds])
+            else { return nil }
+            let secret: String?
+            if row["webhook_id"] as String? != nil {
+                guard row["active"] as Bool? == true else {
+                    // Deleted or disabled after this row was written: nothing more is sent.
+                    try db.execute(sql: "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL WHERE id = ?", arguments: [id])
+                    return nil
+                }
+                secret = row["secret"]
+            } else {
+                let runID: String = row["run_id"]
+                let spec = try String.fetchOne(db, sql: "SELECT spec FROM runs WHERE id = ?", arguments: [runID])
+                secret = try spec.flatMap { try JSONColumn.runSpecs.decode($0, row: runID).callbackSecret }
+            }
             try db.execute(
-                sql: """
-                    UPDATE deliveries SET next_attempt_at = ?, leased_until = ?
-                    WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?
-                    """,
-                arguments: [until.milliseconds, until.milliseconds, id, now.milliseconds])
-            return db.changesCount == 1
+                sql: "UPDATE deliveries SET next_attempt_at = ?, leased_until = ? WHERE id = ?",
+                arguments: [until.milliseconds, until.milliseconds, id])
+            return DeliveryLease(secret: secret)
         }
     }
 
-    public func retryDelivery(id: String, now: Timestamp) async throws -> Bool {
+    public func retryDelivery(id: String, now: Timestamp) async throws -> DeliveryRetry {
         try await writing { db in
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT d.webhook_id, w.active FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?",
+                    arguments: [id])
+            else { return .unknown }
+            if row["webhook_id"] as String? != nil, row["active"] as Bool? != true { return .inactive }
             try db.execute(
                 sql: """
                     UPDATE deliveries SET status = 'pending',
@@ -145,7 +165,7 @@ extension SQLiteRunStore {
                     WHERE id = ?
                     """,
                 arguments: [now.milliseconds, now.milliseconds, id])
-            return db.changesCount > 0
+            return .requeued
         }
     }
 
@@ -155,8 +175,9 @@ extension SQLiteRunStore {
                 sql: """
                     UPDATE deliveries SET status = 'pending', next_attempt_at = ?
                     WHERE webhook_id = ? AND status = 'failed' AND created_at >= ?
+                      AND EXISTS (SELECT 1 FROM webhooks WHERE id = ? AND active)
                     """,
-                arguments: [now.milliseconds, webhookID, since.milliseconds])
+                arguments: [now.milliseconds, webhookID, since.milliseconds, webhookID])
             return db.changesCount
         }
     }
@@ -171,7 +192,7 @@ extension SQLiteRunStore {
     static func delivery(_ row: Row) throws -> Delivery {
         Delivery(
             id: row["id"], webhookID: row["webhook_id"], runID: row["run_id"], eventID: row["event_id"], eventSeq: row["event_seq"],
-            type: row["type"], url: row["url"], secret: row["secret"], payload: row["payload"],
+            type: row["type"], url: row["url"], payload: row["payload"],
             status: DeliveryStatus(rawValue: row["status"]) ?? .pending,
             attempts: try JSONColumn.decode([DeliveryAttempt].self, row["attempts"]),
             nextAttemptAt: Timestamp(column: row["next_attempt_at"]), createdAt: Timestamp(milliseconds: row["created_at"]))

@@ -130,6 +130,19 @@ enum SQLiteSchema {
             // that nothing else makes it due again while that attempt is in flight.
             try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN leased_until INTEGER")
         }
+        migrator.registerMigration("v6-delivery-secrets-and-fair-dispatch") { db in
+            // A delivery is signed with its subscription's secret, or its run's callback
+            // secret, read when it is leased: the copies in every outbox row go. The column
+            // stays, always '' (DROP COLUMN needs SQLite 3.35; Ubuntu 20.04 ships 3.31).
+            // The due query walks pending URLs (`DeliverySQL.oldestDuePerURL`); this index,
+            // led by `url`, also serves what `deliveries_by_url` did.
+            try db.execute(
+                sql: """
+                    UPDATE deliveries SET secret = '';
+                    DROP INDEX deliveries_by_url;
+                    \(DeliverySQL.pendingByURLIndex);
+                    """)
+        }
         migrator.registerMigration("v7-idempotency-body-digests") { db in
             // Idempotency rows kept whole create bodies, `env` and its secrets included; a
             // digest is all a replay check needs. Scopes were FNV-1a of the token and are

@@ -17,8 +17,7 @@ final class HostileReceiver: @unchecked Sendable {
         case trickleHead
         /// Accepts, reads, never answers.
         case silent
-        /// Never accepts: the listen queue is filled by connections of our own, so the
-        /// kernel leaves further handshakes unanswered.
+        /// Never accepts: listens with a backlog of 0 and never calls accept().
         case neverAccepts
     }
 
@@ -49,11 +48,9 @@ final class HostileReceiver: @unchecked Sendable {
         }
         self.listener = listener
         port = Int(UInt16(bigEndian: address.sin_port))
-        if behaviour == .neverAccepts {
-            // Linux queues backlog + 1 completed handshakes; past that it drops SYNs.
-            for _ in 0..<2 { descriptors.append(try Self.connectLoopback(port)) }
-            return
-        }
+        // With a backlog of 0 and no accept(), Linux answers no handshake: SYNs are dropped
+        // and the client's connect waits out its own timeout.
+        if behaviour == .neverAccepts { return }
         let thread = Thread { [self] in acceptLoop(behaviour) }
         thread.start()
     }
@@ -133,23 +130,5 @@ final class HostileReceiver: @unchecked Sendable {
     private func write(_ connection: Int32, _ text: String) -> Bool {
         let bytes = Array(text.utf8)
         return bytes.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
-    }
-
-    private static func connectLoopback(_ port: Int) throws -> Int32 {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
-            close(descriptor)
-            throw Failure("could not fill the listen queue: errno \(errno)")
-        }
-        return descriptor
     }
 }

@@ -64,6 +64,38 @@ struct WebhookHostileReceiverTests {
             #expect(log.first?.deliveryStatus == "pending", "a timed-out attempt is retried")
         }
     }
+
+    /// `silent` accepts and never answers; `neverAccepts` leaves the handshake unanswered.
+    @Test(
+        "A black-holed receiver with hundreds of older due deliveries does not delay a healthy receiver",
+        arguments: [HostileReceiver.Behaviour.silent, .neverAccepts])
+    func blackHoleDoesNotDelayHealthyReceivers(behaviour: HostileReceiver.Behaviour) async throws {
+        _ = try await ReferenceVerifier.python()
+        let blackHole = try HostileReceiver(behaviour)
+        defer { blackHole.stop() }
+        try await withDeliveryApp(retry: [60_000]) { client in
+            let blackHoleID = try await client.subscribe(url: blackHole.url(), events: ["run.created"])["id"]?.asString ?? ""
+            for _ in 0..<250 { _ = try await client.createRun(oneTaskRun) }  // 250 due rows, all older than the healthy ones
+            let secret = makeWebhookSecret()
+            let healthy = try await ScriptedReceiver.start(secrets: [secret])
+            defer { healthy.stop() }
+            _ = try await client.subscribe(url: healthy.url(), events: ["run.created"], secret: secret)
+            let started = ContinuousClock.now
+            for _ in 0..<3 { _ = try await client.createRun(oneTaskRun) }
+            let received = try await healthy.waitForRequests(timeout: .seconds(10)) { $0.count >= 3 }
+            let elapsed = seconds(since: started)
+            let blackHoleLog = try await client.deliveryLog(blackHoleID)
+            let blackHoleConnections = blackHole.connections
+            blackHole.stop()  // ends the attempt it holds, so the app shuts down at once
+
+            #expect(received.count == 3 && received.allSatisfy { $0.verified }, "\(received)")
+            #expect(elapsed < 4, "the healthy receiver waited \(elapsed) s behind the black hole")
+            #expect(blackHoleLog.count == 253)
+            #expect(blackHoleLog.allSatisfy { $0.deliveryStatus == "pending" })
+            #expect(blackHoleLog.filter { !$0.attempts.isEmpty }.count <= 1, "the black hole held more than its one slot")
+            if behaviour == .silent { #expect(blackHoleConnections == 1, "one attempt at a time holds the black hole's slot") }
+        }
+    }
 }
 
 /// `withDeliveryApp` with a shorter attempt timeout and a schedule that retries only much later.

@@ -42,9 +42,12 @@ struct WebhookStoreConformanceTests {
         let (taskDeliveries, _) = try await store.deliveries(webhookID: failures.id, limit: 10, before: nil)
         #expect(taskDeliveries.map(\.type) == ["task.failed"])
         #expect(try await store.deliveries(webhookID: disabled.id, limit: 10, before: nil).items.isEmpty)
-        let everything = try await store.dueDeliveries(now: at(2), limit: 100)
-        #expect(everything.count == 7)
-        #expect(zip(everything, everything.dropFirst()).allSatisfy { ($0.nextAttemptAt!, $0.eventSeq) <= ($1.nextAttemptAt!, $1.eventSeq) })
+        // Seven due deliveries to three URLs: each URL's oldest, oldest first.
+        let heads = try await store.dueDeliveries(now: at(2), limit: 100)
+        #expect(Set(heads.prefix(2).map(\.url)) == ["https://hooks.example/wh_A", "https://ci.example/hook"])  // a tie: same event
+        #expect(heads.last?.url == "https://hooks.example/wh_B")
+        #expect(heads.map(\.type) == ["run.created", "run.created", "task.failed"])
+        #expect(zip(heads, heads.dropFirst()).allSatisfy { ($0.nextAttemptAt!, $0.eventSeq) <= ($1.nextAttemptAt!, $1.eventSeq) })
 
         let firstPage = try await store.deliveries(webhookID: runHooks.id, limit: 2, before: nil)
         #expect(firstPage.items.map(\.type) == ["run.failed", "run.running"])
@@ -62,9 +65,10 @@ struct WebhookStoreConformanceTests {
         try await create(store, [task("a")])
         try await create(store, [task("b")], now: at(1))
         let (first, second) = try await {
-            let due = try await store.dueDeliveries(now: at(1), limit: 10)
-            return (due[0], due[1])
+            let both = try await store.deliveries(webhookID: hook.id, limit: 10, before: nil).items  // newest first
+            return (both[1], both[0])
         }()
+        #expect(try await store.dueDeliveries(now: at(1), limit: 10).map(\.id) == [first.id], "one URL: its oldest only")
 
         try await store.recordAttempt(
             deliveryID: first.id, DeliveryAttempt(at: at(2), statusCode: 503, latencyMs: 12, error: nil), verdict: .retry(at: at(60)))
@@ -91,11 +95,12 @@ struct WebhookStoreConformanceTests {
         #expect(failed.nextAttemptAt == nil)
         #expect(failed.attempts.count == 2)
 
-        #expect(try await store.retryDelivery(id: second.id, now: at(6)))
-        #expect(try await store.delivery(id: second.id)?.status == .pending)
-        #expect(try await !store.retryDelivery(id: "dlv_unknown", now: at(6)))
-        #expect(try await store.recoverDeliveries(webhookID: hook.id, since: t0, now: at(7)) == 1)
-        #expect(Set(try await store.dueDeliveries(now: at(7), limit: 10).map(\.id)) == [first.id, second.id])
+        // Disabled: nothing more is sent for it — no retry, no recovery.
+        #expect(try await store.retryDelivery(id: second.id, now: at(6)) == .inactive)
+        #expect(try await store.delivery(id: second.id)?.status == .succeeded)
+        #expect(try await store.retryDelivery(id: "dlv_unknown", now: at(6)) == .unknown)
+        #expect(try await store.recoverDeliveries(webhookID: hook.id, since: t0, now: at(7)) == 0)
+        #expect(try await store.dueDeliveries(now: at(7), limit: 10).isEmpty)
 
         #expect(try await store.deleteWebhook(id: hook.id, now: at(8)))
         #expect(try await !store.deleteWebhook(id: hook.id, now: at(8)))
@@ -110,24 +115,88 @@ struct WebhookStoreConformanceTests {
         try await store.createWebhook(webhook("wh_A", events: ["run.created"]))
         try await create(store, [task("a")])
         try await create(store, [task("b")], now: at(1))
-        let due = try await store.dueDeliveries(now: at(1), limit: 10)
+        let due = try await store.deliveries(webhookID: "wh_A", limit: 10, before: nil).items
         try #require(due.count == 2)
-        let (inFlight, other) = (due[0], due[1])
+        let (inFlight, other) = (due[1], due[0])
 
         // Node 1 leases the first and is attempting it; node 2 attempts the second, which succeeds.
-        #expect(try await store.leaseDelivery(id: inFlight.id, now: at(2), until: at(50)))
-        #expect(try await store.leaseDelivery(id: other.id, now: at(2), until: at(50)))
+        #expect(try await store.leaseDelivery(id: inFlight.id, now: at(2), until: at(50)) != nil)
+        #expect(try await store.leaseDelivery(id: other.id, now: at(2), until: at(50)) != nil)
         try await store.recordAttempt(
             deliveryID: other.id, DeliveryAttempt(at: at(3), statusCode: 204, latencyMs: 4, error: nil), verdict: .succeeded)
-        #expect(try await store.retryDelivery(id: inFlight.id, now: at(4)))
+        #expect(try await store.retryDelivery(id: inFlight.id, now: at(4)) == .requeued)
 
         #expect(try await store.dueDeliveries(now: at(5), limit: 10).isEmpty, "an in-flight delivery was made due again")
-        #expect(try await !store.leaseDelivery(id: inFlight.id, now: at(5), until: at(60)))
+        #expect(try await store.leaseDelivery(id: inFlight.id, now: at(5), until: at(60)) == nil)
         // Its own attempt's verdict is what counts; after it, it is an ordinary delivery again.
         try await store.recordAttempt(
             deliveryID: inFlight.id, DeliveryAttempt(at: at(6), statusCode: 503, latencyMs: 4, error: nil), verdict: .retry(at: at(40)))
-        #expect(try await store.retryDelivery(id: inFlight.id, now: at(7)))
+        #expect(try await store.retryDelivery(id: inFlight.id, now: at(7)) == .requeued)
         #expect(try await store.dueDeliveries(now: at(7), limit: 10).map(\.id) == [inFlight.id])
+    }
+
+    @Test("the due query gives each URL its oldest due delivery, so one URL's backlog cannot crowd out another", arguments: Backend.all)
+    func dueDeliveriesAreFairAcrossURLs(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        let down = webhook("wh_down", events: ["run.created"])
+        try await store.createWebhook(down)
+        for index in 0..<30 { try await create(store, [task("a\(index)")], now: at(index)) }
+        let healthy = webhook("wh_healthy", events: ["run.created"])
+        try await store.createWebhook(healthy)
+        try await create(store, [task("late")], now: at(40))
+
+        let due = try await store.dueDeliveries(now: at(41), limit: 2)
+        #expect(due.map(\.url) == [down.url, healthy.url], "\(due.map(\.url))")
+        let downDeliveries = try await store.deliveries(webhookID: down.id, limit: 100, before: nil).items
+        #expect(due.first?.id == downDeliveries.last?.id, "not the down URL's oldest")
+        // With the down URL's head leased (in flight), its next one is its head.
+        #expect(try await store.leaseDelivery(id: due[0].id, now: at(41), until: at(100)) != nil)
+        let next = try await store.dueDeliveries(now: at(42), limit: 10)
+        #expect(next.map(\.id) == [downDeliveries[downDeliveries.count - 2].id, due[1].id])
+    }
+
+    @Test("a lease reads the secret from the subscription or the run; deliveries keep no copy", arguments: Backend.all)
+    func leaseReadsTheSecret(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        let hook = webhook("wh_A", events: ["run.created"])
+        try await store.createWebhook(hook)
+        let run = try await createWithCallback(store, [task("build")])
+        let due = try await store.dueDeliveries(now: at(1), limit: 10)
+        try #require(due.count == 2)
+        var secrets: [String?: String?] = [:]
+        for delivery in due { secrets[delivery.webhookID] = try await store.leaseDelivery(id: delivery.id, now: at(1), until: at(60))?.secret }
+
+        #expect(secrets[hook.id] == .some(hook.secret))
+        #expect(secrets[nil] == .some(run.spec.callbackSecret))
+    }
+
+    @Test("a deleted subscription's pending deliveries are never leased again, and cannot be retried or recovered", arguments: Backend.all)
+    func deletedSubscriptionSendsNothingMore(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        let hook = webhook("wh_A", events: ["*"])
+        try await store.createWebhook(hook)
+        try await create(store, [task("a")])
+        let deliveries = try await store.deliveries(webhookID: hook.id, limit: 10, before: nil).items
+        try #require(deliveries.count == 1)
+        let leased = deliveries[0]
+        #expect(try await store.leaseDelivery(id: leased.id, now: at(1), until: at(50)) != nil)
+        try await create(store, [task("b")], now: at(2))
+        let waiting = try #require(try await store.deliveries(webhookID: hook.id, limit: 10, before: nil).items.first)
+
+        #expect(try await store.deleteWebhook(id: hook.id, now: at(3)))
+        // The attempt in flight when it was deleted ends with a retryable failure: no retry follows.
+        try await store.recordAttempt(
+            deliveryID: leased.id, DeliveryAttempt(at: at(4), statusCode: 503, latencyMs: 3, error: "HTTP 503"), verdict: .retry(at: at(5)))
+
+        #expect(try await store.delivery(id: leased.id)?.status == .failed)
+        #expect(try await store.delivery(id: waiting.id)?.status == .failed)
+        #expect(try await store.dueDeliveries(now: at(100), limit: 10).isEmpty)
+        #expect(try await store.leaseDelivery(id: waiting.id, now: at(100), until: at(150)) == nil)
+        #expect(try await store.retryDelivery(id: waiting.id, now: at(100)) == .inactive)
+        #expect(try await store.retryDelivery(id: leased.id, now: at(100)) == .inactive)
+        #expect(try await store.recoverDeliveries(webhookID: hook.id, since: t0, now: at(100)) == 0)
+        #expect(try await store.dueDeliveries(now: at(200), limit: 10).isEmpty)
+        #expect(try await store.deliveries(webhookID: hook.id, limit: 10, before: nil).items.count == 2, "the rows stay")
     }
 
     @Test("subscriptions read back and page oldest first", arguments: Backend.all)
