@@ -31,9 +31,7 @@ public struct RunDefinition: Sendable, Equatable {
             reader.fail("callback_url", "must be an absolute http:// or https:// URL")
         }
         let callbackSecret = reader.string(object, "callback_secret", at: "", maxLength: 256)
-        if let callbackSecret, WebhookSecret.key(of: callbackSecret) == nil {
-            reader.fail("callback_secret", "must be whsec_ followed by a base64 key")
-        }
+        if let callbackSecret, let problem = WebhookSecret.problem(with: callbackSecret) { reader.fail("callback_secret", problem) }
         let metadata = reader.present(object, "metadata", "metadata", false)
         if let metadata, metadata.objectMembers == nil {
             reader.fail("metadata", "must be an object, not \(metadata.typeName)")

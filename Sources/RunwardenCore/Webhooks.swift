@@ -11,6 +11,18 @@ public enum WebhookSecret {
         return prefix + Data(key).base64EncodedString()
     }
 
+    /// How long a given key may be, in bytes (Standard Webhooks: 24 to 64).
+    public static let keyBytes = 24...64
+
+    /// Why a secret someone gave (`secret`, `callback_secret`) is refused; nil when it is fine.
+    public static func problem(with secret: String) -> String? {
+        guard let key = key(of: secret) else { return "must be whsec_ followed by a base64 key" }
+        guard keyBytes.contains(key.count) else {
+            return "must be whsec_ followed by the base64 of \(keyBytes.lowerBound) to \(keyBytes.upperBound) bytes, not \(key.count)"
+        }
+        return nil
+    }
+
     /// The signing key of a well-formed secret; nil for anything else.
     public static func key(of secret: String) -> Data? {
         guard secret.hasPrefix(prefix), let key = Data(base64Encoded: String(secret.dropFirst(prefix.count))),
@@ -76,9 +88,7 @@ public struct WebhookDefinition: Sendable, Equatable {
             reader.fail("events[\(index)]", "\"\(pattern)\" is not an event type or pattern such as run.*, task.* or task.failed")
         }
         let secret = reader.string(object, "secret", at: "", maxLength: 256)
-        if let secret, WebhookSecret.key(of: secret) == nil {
-            reader.fail("secret", "must be whsec_ followed by a base64 key")
-        }
+        if let secret, let problem = WebhookSecret.problem(with: secret) { reader.fail("secret", problem) }
         let description = reader.string(object, "description", at: "", maxLength: 500)
         guard reader.errors.isEmpty, let url else { return .failure(ValidationFailure(reader.errors)) }
         return .success(WebhookDefinition(url: url, events: events, secret: secret, description: description))
