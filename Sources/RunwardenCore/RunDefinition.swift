@@ -20,7 +20,8 @@ public struct RunDefinition: Sendable, Equatable {
     }
 
     /// Validates a parsed body. Every broken rule is returned, each with its JSON path.
-    public static func parse(_ body: JSONValue) -> Result<RunDefinition, ValidationFailure> {
+    /// `egress` is the server's webhook egress policy: a `callback_url` naming a denied address is refused.
+    public static func parse(_ body: JSONValue, egress: EgressPolicy = .standard) -> Result<RunDefinition, ValidationFailure> {
         var reader = FieldReader()
         guard let object = reader.object(body, at: "", allowed: runFields) else { return .failure(ValidationFailure(reader.errors)) }
 
@@ -29,6 +30,8 @@ public struct RunDefinition: Sendable, Equatable {
         let callbackURL = reader.string(object, "callback_url", at: "", maxLength: 2048)
         if let callbackURL, URLRules.httpURL(callbackURL) == nil {
             reader.fail("callback_url", "must be an absolute http:// or https:// URL")
+        } else if let callbackURL, let problem = egress.problem(withURL: callbackURL) {
+            reader.fail("callback_url", problem)
         }
         let callbackSecret = reader.string(object, "callback_secret", at: "", maxLength: 256)
         if let callbackSecret, let problem = WebhookSecret.problem(with: callbackSecret) { reader.fail("callback_secret", problem) }

@@ -75,13 +75,18 @@ public struct WebhookDefinition: Sendable, Equatable {
     public var secret: String?
     public var description: String?
 
-    public static func parse(_ body: JSONValue) -> Result<WebhookDefinition, ValidationFailure> {
+    /// `egress` is the server's webhook egress policy: a URL naming a denied address is refused.
+    public static func parse(_ body: JSONValue, egress: EgressPolicy = .standard) -> Result<WebhookDefinition, ValidationFailure> {
         var reader = FieldReader()
         guard let object = reader.object(body, at: "", allowed: ["url", "events", "secret", "description"]) else {
             return .failure(ValidationFailure(reader.errors))
         }
         let url = reader.string(object, "url", at: "", required: true, maxLength: 2048)
-        if let url, URLRules.httpURL(url) == nil { reader.fail("url", "must be an absolute http:// or https:// URL") }
+        if let url, URLRules.httpURL(url) == nil {
+            reader.fail("url", "must be an absolute http:// or https:// URL")
+        } else if let url, let problem = egress.problem(withURL: url) {
+            reader.fail("url", problem)
+        }
         let events = reader.stringList(object, "events", at: "") ?? EventFilter.defaultPatterns
         if object["events"] != nil, events.isEmpty { reader.fail("events", "must name at least one event type or pattern") }
         for (index, pattern) in events.enumerated() where !EventFilter.isValid(pattern) {

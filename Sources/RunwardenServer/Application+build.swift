@@ -38,6 +38,7 @@ public func buildApplication(
     if configuration.dispatchWebhooks {
         var settings = WebhookDispatcher.Settings(schedule: configuration.webhookRetryMs)
         settings.attemptTimeout = configuration.webhookAttemptTimeout
+        settings.egress = configuration.webhookEgress
         services.append(WebhookDispatcher(service: service, settings: settings))
     }
     var app = Application(
@@ -60,10 +61,10 @@ public func buildApplication(
 public func buildRouter(service: RunService, configuration: ServerConfiguration) -> Router<RunwardenRequestContext> {
     let maxBody = configuration.maxBodyBytes
     let declared =
-        RunRoutes(service: service, maxBody: maxBody).routes
+        RunRoutes(service: service, maxBody: maxBody, egress: configuration.webhookEgress).routes
         + EventRoutes(service: service).routes
         + StreamRoutes(service: service, keepAlive: configuration.streamKeepAlive).routes
-        + WebhookRoutes(service: service, maxBody: maxBody).routes
+        + WebhookRoutes(service: service, maxBody: maxBody, egress: configuration.webhookEgress).routes
         + RunnerRoutes(service: service, maxBody: maxBody).routes
         + TaskAndLockRoutes(service: service).routes
         + HealthRoutes(service: service).routes

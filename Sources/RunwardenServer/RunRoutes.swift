@@ -6,6 +6,8 @@ import RunwardenStore
 struct RunRoutes {
     let service: RunService
     let maxBody: Int
+    /// Where a `callback_url` may point (`--webhook-deny`, `--webhook-allow`).
+    let egress: EgressPolicy
 
     var routes: [Route] {
         [
@@ -20,7 +22,7 @@ struct RunRoutes {
     @Sendable func create(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let body = try await request.jsonBody(limit: maxBody)
         let definition: RunDefinition
-        switch RunDefinition.parse(body) {
+        switch RunDefinition.parse(body, egress: egress) {
         case .success(let parsed): definition = parsed
         case .failure(let failure): throw APIError.validation(failure)
         }

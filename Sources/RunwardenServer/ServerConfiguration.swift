@@ -21,6 +21,8 @@ public struct ServerConfiguration: Sendable {
     public var dispatchWebhooks = true
     /// How long one webhook attempt may take, connect to last body byte (SPEC §3: 15 s).
     public var webhookAttemptTimeout = WebhookDispatcher.Settings.standardAttemptTimeout
+    /// Which addresses webhooks may reach (`--webhook-deny`, `--webhook-allow`).
+    public var webhookEgress = EgressPolicy.standard
     /// How often an idle event stream sends a keep-alive comment.
     public var streamKeepAlive: Duration = .seconds(15)
     /// How long a connection may take to send a complete request head (`--header-timeout`).

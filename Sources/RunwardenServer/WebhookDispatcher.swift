@@ -17,6 +17,8 @@ public struct WebhookDispatcher: Service {
         public var schedule: [Int64]
         public static let standardAttemptTimeout: Duration = .seconds(15)
         public var attemptTimeout = standardAttemptTimeout
+        /// Which addresses a delivery may connect to (checked after resolving).
+        public var egress = EgressPolicy.standard
         public var maxInFlight = 16
         /// Attempts to one URL at a time: a receiver gets a run's events in `seq` order (while
         /// none fails), and one that never answers holds a single slot while the others keep
@@ -44,7 +46,7 @@ public struct WebhookDispatcher: Service {
         // A refused connection is one failed attempt, not five seconds of reconnecting: the
         // retry schedule is ours to apply.
         configuration.connectionPool.retryConnectionEstablishment = false
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let http = WebhookEgress(policy: settings.egress, configuration: configuration)
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 let generation = await service.hub.generation(of: .deliveries)
@@ -75,11 +77,11 @@ public struct WebhookDispatcher: Service {
                 }
             }
         }
-        try? await http.shutdown()
+        await http.shutdown()
     }
 
     /// One attempt: sign, POST, record what happened and what comes next.
-    func attempt(_ delivery: Delivery, secret: String?, http: HTTPClient) async {
+    func attempt(_ delivery: Delivery, secret: String?, http: WebhookEgress) async {
         let started = ContinuousClock.now
         let now = service.clock()
         let unixSeconds = now.milliseconds / 1000
@@ -102,7 +104,8 @@ public struct WebhookDispatcher: Service {
             // deadline ends with the response head, so a receiver trickling its body would
             // otherwise hold the attempt (and its URL's slot) for as long as it liked.
             (statusCode, retryAfter) = try await withAttemptTimeout(settings.attemptTimeout) { [request] in
-                let response = try await http.execute(request, timeout: .milliseconds(settings.attemptTimeout.saturatingMilliseconds))
+                let client = try await http.client(for: delivery.url)  // resolved and checked within the timeout too
+                let response = try await client.execute(request, timeout: .milliseconds(settings.attemptTimeout.saturatingMilliseconds))
                 try await Self.discard(response.body, upTo: Self.responseBodyLimit)
                 return (Int(response.status.code), response.headers.first(name: "Retry-After"))
             }
@@ -163,6 +166,7 @@ public struct WebhookDispatcher: Service {
             }
         }
         if error is AttemptTimedOut { return "timed out" }
+        if error is DestinationNotAllowed { return "destination_not_allowed" }
         return String(describing: error)
     }
 }

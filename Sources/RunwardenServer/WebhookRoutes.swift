@@ -7,6 +7,8 @@ import RunwardenStore
 struct WebhookRoutes {
     let service: RunService
     let maxBody: Int
+    /// Where a subscription may point (`--webhook-deny`, `--webhook-allow`).
+    let egress: EgressPolicy
 
     var routes: [Route] {
         [
@@ -21,7 +23,7 @@ struct WebhookRoutes {
 
     @Sendable func create(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let definition: WebhookDefinition
-        switch WebhookDefinition.parse(try await request.jsonBody(limit: maxBody)) {
+        switch WebhookDefinition.parse(try await request.jsonBody(limit: maxBody), egress: egress) {
         case .success(let parsed): definition = parsed
         case .failure(let failure): throw APIError.validation(failure)
         }

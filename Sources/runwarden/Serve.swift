@@ -20,6 +20,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Largest request body, e.g. 1MiB or 65536 (env RUNWARDEN_MAX_BODY, default 1MiB).") var maxBody: String?
     @Option(help: "Webhook retry delays after the first try, e.g. 5s,5m,30m (env RUNWARDEN_WEBHOOK_RETRY, default 5s,5m,30m,2h,5h,10h,10h).")
     var webhookRetry: String?
+    @Option(help: "Networks webhooks must not reach, added to the default link-local, unspecified and multicast ones, e.g. 10.0.0.0/8,fd00::/8 (env RUNWARDEN_WEBHOOK_DENY).")
+    var webhookDeny: String?
+    @Option(help: "Networks webhooks may reach even when denied, e.g. 169.254.10.0/24 (env RUNWARDEN_WEBHOOK_ALLOW).")
+    var webhookAllow: String?
     @Option(help: "Close a connection that has not sent a whole request head in this long, e.g. 10s (env RUNWARDEN_HEADER_TIMEOUT, default 10s).")
     var headerTimeout: String?
     @Option(help: "Close a kept-alive connection idle for this long, e.g. 75s (env RUNWARDEN_IDLE_TIMEOUT, default 75s).")
@@ -72,6 +76,15 @@ struct Serve: AsyncParsableCommand {
             }
             config.webhookRetryMs = schedule
         }
+        var egress: [String: [IPNetwork]] = [:]
+        for (flag, value, name) in [("--webhook-deny", webhookDeny, "RUNWARDEN_WEBHOOK_DENY"), ("--webhook-allow", webhookAllow, "RUNWARDEN_WEBHOOK_ALLOW")] {
+            guard let text = setting(value, name) else { continue }
+            guard let networks = EgressPolicy.networks(text) else {
+                throw ValidationError("\(flag) takes comma-separated networks such as 10.0.0.0/8,fd00::/8, not \(text)")
+            }
+            egress[flag] = networks
+        }
+        config.webhookEgress = EgressPolicy(deny: egress["--webhook-deny"] ?? [], allow: egress["--webhook-allow"] ?? [])
         if let timeout = try duration(setting(headerTimeout, "RUNWARDEN_HEADER_TIMEOUT"), flag: "--header-timeout") {
             config.headerTimeout = timeout
         }
