@@ -17,10 +17,8 @@ struct DeliverySecretStorageTests {
 
     @Test("SQLite: new delivery rows hold no secret, and the migration clears the copies old rows held")
     func sqlite() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-sqlite-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("runwarden.sqlite").path
+        let (path, remove) = try temporarySQLitePath()
+        defer { remove() }
         let oldSecret = Self.secret()
         do {  // a database as the release before this one left it: a copy of the secret per delivery
             let queue = try DatabaseQueue(path: path)
@@ -57,11 +55,7 @@ struct DeliverySecretStorageTests {
     @Test("PostgreSQL: new delivery rows hold no secret, and the migration drops the copies old rows held")
     func postgres() async throws {
         let url = try await PostgresTestCluster.database()
-        var logger = Logger(label: "runwarden.store-tests")
-        logger.logLevel = .warning
-        let store = try PostgresRunStore(url: url, maxConnections: 4, logger: logger)
-        Task { await store.run() }
-        try await store.migrate(through: 3)
+        let store = try await openPostgresStore(url: url, maxConnections: 4, migratedThrough: 3)
         let oldSecret = Self.secret()
         try await store.transaction(.write) { tx in
             try await tx.execute(

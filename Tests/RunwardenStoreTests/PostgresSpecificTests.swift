@@ -247,11 +247,7 @@ actor HeardTopics {
     @Test("an idempotency row written before the digest migration is rewritten to the SHA-256 the store computes")
     func idempotencyBodiesBecomeDigests() async throws {
         let url = try await PostgresTestCluster.database()
-        var logger = Logger(label: "runwarden.store-tests")
-        logger.logLevel = .warning
-        let store = try PostgresRunStore(url: url, maxConnections: 2, logger: logger)
-        Task { await store.run() }
-        try await store.migrate(through: 4)
+        let store = try await openPostgresStore(url: url, maxConnections: 2, migratedThrough: 4)
         let oldBody = #"{"tasks":[{"command":"deploy","env":{"TOKEN":"s3cret é"},"name":"a"}],"workflow":"w"}"#
         try await store.transaction(.write) { tx in
             try await tx.execute(

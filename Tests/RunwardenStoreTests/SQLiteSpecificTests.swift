@@ -10,10 +10,9 @@ import Testing
 struct SQLiteSpecificTests {
     @Test("the connection that commits runs with synchronous = FULL: every acknowledged commit is synced to the WAL")
     func writerSyncsEveryCommit() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-sqlite-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try await SQLiteRunStore.open(path: directory.appendingPathComponent("runwarden.sqlite").path)
+        let (path, remove) = try temporarySQLitePath()
+        defer { remove() }
+        let store = try await SQLiteRunStore.open(path: path)
 
         let level = try await store.pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         let mode = try await store.pool.write { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
@@ -23,10 +22,8 @@ struct SQLiteSpecificTests {
 
     @Test("an idempotency row keeps a SHA-256 of the body, and a row written before the upgrade is rewritten to its digest")
     func idempotencyRowsKeepDigests() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-sqlite-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("runwarden.sqlite").path
+        let (path, remove) = try temporarySQLitePath()
+        defer { remove() }
         let oldBody = #"{"tasks":[{"command":"deploy","env":{"TOKEN":"s3cret"},"name":"a"}],"workflow":"w"}"#
         // A database as the release before digests left it: the whole body in `body`.
         do {

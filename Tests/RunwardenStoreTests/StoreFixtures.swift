@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import RunwardenCore
 import RunwardenStore
-import RunwardenStorePostgres
+@testable import RunwardenStorePostgres
 import RunwardenStoreSQLite
 
 /// A backend the conformance suite runs against. Every test runs once per backend, so the
@@ -33,15 +33,23 @@ enum Backend: String, CaseIterable, Sendable {
     }
 }
 
-/// A `PostgresRunStore` on `url`, running and migrated, as a server node starts it. Its pool
+/// A `PostgresRunStore` on `url`, running and migrated, as a server node starts it — or only
+/// through migration `migratedThrough`, as an earlier release left the database. Its pool
 /// runs until the test process ends.
-func openPostgresStore(url: String, maxConnections: Int = 10) async throws -> PostgresRunStore {
+func openPostgresStore(url: String, maxConnections: Int = 10, migratedThrough: Int64? = nil) async throws -> PostgresRunStore {
     var logger = Logger(label: "runwarden.store-tests")
     logger.logLevel = .warning
     let store = try PostgresRunStore(url: url, maxConnections: maxConnections, logger: logger)
     Task { await store.run() }
-    try await store.migrate()
+    try await store.migrate(through: migratedThrough)
     return store
+}
+
+/// A SQLite file path in a fresh temporary directory, removed by `remove`.
+func temporarySQLitePath() throws -> (path: String, remove: @Sendable () -> Void) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-sqlite-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return (directory.appendingPathComponent("runwarden.sqlite").path, { try? FileManager.default.removeItem(at: directory) })
 }
 
 
