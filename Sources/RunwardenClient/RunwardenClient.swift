@@ -96,11 +96,8 @@ public struct RunwardenClient: Sendable {
         }
     }
 
-    static let decoder: JSONDecoder = {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        return decoder
-    }()
+    /// The wire types of `RunwardenCore/Wire` name their JSON keys themselves.
+    static let decoder = JSONDecoder()
 
     static func encode(_ query: [(String, String)]) -> String {
         guard !query.isEmpty else { return "" }
@@ -123,35 +120,19 @@ public struct RunwardenClient: Sendable {
     }
 }
 
-/// SPEC §2's error envelope as the client reads it.
-public struct ErrorEnvelope: Sendable, Equatable {
-    public var code: String
-    public var message: String
-    public var details: [String]
-
-    static func parse(_ data: Data, status: Int) -> ErrorEnvelope {
-        guard let value = try? JSONValue.parse(data), let error = value["error"],
-            case .string(let code) = error["code"] ?? .null
-        else {
-            return ErrorEnvelope(code: "http_\(status)", message: "the server answered HTTP \(status)", details: [])
-        }
-        var message = ""
-        if case .string(let text) = error["message"] ?? .null { message = text }
-        var details: [String] = []
-        if case .array(let items) = error["details"] ?? .null {
-            for item in items {
-                if case .string(let field) = item["field"] ?? .null, case .string(let text) = item["message"] ?? .null {
-                    details.append("\(field): \(text)")
-                }
-            }
-        }
-        return ErrorEnvelope(code: code, message: message, details: details)
+extension ErrorEnvelope {
+    /// The envelope of an error answer; a body that is not one (a proxy's error page) becomes
+    /// an `unrecognized` error that names the HTTP status.
+    static func parse(_ data: Data, status: Int) -> ErrorEnvelope.Body {
+        (try? RunwardenClient.decoder.decode(ErrorEnvelope.self, from: data))?.error
+            ?? ErrorEnvelope.Body(
+                code: .unrecognized, message: "the server answered HTTP \(status)", requestID: nil, details: nil)
     }
 }
 
 public enum ClientError: Error, CustomStringConvertible, Sendable {
     /// The server answered with an error envelope.
-    case server(status: Int, envelope: ErrorEnvelope)
+    case server(status: Int, envelope: ErrorEnvelope.Body)
     /// No server could be reached.
     case unreachable(String)
     /// The server answered something this client cannot read.
@@ -160,8 +141,9 @@ public enum ClientError: Error, CustomStringConvertible, Sendable {
     public var description: String {
         switch self {
         case .server(let status, let envelope):
-            let details = envelope.details.isEmpty ? "" : " (" + envelope.details.joined(separator: "; ") + ")"
-            return "\(envelope.code) (HTTP \(status)): \(envelope.message)\(details)"
+            let details = (envelope.details ?? []).map { "\($0.field): \($0.message)" }
+            let detailText = details.isEmpty ? "" : " (" + details.joined(separator: "; ") + ")"
+            return "\(envelope.code.rawValue) (HTTP \(status)): \(envelope.message)\(detailText)"
         case .unreachable(let reason): return "cannot reach the server: \(reason)"
         case .invalidResponse(let reason): return reason
         }

@@ -8,11 +8,11 @@ public struct EventDraft: Sendable, Equatable {
     public var previousStatus: String?
     public var timestamp: Timestamp
     public var attempt: Int?
-    public var error: JSONValue?
+    public var error: RunError?
 
     public init(
         id: String, runID: String, taskID: String?, type: String, status: String, previousStatus: String?,
-        timestamp: Timestamp, attempt: Int?, error: JSONValue?
+        timestamp: Timestamp, attempt: Int?, error: RunError?
     ) {
         self.id = id
         self.runID = runID
@@ -38,14 +38,8 @@ public struct Event: Sendable, Equatable {
         self.draft = draft
     }
 
-    public var json: JSONValue {
-        .object([
-            "id": .string(draft.id), "seq": .int(seq), "run_seq": .int(Int64(runSeq)), "run_id": .string(draft.runID),
-            "task_id": JSONValue(draft.taskID), "type": .string(draft.type), "status": .string(draft.status),
-            "previous_status": JSONValue(draft.previousStatus), "timestamp": .string(draft.timestamp.iso8601),
-            "attempt": JSONValue(draft.attempt), "error": draft.error ?? .null,
-        ])
-    }
+    /// The event as the API shows it.
+    public var json: JSONValue { JSONValueEncoder.encode(RunEvent(self)) }
 }
 
 public enum EventType {

@@ -9,6 +9,11 @@ public enum TaskCommand: Sendable, Equatable, Codable {
         case .shell(let script): ["/bin/sh", "-c", script]
         }
     }
+
+    // Pinned: these keys are in every stored `spec` column (see StoredFormatTests).
+    enum CodingKeys: String, CodingKey { case argv, shell }
+    enum ArgvCodingKeys: String, CodingKey { case _0 }
+    enum ShellCodingKeys: String, CodingKey { case _0 }
 }
 
 /// A task as the client defined it; never changes after the run is created.
@@ -38,6 +43,11 @@ public struct TaskSpec: Sendable, Equatable, Codable {
         self.allowFailure = allowFailure
         self.labels = labels
     }
+
+    // Pinned: the stored `spec` column's keys, whatever the properties are called.
+    enum CodingKeys: String, CodingKey {
+        case name, command, env, workspace, needs, timeoutSeconds, retries, allowFailure, labels
+    }
 }
 
 /// Reported progress of a task, e.g. 3 of 10 steps.
@@ -48,20 +58,28 @@ public struct TaskProgress: Sendable, Equatable, Codable {
         self.done = done
         self.total = total
     }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable { case done, total }
 }
 
-/// Typed task error codes (SPEC §2); runners may send others, which are kept as given.
-public enum TaskErrorCode {
-    public static let exitCode = "exit_code"
-    public static let timeout = "timeout"
-    public static let launchFailed = "launch_failed"
-    public static let heartbeatLost = "heartbeat_lost"
-    public static let canceled = "canceled"
+/// The task error codes the server sets or knows (SPEC §2); a runner may report others, which
+/// are kept as given — so `TaskError.code` is text, and these are its known values.
+public enum TaskErrorCode: String, Sendable, CaseIterable {
+    case exitCode = "exit_code"
+    case timeout
+    case launchFailed = "launch_failed"
+    case heartbeatLost = "heartbeat_lost"
+    case canceled
+    /// A needed task ended without success, so this one was skipped (SPEC §1).
+    case needsNotMet = "needs_not_met"
 
     /// Retryable codes: the same task may well succeed on another attempt or host.
-    public static func isRetryable(_ code: String) -> Bool { code == launchFailed || code == heartbeatLost }
+    public static func isRetryable(_ code: String) -> Bool {
+        code == launchFailed.rawValue || code == heartbeatLost.rawValue
+    }
 }
 
+/// A task's error, stored in its `state` column and shown in snapshots and events as is.
 public struct TaskError: Sendable, Equatable, Codable {
     public var code: String
     public var message: String
@@ -73,12 +91,13 @@ public struct TaskError: Sendable, Equatable, Codable {
         self.retryable = retryable ?? TaskErrorCode.isRetryable(code)
     }
 
-    public var json: JSONValue {
-        .object(["code": .string(code), "message": .string(message), "retryable": .bool(retryable)])
-    }
+    public init(_ code: TaskErrorCode, _ message: String) { self.init(code: code.rawValue, message: message) }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable { case code, message, retryable }
 }
 
 /// A run's error: `task_failed` with the failing task's error as `cause`, or `run_timeout`.
+/// An event's `error` has this shape too: a task's error is one without `task_id` and `cause`.
 public struct RunError: Sendable, Equatable, Codable {
     public var code: String
     public var message: String
@@ -89,12 +108,36 @@ public struct RunError: Sendable, Equatable, Codable {
     public static let taskFailed = "task_failed"
     public static let runTimeout = "run_timeout"
 
-    public var json: JSONValue {
-        var members: [JSONValue.Member] = [.init("code", .string(code)), .init("message", .string(message))]
-        if let taskID { members.append(.init("task_id", .string(taskID))) }
-        members.append(.init("retryable", .bool(retryable)))
-        if let cause { members.append(.init("cause", cause.json)) }
-        return .object(members)
+    public init(code: String, message: String, taskID: String? = nil, retryable: Bool, cause: TaskError? = nil) {
+        self.code = code
+        self.message = message
+        self.taskID = taskID
+        self.retryable = retryable
+        self.cause = cause
+    }
+
+    /// A task's error as an event carries it.
+    public init(_ task: TaskError) { self.init(code: task.code, message: task.message, retryable: task.retryable) }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
+        case code, message
+        case taskID = "task_id"
+        case retryable, cause
+
+        public static let omittedWhenNil: Set<String> = ["task_id", "cause"]
+    }
+
+    /// Rows written before the keys were pinned (schema v8 and older) spell `task_id` `taskID`.
+    private enum LegacyKeys: String, CodingKey { case taskID }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        code = try container.decode(String.self, forKey: .code)
+        message = try container.decode(String.self, forKey: .message)
+        retryable = try container.decode(Bool.self, forKey: .retryable)
+        cause = try container.decodeIfPresent(TaskError.self, forKey: .cause)
+        taskID = try container.decodeIfPresent(String.self, forKey: .taskID)
+            ?? decoder.container(keyedBy: LegacyKeys.self).decodeIfPresent(String.self, forKey: .taskID)
     }
 }
 
@@ -164,6 +207,9 @@ public struct RunSpec: Sendable, Equatable, Codable {
         self.callbackSecret = callbackSecret
         self.metadata = metadata
     }
+
+    // Pinned: the stored `spec` column's keys.
+    enum CodingKeys: String, CodingKey { case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata }
 }
 
 public struct RunState: Sendable, Equatable, Codable {
@@ -181,6 +227,11 @@ public struct RunState: Sendable, Equatable, Codable {
     public init(createdAt: Timestamp) {
         self.createdAt = createdAt
         self.updatedAt = createdAt
+    }
+
+    // Pinned: the stored `state` column's keys.
+    enum CodingKeys: String, CodingKey {
+        case status, version, createdAt, updatedAt, startedAt, finishedAt, error, outputRef, lastRunSeq
     }
 }
 

@@ -70,7 +70,7 @@ public struct RunChange: Sendable {
             throw .taskNotClaimed("task \(taskID) is claimed by runner \"\(holder)\", not \"\(runner)\"")
         }
 
-        if report.status == .failed, report.error?.code == TaskErrorCode.heartbeatLost {
+        if report.status == .failed, report.error?.code == TaskErrorCode.heartbeatLost.rawValue {
             // The runner could not heartbeat for a whole lease and stopped the task itself: the
             // same loss the reaper would find, so the same rule — a retry while retries remain.
             // (A server that was down meanwhile gave the task a fresh lease on restart and
@@ -126,11 +126,11 @@ public struct RunChange: Sendable {
         case .failed:
             if let error = report.error { return error }
             let message = report.exitCode.map { "the command exited with code \($0)" } ?? "the task failed"
-            return TaskError(code: TaskErrorCode.exitCode, message: message)
+            return TaskError(.exitCode, message)
         case .timedOut:
-            return report.error ?? TaskError(code: TaskErrorCode.timeout, message: "the task ran past its timeout")
+            return report.error ?? TaskError(.timeout, "the task ran past its timeout")
         case .canceled:
-            return report.error ?? TaskError(code: TaskErrorCode.canceled, message: "the task was canceled")
+            return report.error ?? TaskError(.canceled, "the task was canceled")
         default:
             return nil
         }
@@ -143,7 +143,7 @@ public struct RunChange: Sendable {
     public mutating func cancel() throws(TransitionError) {
         if run.status.isTerminal { throw .runTerminal(run.status) }
         if run.status == .canceling { return }
-        stopUnfinishedTasks(reason: TaskError(code: TaskErrorCode.canceled, message: "the run was canceled"))
+        stopUnfinishedTasks(reason: TaskError(.canceled, "the run was canceled"))
         setRun(hasActiveTasks ? .canceling : .canceled)
     }
 
@@ -152,7 +152,7 @@ public struct RunChange: Sendable {
     public mutating func runTimedOut() {
         guard !run.status.isTerminal, run.status != .canceling else { return }
         let seconds = run.spec.timeoutSeconds.map { "\($0) s" } ?? "its limit"
-        stopUnfinishedTasks(reason: TaskError(code: TaskErrorCode.canceled, message: "the run timed out"))
+        stopUnfinishedTasks(reason: TaskError(.canceled, "the run timed out"))
         run.state.error = RunError(
             code: RunError.runTimeout, message: "the run did not finish within \(seconds)", taskID: nil,
             retryable: false, cause: nil)
@@ -164,11 +164,11 @@ public struct RunChange: Sendable {
         guard let index = run.taskIndex(id: taskID), run.tasks[index].status.isActive else { return }
         let seconds = run.tasks[index].spec.timeoutSeconds.map { "\($0) s" } ?? "its limit"
         if run.tasks[index].status == .canceling {
-            finishTask(index, .canceled, at: now, exitCode: nil, error: TaskError(code: TaskErrorCode.canceled, message: "the task was canceled"))
+            finishTask(index, .canceled, at: now, exitCode: nil, error: TaskError(.canceled, "the task was canceled"))
         } else {
             finishTask(
                 index, .timedOut, at: now, exitCode: nil,
-                error: TaskError(code: TaskErrorCode.timeout, message: "the task did not finish within \(seconds)"))
+                error: TaskError(.timeout, "the task did not finish within \(seconds)"))
         }
         settle()
     }
@@ -180,7 +180,7 @@ public struct RunChange: Sendable {
         guard let index = run.taskIndex(id: taskID), run.tasks[index].status.isActive else { return }
         let task = run.tasks[index]
         if task.status == .canceling {
-            finishTask(index, .canceled, at: now, exitCode: nil, error: TaskError(code: TaskErrorCode.canceled, message: "the task was canceled"))
+            finishTask(index, .canceled, at: now, exitCode: nil, error: TaskError(.canceled, "the task was canceled"))
         } else if task.state.attempt <= task.spec.retries {
             let previous = task.status
             var retry = TaskState()
@@ -194,7 +194,7 @@ public struct RunChange: Sendable {
             let runner = task.state.runner ?? "its runner"
             finishTask(
                 index, .failed, at: now, exitCode: nil,
-                error: TaskError(code: TaskErrorCode.heartbeatLost, message: "no heartbeat from \(runner) for a whole lease"))
+                error: TaskError(.heartbeatLost, "no heartbeat from \(runner) for a whole lease"))
         }
         settle()
     }
@@ -227,7 +227,7 @@ public struct RunChange: Sendable {
         }
         resolveNeeds()
         if let failed = run.tasks.first(where: { Self.failsRun($0) }) {
-            let cause = failed.state.error ?? TaskError(code: TaskErrorCode.exitCode, message: "the task \(failed.status.rawValue)")
+            let cause = failed.state.error ?? TaskError(.exitCode, "the task \(failed.status.rawValue)")
             run.state.error = RunError(
                 code: RunError.taskFailed, message: "task \"\(failed.name)\" \(failed.status.rawValue): \(cause.message)",
                 taskID: failed.id, retryable: cause.retryable, cause: cause)
@@ -278,7 +278,7 @@ public struct RunChange: Sendable {
                     setTask(index, .queued, at: now)
                     changed = true
                 } else if let blocker = needs.first(where: { $0.status.isTerminal && !Self.meets($0) }) {
-                    let reason = TaskError(code: "needs_not_met", message: "needed task \"\(blocker.name)\" ended \(blocker.status.rawValue)", retryable: false)
+                    let reason = TaskError(.needsNotMet, "needed task \"\(blocker.name)\" ended \(blocker.status.rawValue)")
                     finishTask(index, .skipped, at: now, exitCode: nil, error: reason)
                     changed = true
                 }
@@ -318,7 +318,7 @@ public struct RunChange: Sendable {
         events.append(
             EventDraft(
                 id: Identifier.make(.evt, at: now), runID: run.id, taskID: task.id, type: type, status: status.rawValue,
-                previousStatus: previous.rawValue, timestamp: at, attempt: task.state.attempt, error: task.state.error?.json))
+                previousStatus: previous.rawValue, timestamp: at, attempt: task.state.attempt, error: task.state.error.map(RunError.init)))
         isVisible = true
     }
 
@@ -332,7 +332,7 @@ public struct RunChange: Sendable {
             EventDraft(
                 id: Identifier.make(.evt, at: now), runID: run.id, taskID: nil, type: EventType.run(status),
                 status: status.rawValue, previousStatus: previous.rawValue, timestamp: now, attempt: nil,
-                error: run.state.error?.json))
+                error: run.state.error))
         isVisible = true
     }
 }

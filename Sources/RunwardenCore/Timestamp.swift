@@ -7,6 +7,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
 
     public init(milliseconds: Int64) { self.milliseconds = milliseconds }
 
+    // Pinned: stored `state` columns hold timestamps as `{"milliseconds": N}`.
+    enum CodingKeys: String, CodingKey { case milliseconds }
+
     public init(_ date: Date) {
         // Round to the microsecond first: `.002` parsed from text is stored as 0.0019999… seconds.
         let microseconds = (date.timeIntervalSince1970 * 1_000_000).rounded()

@@ -1,11 +1,13 @@
 /// One rule a request body breaks, named by its JSON path (`tasks[1].needs`).
-public struct FieldError: Sendable, Equatable, Error {
+public struct FieldError: Sendable, Equatable, Error, Codable {
     public var field: String
     public var message: String
     public init(_ field: String, _ message: String) {
         self.field = field
         self.message = message
     }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable { case field, message }
 }
 
 /// Reads typed fields out of a JSON object while collecting every rule it breaks, so a client

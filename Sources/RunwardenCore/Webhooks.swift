@@ -53,21 +53,6 @@ public enum EventFilter {
     }
 }
 
-/// The body a webhook receives for one event (SPEC §3), with the run as of that event.
-public enum WebhookPayload {
-    public static func render(_ event: Event, run: Run, lockHolders: [String: String]) -> JSONValue {
-        let draft = event.draft
-        return .object([
-            "type": .string(draft.type), "event_id": .string(draft.id), "seq": .int(event.seq),
-            "run_seq": .int(Int64(event.runSeq)), "run_id": .string(draft.runID), "task_id": JSONValue(draft.taskID),
-            "workflow_name": .string(run.spec.workflow), "status": .string(draft.status),
-            "previous_status": JSONValue(draft.previousStatus), "timestamp": .string(draft.timestamp.iso8601),
-            "attempt": JSONValue(draft.attempt), "error": draft.error ?? .null,
-            "run": Snapshot.run(run, lockHolders: lockHolders),
-        ])
-    }
-}
-
 /// A validated `POST /v1/webhooks` body.
 public struct WebhookDefinition: Sendable, Equatable {
     public var url: String

@@ -1,5 +1,6 @@
 import Foundation
 import RunwardenClient
+import RunwardenCore
 
 /// A task's environment (SPEC §6): the runner's own, minus every `RUNWARDEN_*` variable (they
 /// hold its credentials — a task holding the runner token could claim other runs' tasks or
@@ -17,7 +18,7 @@ enum TaskEnvironment {
     ) -> [String: String] {
         var values = inherited.filter { !$0.key.hasPrefix(reservedPrefix) }
         for (key, value) in task.env { values[key] = value }
-        values["RUNWARDEN_RUN_ID"] = task.runId
+        values["RUNWARDEN_RUN_ID"] = task.runID
         values["RUNWARDEN_TASK_ID"] = task.id
         values["RUNWARDEN_TASK_NAME"] = task.name
         values["RUNWARDEN_ATTEMPT"] = String(task.attempt)

@@ -24,7 +24,7 @@ struct TaskExecution: Sendable {
             guard !task.command.isEmpty else { throw LaunchProblem.emptyCommand }
             directories = try TaskDirectories.prepare(for: task, workDir: configuration.workDir)
         } catch {
-            await report(.failed, error: TaskError(code: TaskErrorCode.launchFailed, message: "cannot prepare the task: \(error)"))
+            await report(.failed, error: TaskError(.launchFailed, "cannot prepare the task: \(error)"))
             return
         }
         let log = LogSink(url: directories.log, tailBytes: configuration.stderrTailBytes)
@@ -33,25 +33,25 @@ struct TaskExecution: Sendable {
             outcome = try await launch(in: directories.work, log: log)
         } catch {
             log.close()
-            await report(.failed, error: TaskError(code: TaskErrorCode.launchFailed, message: "cannot start \(task.command[0]): \(error)"))
+            await report(.failed, error: TaskError(.launchFailed, "cannot start \(task.command[0]): \(error)"))
             return
         }
         log.close()
         switch outcome.stopReason {
         case .timedOut:
             let seconds = task.timeoutS.map { "\($0) s" } ?? "its limit"
-            await report(.timedOut, error: TaskError(code: TaskErrorCode.timeout, message: "the task did not finish within \(seconds)" + tail(log)))
+            await report(.timedOut, error: TaskError(.timeout, "the task did not finish within \(seconds)" + tail(log)))
         case .canceled, .shutdown:
             let why = outcome.stopReason == .shutdown ? "the runner shut down" : "the task was canceled"
-            await report(.canceled, error: TaskError(code: TaskErrorCode.canceled, message: why))
+            await report(.canceled, error: TaskError(.canceled, why))
         case .leaseLost:
             // What the server concludes on its side too; by the time this report arrives the
             // task is usually retried or failed already, and the report is answered applied: false.
             await report(
                 .failed,
                 error: TaskError(
-                    code: TaskErrorCode.heartbeatLost,
-                    message: "the runner could not reach the server for a whole lease and stopped the task"))
+                    .heartbeatLost,
+                    "the runner could not reach the server for a whole lease and stopped the task"))
         case nil:
             switch outcome.status {
             case .exited(0):
@@ -59,9 +59,9 @@ struct TaskExecution: Sendable {
             case .exited(let code):
                 await report(
                     .failed, exitCode: Int(code),
-                    error: TaskError(code: TaskErrorCode.exitCode, message: "the command exited with code \(code)" + tail(log)))
+                    error: TaskError(.exitCode, "the command exited with code \(code)" + tail(log)))
             case .signaled(let signal):
-                await report(.failed, error: TaskError(code: TaskErrorCode.exitCode, message: "the command was killed by signal \(signal)" + tail(log)))
+                await report(.failed, error: TaskError(.exitCode, "the command was killed by signal \(signal)" + tail(log)))
             }
         }
     }
@@ -168,7 +168,7 @@ struct TaskExecution: Sendable {
         if let error {
             members.append(.init("error", .object(["code": .string(error.code), "message": .string(error.message)])))
         }
-        var metadata: Logger.Metadata = ["run_id": "\(task.runId)", "task_id": "\(task.id)", "status": "\(status.rawValue)"]
+        var metadata: Logger.Metadata = ["run_id": "\(task.runID)", "task_id": "\(task.id)", "status": "\(status.rawValue)"]
         if let error { metadata["error"] = "\(error.code)" }
         logger.info("task \(status.rawValue)", metadata: metadata)
         do {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hummingbird
+import RunwardenCore
 
 /// Checks bearer tokens (SPEC §2): the client token may create, read, cancel and release
 /// locks; the runner token may only claim, heartbeat and report. With no tokens configured
@@ -21,7 +22,7 @@ struct Authenticator: Sendable {
         if isOpen { return (.open, nil) }
         // The scheme name is case-insensitive (RFC 9110 §11.1).
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
-            throw APIError.unauthorized
+            throw RunwardenError.unauthorized
         }
         let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
         // Digests, not the tokens, are compared: equal length whatever was sent, and swift-crypto
@@ -33,11 +34,11 @@ struct Authenticator: Sendable {
         } else if presented == runnerDigest {
             role = .runner
         } else {
-            throw APIError.unauthorized
+            throw RunwardenError.unauthorized
         }
         guard role == required else {
             let needed = required == .client ? "the client token" : "the runner token"
-            throw APIError(.forbidden, "forbidden", "this route needs \(needed)")
+            throw RunwardenError(.forbidden, "this route needs \(needed)")
         }
         return (role, token)
     }

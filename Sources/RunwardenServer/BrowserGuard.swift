@@ -18,7 +18,7 @@ struct BrowserGuard: RouterMiddleware {
     let scheme: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let refusal = refusal(of: request) { throw APIError(.forbidden, "forbidden_origin", refusal) }
+        if let refusal = refusal(of: request) { throw RunwardenError(.forbiddenOrigin, refusal) }
         return try await next(request, context)
     }
 

@@ -29,32 +29,38 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             let apiError = translate(error, request: request, context: context)
             var headers: HTTPFields = [.requestID: requestID]
-            if apiError.status == .unauthorized {
+            if apiError.code == .unauthorized {
                 headers[.wwwAuthenticate] = #"Bearer realm="runwarden""#  // RFC 9110 §11.6.1: a 401 names its scheme
             }
-            if apiError.code == "method_not_allowed" {
+            if apiError.code == .methodNotAllowed {
                 headers[.allow] = routes.methods(for: request.uri.path).map(\.rawValue).joined(separator: ", ")
             }
-            return .json(apiError.envelope(requestID: requestID), status: apiError.status, headers: headers)
+            return .json(
+                ErrorEnvelope(apiError, requestID: requestID), status: HTTPResponse.Status(code: apiError.code.httpStatus),
+                headers: headers)
         }
     }
 
-    private func translate(_ error: any Error, request: Request, context: Context) -> APIError {
+    /// The one place an error becomes an API error: domain errors say which they are, the
+    /// framework's own errors are named here, and anything else is logged and hidden.
+    private func translate(_ error: any Error, request: Request, context: Context) -> RunwardenError {
         switch error {
-        case let error as APIError:
+        case let error as RunwardenError:
             return error
+        case let error as any APIErrorConvertible:
+            return error.apiError
         case let error as HTTPError where error.status == .notFound:
             // Hummingbird's router answers notFound both for an unknown path and for a known
             // path with another method; the route table tells them apart.
             let allowed = routes.methods(for: request.uri.path)
             if allowed.isEmpty { return .routeNotFound }
-            return APIError(
-                .methodNotAllowed, "method_not_allowed",
+            return RunwardenError(
+                .methodNotAllowed,
                 "\(request.method.rawValue) is not allowed here; use \(allowed.map(\.rawValue).joined(separator: " or "))")
         case let error as any HTTPResponseError where error.status == .contentTooLarge:
-            return APIError(.contentTooLarge, "payload_too_large", "the body is larger than the limit")
+            return RunwardenError(.payloadTooLarge, "the body is larger than the limit")
         case let error as any HTTPResponseError where error.status.code < 500:
-            return APIError(error.status, "bad_request", "the request cannot be handled: \(error.status.reasonPhrase)")
+            return RunwardenError(.badRequest, "the request cannot be handled: \(error.status.reasonPhrase)")
         case StoreError.unavailable(let reason):
             context.logger.error("store unavailable", metadata: ["error": "\(reason)", "request_id": "\(context.id)"])
             return .unavailable

@@ -23,6 +23,6 @@ struct EventRoutes {
         let events = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) {
             try await service.events(runID: runID, after: after, limit: limit, wait: wait)
         }
-        return .json(.object(["events": .array(events.map(\.json)), "next_after": .int(events.last?.seq ?? after)]))
+        return .json(EventPage(events: events.map(RunEvent.init), nextAfter: events.last?.seq ?? after))
     }
 }

@@ -4,11 +4,12 @@ import NIOCore
 import RunwardenCore
 
 extension Response {
-    /// A JSON answer; every body the API sends goes through here.
-    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    /// A JSON answer; every body the API sends goes through here (a wire type of
+    /// `RunwardenCore/Wire`, in its declared field order).
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
-        let data = value.encoded()
+        let data = JSONValueEncoder.encode(value).encoded()
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
@@ -17,7 +18,7 @@ extension Request {
     /// The body parsed as JSON, within the configured size limit.
     func jsonBody(limit: Int) async throws -> JSONValue {
         guard let value = try await optionalJSONBody(limit: limit) else {
-            throw APIError(.badRequest, "invalid_json", "the body is empty; a JSON object is expected")
+            throw RunwardenError(.invalidJSON, "the body is empty; a JSON object is expected")
         }
         return value
     }
@@ -28,13 +29,13 @@ extension Request {
         do {
             buffer = try await body.collect(upTo: limit)
         } catch is NIOTooManyBytesError {
-            throw APIError(.contentTooLarge, "payload_too_large", "the body is larger than the limit of \(limit) bytes")
+            throw RunwardenError(.payloadTooLarge, "the body is larger than the limit of \(limit) bytes")
         }
         if buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return nil }
         do {
             return try JSONValue.parse(Data(buffer.readableBytesView))
         } catch {
-            throw APIError(.badRequest, "invalid_json", "the body is not valid JSON")
+            throw RunwardenError(.invalidJSON, "the body is not valid JSON")
         }
     }
 }

@@ -9,7 +9,7 @@ struct MetricsRoutes {
     var routes: [Route] {
         [
             Route(.get, "/metrics", role: nil) { _, _ in
-                let counts = try await service.store.statusCounts()
+                let counts = try await service.statusCounts()
                 let waiters = await service.hub.parkedByKind()
                 var headers = HTTPFields()
                 headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"

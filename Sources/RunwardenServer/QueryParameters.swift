@@ -1,4 +1,5 @@
 import Hummingbird
+import RunwardenCore
 
 /// Typed reading of query parameters; a malformed value is a `422 validation_failed`.
 extension Request {
@@ -10,7 +11,7 @@ extension Request {
     func waitDuration(maximum: Duration = .seconds(60)) throws -> Duration {
         guard let text = query("wait") else { return .zero }
         guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
-            throw APIError.invalidQuery("wait", "must be a number of seconds, not \"\(text)\"")
+            throw RunwardenError.invalidQuery("wait", "must be a number of seconds, not \"\(text)\"")
         }
         // Capped before converting: `wait=1e300` is just a long wait, not an overflow.
         let cappedSeconds = min(seconds, Double(maximum.components.seconds))
@@ -20,7 +21,7 @@ extension Request {
     func integerQuery(_ name: String, minimum: Int) throws -> Int? {
         guard let text = query(name) else { return nil }
         guard let value = Int(text), value >= minimum else {
-            throw APIError.invalidQuery(name, "must be an integer of at least \(minimum), not \"\(text)\"")
+            throw RunwardenError.invalidQuery(name, "must be an integer of at least \(minimum), not \"\(text)\"")
         }
         return value
     }

@@ -24,13 +24,13 @@ struct RunRoutes {
         let definition: RunDefinition
         switch RunDefinition.parse(body, egress: egress) {
         case .success(let parsed): definition = parsed
-        case .failure(let failure): throw APIError.validation(failure)
+        case .failure(let failure): throw failure
         }
         var idempotency: IdempotencyKey?
         if let key = request.headers[.idempotencyKey] {
             guard !key.isEmpty, key.count <= 255 else {
-                throw APIError(
-                    .unprocessableContent, "validation_failed", "the Idempotency-Key header must be 1 to 255 characters",
+                throw RunwardenError(
+                    .validationFailed, "the Idempotency-Key header must be 1 to 255 characters",
                     details: [FieldError("Idempotency-Key", "must be 1 to 255 characters")])
             }
             let canonical = String(decoding: body.canonical.encoded(), as: UTF8.self)
@@ -39,11 +39,8 @@ struct RunRoutes {
         switch try await service.create(definition, idempotency: idempotency) {
         case .created(let record):
             var snapshot = Snapshot.run(record.run, lockHolders: record.lockHolders)
-            if definition.run.callbackURL != nil, definition.run.callbackSecret == nil,
-                let secret = record.run.spec.callbackSecret, case .object(var members) = snapshot
-            {
-                members.append(.init("callback_secret", .string(secret)))  // generated: shown this once
-                snapshot = .object(members)
+            if definition.run.callbackURL != nil, definition.run.callbackSecret == nil {
+                snapshot.callbackSecret = record.run.spec.callbackSecret  // generated: shown this once
             }
             return .json(snapshot, status: .accepted, headers: [.location: "/v1/runs/" + record.run.id])
         case .replayed(let record):
@@ -58,20 +55,19 @@ struct RunRoutes {
         if let status = request.query("status") {
             guard let parsed = RunStatus(rawValue: status) else {
                 let allowed = RunStatus.allCases.map(\.rawValue).joined(separator: ", ")
-                throw APIError.invalidQuery("status", "must be one of \(allowed), not \"\(status)\"")
+                throw RunwardenError.invalidQuery("status", "must be one of \(allowed), not \"\(status)\"")
             }
             query.status = parsed
         }
         if let workflow = request.query("workflow") { query.workflow = workflow }
         if let cursor = request.query("cursor") {
             guard Identifier.isWellFormed(cursor, .run) else {
-                throw APIError.invalidQuery("cursor", "is not a cursor this server handed out")
+                throw RunwardenError.invalidQuery("cursor", "is not a cursor this server handed out")
             }
             query.before = cursor
         }
-        let page = try await service.store.runs(query)
-        let items = page.runs.map { Snapshot.run($0, lockHolders: [:], includeTasks: false) }
-        return .json(.object(["items": .array(items), "next_cursor": JSONValue(page.nextCursor)]))
+        let page = try await service.runs(query)
+        return .json(RunList(items: page.runs.map { Snapshot.run($0, lockHolders: [:], includeTasks: false) }, nextCursor: page.nextCursor))
     }
 
     @Sendable func snapshot(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {

@@ -6,8 +6,12 @@ import RunwardenStore
 
 /// The application layer between routes and the store: stamps time and ids, commits through
 /// the store, then wakes whoever waits on what changed. Long-polls live here too.
+///
+/// Routes and background workers reach the store only through here, so every store call is
+/// timed in `/metrics` and every failure is a domain error (`RunwardenError`, `TransitionError`,
+/// `ValidationFailure`, `StoreError`) that `ErrorMiddleware` alone turns into HTTP.
 public struct RunService: Sendable {
-    public let store: any RunStore
+    let store: any RunStore
     public let hub: ChangeHub
     public let leaseSeconds: Int
     public let clock: @Sendable () -> Timestamp
@@ -55,14 +59,17 @@ public struct RunService: Sendable {
         case .replayed(let record):
             return .replayed(record)
         case .keyReused:
-            throw APIError(
-                .unprocessableContent, "idempotency_key_reused",
-                "this Idempotency-Key was already used with a different body")
+            throw RunwardenError(.idempotencyKeyReused, "this Idempotency-Key was already used with a different body")
         }
     }
 
+    /// A page of runs, newest first, without their tasks' detail.
+    public func runs(_ query: RunQuery) async throws -> RunPage {
+        try await timed("list_runs") { try await store.runs(query) }
+    }
+
     public func run(_ id: String) async throws -> RunRecord {
-        guard let record = try await timed("read_run", { try await store.run(id: id) }) else { throw APIError.notFound("run", id) }
+        guard let record = try await timed("read_run", { try await store.run(id: id) }) else { throw RunwardenError.notFound(.run, id) }
         return record
     }
 
@@ -86,10 +93,10 @@ public struct RunService: Sendable {
     }
 
     public func cancel(_ id: String) async throws -> RunRecord {
-        let committed = try await mapTransitionErrors {
-            try await timed("cancel") { try await store.update(runID: id, now: clock()) { change in try change.cancel() } }
+        let committed = try await timed("cancel") {
+            try await store.update(runID: id, now: clock()) { change in try change.cancel() }
         }
-        guard let committed else { throw APIError.notFound("run", id) }
+        guard let committed else { throw RunwardenError.notFound(.run, id) }
         await publish(committed)
         logger.info("run cancel requested", metadata: ["run_id": "\(id)", "status": "\(committed.record.run.status.rawValue)"])
         return committed.record
@@ -106,7 +113,7 @@ public struct RunService: Sendable {
             let generation = await hub.generation(of: topic)
             let events = try await timed("read_events", { try await store.events(runID: runID, after: seq, limit: limit) })
             if !events.isEmpty { return events }
-            if let runID, try await store.run(id: runID) == nil { throw APIError.notFound("run", runID) }
+            if let runID, try await store.run(id: runID) == nil { throw RunwardenError.notFound(.run, runID) }
             let remaining = deadline - .now
             if remaining <= .zero || Self.waitIsOver { return [] }
             await hub.wait(for: topic, after: generation, timeout: remaining)
@@ -121,7 +128,7 @@ public struct RunService: Sendable {
     // MARK: - Runner protocol
 
     public func task(_ id: String) async throws -> (record: RunRecord, task: RunTask) {
-        guard let (record, index) = try await store.task(id: id) else { throw APIError.notFound("task", id) }
+        guard let (record, index) = try await store.task(id: id) else { throw RunwardenError.notFound(.task, id) }
         return (record, record.run.tasks[index])
     }
 
@@ -154,15 +161,13 @@ public struct RunService: Sendable {
     public func report(
         taskID: String, _ report: StatusReport, runner: String?
     ) async throws -> (applied: Bool, record: RunRecord, task: RunTask) {
-        let committed = try await mapTransitionErrors {
-            try await timed("report") {
-                try await store.update(runOfTask: taskID, now: clock()) { change in
-                    try change.report(taskID: taskID, report, runner: runner)
-                }
+        let committed = try await timed("report") {
+            try await store.update(runOfTask: taskID, now: clock()) { change in
+                try change.report(taskID: taskID, report, runner: runner)
             }
         }
         guard let committed, let index = committed.record.run.taskIndex(id: taskID) else {
-            throw APIError.notFound("task", taskID)
+            throw RunwardenError.notFound(.task, taskID)
         }
         if committed.value {
             await publish(committed)
@@ -181,7 +186,7 @@ public struct RunService: Sendable {
 
     public func releaseLock(workspace: String) async throws {
         guard let lock = try await store.releaseLock(workspace: workspace, now: clock()) else {
-            throw APIError(.notFound, "lock_not_found", "workspace \"\(workspace)\" is not locked")
+            throw RunwardenError(.lockNotFound, "workspace \"\(workspace)\" is not locked")
         }
         await hub.notify([.claims, .run(lock.runID)])
         logger.info("lock released by hand", metadata: ["run_id": "\(lock.runID)", "task_id": "\(lock.taskID)", "workspace": "\(workspace)"])
@@ -201,31 +206,73 @@ public struct RunService: Sendable {
     }
 
     public func webhook(_ id: String) async throws -> Webhook {
-        guard let webhook = try await store.webhook(id: id) else { throw APIError.notFound("webhook", id) }
+        guard let webhook = try await store.webhook(id: id) else { throw RunwardenError.notFound(.webhook, id) }
         return webhook
     }
 
+    public func webhooks(limit: Int, after cursor: String?) async throws -> (items: [Webhook], nextCursor: String?) {
+        try await timed("list_webhooks") { try await store.webhooks(limit: limit, after: cursor) }
+    }
+
+    /// A subscription's delivery log, newest first; it outlives the subscription (SPEC §6),
+    /// and an id that never had any deliveries is `404 webhook_not_found`.
+    public func deliveries(webhookID: String, limit: Int, before cursor: String?) async throws -> (items: [Delivery], nextCursor: String?) {
+        let page = try await timed("list_deliveries") {
+            try await store.deliveries(webhookID: webhookID, limit: limit, before: cursor)
+        }
+        if page.items.isEmpty, cursor == nil { _ = try await webhook(webhookID) }
+        return page
+    }
+
+    public func delivery(_ id: String) async throws -> Delivery {
+        guard let delivery = try await timed("read_delivery", { try await store.delivery(id: id) }) else {
+            throw RunwardenError.notFound(.delivery, id)
+        }
+        return delivery
+    }
+
     public func deleteWebhook(_ id: String) async throws {
-        guard try await store.deleteWebhook(id: id, now: clock()) else { throw APIError.notFound("webhook", id) }
+        guard try await store.deleteWebhook(id: id, now: clock()) else { throw RunwardenError.notFound(.webhook, id) }
     }
 
     public func retryDelivery(_ id: String) async throws {
         switch try await store.retryDelivery(id: id, now: clock()) {
         case .requeued: await hub.notify([.deliveries])
-        case .unknown: throw APIError.notFound("delivery", id)
-        case .inactive: throw APIError.webhookInactive("delivery \(id) belongs to a subscription that was deleted or disabled")
+        case .unknown: throw RunwardenError.notFound(.delivery, id)
+        case .inactive: throw RunwardenError(.webhookInactive, "delivery \(id) belongs to a subscription that was deleted or disabled")
         }
     }
 
     /// Re-queues an active subscription's failed deliveries; a disabled one sends nothing more.
     public func recoverDeliveries(webhookID: String, since: Timestamp) async throws -> Int {
         guard try await webhook(webhookID).isActive else {
-            throw APIError.webhookInactive("subscription \(webhookID) is disabled; create a new one to receive events again")
+            throw RunwardenError(.webhookInactive, "subscription \(webhookID) is disabled; create a new one to receive events again")
         }
         let count = try await store.recoverDeliveries(webhookID: webhookID, since: since, now: clock())
         await hub.notify([.deliveries])
         return count
     }
+
+    // MARK: - Outbox (the webhook dispatcher's side)
+
+    public func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery] {
+        try await timed("due_deliveries") { try await store.dueDeliveries(now: now, limit: limit) }
+    }
+
+    public func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> DeliveryLease? {
+        try await timed("lease_delivery") { try await store.leaseDelivery(id: id, now: now, until: until) }
+    }
+
+    public func recordAttempt(deliveryID: String, _ attempt: DeliveryAttempt, verdict: DeliveryVerdict) async throws {
+        try await timed("record_attempt") { try await store.recordAttempt(deliveryID: deliveryID, attempt, verdict: verdict) }
+    }
+
+    // MARK: - Health and gauges
+
+    /// Throws `StoreError.unavailable` when the database cannot answer.
+    public func checkHealth() async throws { try await store.checkHealth() }
+
+    public func statusCounts() async throws -> StatusCounts { try await store.statusCounts() }
 
     // MARK: - Liveness
 
@@ -291,17 +338,5 @@ public struct RunService: Sendable {
         let started = ContinuousClock.now
         defer { metrics.recordStore(operation, duration: ContinuousClock.now - started) }
         return try await body()
-    }
-
-    private func mapTransitionErrors<Value>(_ body: () async throws -> Value) async throws -> Value {
-        do {
-            return try await body()
-        } catch TransitionError.taskNotClaimed(let reason) {
-            throw APIError(.conflict, "task_not_claimed", reason)
-        } catch TransitionError.runTerminal(let status) {
-            throw APIError(.conflict, "run_terminal", "the run already ended \(status.rawValue)")
-        } catch TransitionError.notClaimable {
-            throw APIError(.conflict, "task_not_claimable", "the task cannot be claimed")
-        }
     }
 }

@@ -28,7 +28,7 @@ struct RunnerRoutes {
                     reader.fail("claim_id", "must be 1 to 100 letters, digits, '.', '_' or '-'")
                 }
             }
-            if !reader.errors.isEmpty { throw APIError.validation(ValidationFailure(reader.errors)) }
+            if !reader.errors.isEmpty { throw ValidationFailure(reader.errors) }
         }
         let wait = try request.waitDuration()
         let claimed = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service, labels, claimID] in
@@ -37,7 +37,7 @@ struct RunnerRoutes {
         guard let task = claimed else {
             return Response(status: .noContent)
         }
-        return .json(.object(["task": Snapshot.claimed(task), "lease_s": .int(Int64(service.leaseSeconds))]))
+        return .json(ClaimAnswer(task: Snapshot.claimed(task), leaseS: service.leaseSeconds))
     }
 
     @Sendable func heartbeat(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
@@ -50,9 +50,9 @@ struct RunnerRoutes {
             if body["tasks"] == nil || body["tasks"] == .null { reader.fail("tasks", "is required") }
             if taskIDs.count > 10_000 { reader.fail("tasks", "must list at most 10000 tasks") }
         }
-        if !reader.errors.isEmpty { throw APIError.validation(ValidationFailure(reader.errors)) }
+        if !reader.errors.isEmpty { throw ValidationFailure(reader.errors) }
         let cancel = try await service.heartbeat(runner: runner, taskIDs: taskIDs)
-        return .json(.object(["cancel": JSONValue(strings: cancel), "lease_s": .int(Int64(service.leaseSeconds))]))
+        return .json(HeartbeatAnswer(cancel: cancel, leaseS: service.leaseSeconds))
     }
 
     @Sendable func report(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
@@ -61,15 +61,13 @@ struct RunnerRoutes {
         let report: StatusReport
         switch StatusReport.parse(body) {
         case .success(let parsed): report = parsed
-        case .failure(let failure): throw APIError.validation(failure)
+        case .failure(let failure): throw failure
         }
         let runner = request.headers[.runnerName]
         let (applied, record, task) = try await service.report(taskID: taskID, report, runner: runner)
         return .json(
-            .object([
-                "applied": .bool(applied),
-                "task": Snapshot.task(task, in: record.run, lockHolders: record.lockHolders, includeRunID: true),
-            ]))
+            ReportAnswer(
+                applied: applied, task: Snapshot.task(task, in: record.run, lockHolders: record.lockHolders, includeRunID: true)))
     }
 
     /// Runner names are short and plain: letters, digits, `.`, `_`, `-`.
@@ -77,8 +75,8 @@ struct RunnerRoutes {
         let name = try context.parameters.require("name")
         let allowed = name.unicodeScalars.allSatisfy(CharacterSet.runnerName.contains)
         guard (1...128).contains(name.count), allowed else {
-            throw APIError(
-                .unprocessableContent, "validation_failed", "runner names use letters, digits, '.', '_' and '-' (at most 128)",
+            throw RunwardenError(
+                .validationFailed, "runner names use letters, digits, '.', '_' and '-' (at most 128)",
                 details: [FieldError("name", "must be 1 to 128 letters, digits, '.', '_' or '-'")])
         }
         return name

@@ -36,7 +36,7 @@ struct StreamRoutes {
     static func resumePoint(_ request: Request) throws -> Int64? {
         if let header = request.headers[.lastEventID] {
             guard let seq = Int64(header.trimmingCharacters(in: .whitespaces)), seq >= 0 else {
-                throw APIError(.unprocessableContent, "validation_failed", "Last-Event-ID must be an event seq",
+                throw RunwardenError(.validationFailed, "Last-Event-ID must be an event seq",
                                details: [FieldError("Last-Event-ID", "must be a non-negative integer")])
             }
             return seq

@@ -20,13 +20,12 @@ struct TaskAndLockRoutes {
     }
 
     @Sendable func locks(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
-        let items = try await service.locks().map { lock -> JSONValue in
-            .object([
-                "workspace": .string(lock.workspace), "task_id": .string(lock.taskID), "run_id": .string(lock.runID),
-                "runner": .string(lock.runner), "acquired_at": .string(lock.acquiredAt.iso8601),
-            ])
+        let items = try await service.locks().map { lock in
+            LockItem(
+                workspace: lock.workspace, taskID: lock.taskID, runID: lock.runID, runner: lock.runner,
+                acquiredAt: lock.acquiredAt.iso8601)
         }
-        return .json(.object(["items": .array(items), "next_cursor": .null]))
+        return .json(Page(items: items, nextCursor: nil))
     }
 
     @Sendable func release(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
@@ -43,13 +42,13 @@ struct HealthRoutes {
 
     var routes: [Route] {
         [
-            Route(.get, "/healthz", role: nil) { _, _ in .json(.object(["status": .string("ok")])) },
+            Route(.get, "/healthz", role: nil) { _, _ in .json(Health(status: "ok")) },
             Route(.get, "/readyz", role: nil) { _, _ in
                 do {
-                    try await service.store.checkHealth()
-                    return .json(.object(["status": .string("ready")]))
+                    try await service.checkHealth()
+                    return .json(Health(status: "ready"))
                 } catch {
-                    throw APIError(.serviceUnavailable, "not_ready", "the database cannot be reached")
+                    throw RunwardenError(.notReady, "the database cannot be reached")
                 }
             },
         ]

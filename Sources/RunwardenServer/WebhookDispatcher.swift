@@ -55,11 +55,11 @@ public struct WebhookDispatcher: Service {
                     // Held past the attempt's own timeout; the attempt's verdict replaces it.
                     let leaseEnd = now.adding(saturatingMilliseconds: settings.attemptTimeout.saturatingMilliseconds)
                         .adding(saturatingMilliseconds: 30_000)
-                    for delivery in try await service.store.dueDeliveries(now: now, limit: 200) {
+                    for delivery in try await service.dueDeliveries(now: now, limit: 200) {
                         guard await inFlight.start(delivery, limits: settings) else { continue }
                         // The read above may be stale, and other nodes dispatch too: only the
                         // lease decides who attempts a delivery.
-                        guard let lease = try await service.store.leaseDelivery(id: delivery.id, now: now, until: leaseEnd) else {
+                        guard let lease = try await service.leaseDelivery(id: delivery.id, now: now, until: leaseEnd) else {
                             await inFlight.finish(delivery)
                             continue
                         }
@@ -120,7 +120,7 @@ public struct WebhookDispatcher: Service {
         if failure == nil, let statusCode, !(200..<300).contains(statusCode) { failure = "HTTP \(statusCode)" }
         let attempt = DeliveryAttempt(at: now, statusCode: statusCode, latencyMs: latencyMs, error: failure)
         do {
-            try await service.store.recordAttempt(deliveryID: delivery.id, attempt, verdict: verdict)
+            try await service.recordAttempt(deliveryID: delivery.id, attempt, verdict: verdict)
         } catch {
             service.logger.error("could not record a delivery attempt", metadata: ["delivery_id": "\(delivery.id)", "error": "\(error)"])
         }

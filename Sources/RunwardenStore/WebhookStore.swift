@@ -27,10 +27,6 @@ public struct Webhook: Sendable, Equatable {
     }
 }
 
-public enum DeliveryStatus: String, Sendable, Codable {
-    case pending, succeeded, failed
-}
-
 /// One try to deliver an event.
 public struct DeliveryAttempt: Sendable, Equatable, Codable {
     public var at: Timestamp
@@ -44,6 +40,9 @@ public struct DeliveryAttempt: Sendable, Equatable, Codable {
         self.latencyMs = latencyMs
         self.error = error
     }
+
+    // Pinned: the stored `attempts` column's keys.
+    enum CodingKeys: String, CodingKey { case at, statusCode, latencyMs, error }
 }
 
 /// An outbox row: one event for one destination — a subscription, or a run's `callback_url`

@@ -81,7 +81,7 @@ extension PostgresRunStore {
         let draft = EventDraft(
             id: id, runID: runID, taskID: taskID, type: type, status: status, previousStatus: previousStatus,
             timestamp: Timestamp(milliseconds: timestamp), attempt: attempt,
-            error: try errorText.map { try JSONValue.parse(Data($0.utf8)) })
+            error: try errorText.map { try JSONColumn.decode(RunError.self, $0) })
         return Event(seq: seq, runSeq: runSeq, draft: draft)
     }
 

@@ -148,7 +148,7 @@ extension PostgresRunStore {
             try values.add(draft.previousStatus)
             try values.add(draft.timestamp.milliseconds)
             try values.add(draft.attempt)
-            try values.add(draft.error.map { String(decoding: $0.encoded(), as: UTF8.self) })
+            try values.add(draft.error.map { String(decoding: JSONValueEncoder.encode($0).encoded(), as: UTF8.self) })
         }
         return events
     }

@@ -130,7 +130,7 @@ extension SQLiteRunStore {
                 arguments: [
                     draft.id, draft.runID, run.state.lastRunSeq, draft.taskID, draft.type, draft.status, draft.previousStatus,
                     draft.timestamp.milliseconds, draft.attempt,
-                    draft.error.map { String(decoding: $0.encoded(), as: UTF8.self) },
+                    draft.error.map { String(decoding: JSONValueEncoder.encode($0).encoded(), as: UTF8.self) },
                 ])
             return Event(seq: db.lastInsertedRowID, runSeq: run.state.lastRunSeq, draft: draft)
         }
@@ -184,7 +184,7 @@ extension SQLiteRunStore {
         let draft = EventDraft(
             id: row["id"], runID: row["run_id"], taskID: row["task_id"], type: row["type"], status: row["status"],
             previousStatus: row["previous_status"], timestamp: Timestamp(milliseconds: row["timestamp"]),
-            attempt: row["attempt"], error: try errorText.map { try JSONValue.parse(Data($0.utf8)) })
+            attempt: row["attempt"], error: try errorText.map { try JSONColumn.decode(RunError.self, $0) })
         return Event(seq: row["seq"], runSeq: row["run_seq"], draft: draft)
     }
 

@@ -108,7 +108,7 @@ struct Cancel: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let run = try await options.client().cancel(id)
-            print("\(RunDisplay.shown(run.id)) \(RunDisplay.shown(run.status))")
+            print("\(RunDisplay.shown(run.id)) \(RunDisplay.shown(run.status.rawValue))")
         }
     }
 }
@@ -144,7 +144,7 @@ struct Events: AsyncParsableCommand {
                 let page = try await client.events(runID: id, after: after, limit: 500, wait: follow ? 25 : nil)
                 for event in page.events { print(RunDisplay.eventLine(event)) }
                 after = page.nextAfter
-                let ended = page.events.contains { $0.taskId == nil && RunDisplay.terminal.contains($0.status) }
+                let ended = page.events.contains { $0.taskID == nil && RunStatus(rawValue: $0.status)?.isTerminal == true }
                 if ended || (!follow && page.events.count < 500) { return }
             }
         }

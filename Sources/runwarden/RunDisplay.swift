@@ -1,24 +1,23 @@
 import Foundation
 import RunwardenClient
+import RunwardenCore
 
 /// Plain-text renderings of runs for the terminal. Every string from the server goes through
 /// `shown` (control characters escaped) and every number through saturating arithmetic: what
 /// a server answers must neither drive the terminal nor crash the CLI.
 enum RunDisplay {
-    static let terminal: Set<String> = ["succeeded", "failed", "canceled", "timed_out"]
-
-    static func exitCode(for status: String) -> Int32 {
+    static func exitCode(for status: RunStatus) -> Int32 {
         switch status {
-        case "succeeded": 0
-        case "failed": 1
-        case "canceled": 2
-        case "timed_out": 3
-        default: 4
+        case .succeeded: 0
+        case .failed: 1
+        case .canceled: 2
+        case .timedOut: 3
+        case .queued, .running, .canceling: 4
         }
     }
 
     static func summary(_ run: RunSnapshot) -> String {
-        var lines = ["\(shown(run.id))  \(shown(run.workflow))  \(shown(run.status.uppercased()))  (version \(run.version))"]
+        var lines = ["\(shown(run.id))  \(shown(run.workflow))  \(shown(run.status.rawValue.uppercased()))  (version \(run.version))"]
         var times = "created \(shown(run.createdAt))"
         if let started = run.startedAt { times += "  started \(shown(started))" }
         if let duration = run.durationMs { times += "  took \(formatDuration(ms: duration))" }
@@ -28,7 +27,7 @@ enum RunDisplay {
         let header = ["TASK", "STATUS", "ATTEMPT", "RUNNER", "EXIT", "ERROR"]
         let rows = (run.tasks ?? []).map { task in
             [
-                shown(task.name), shown(task.status), String(task.attempt), task.runner.map(shown) ?? "-",
+                shown(task.name), shown(task.status.rawValue), String(task.attempt), task.runner.map(shown) ?? "-",
                 task.exitCode.map(String.init) ?? "-", task.error.map { "\(shown($0.code)): \(firstLine($0.message))" } ?? "",
             ]
         }
@@ -52,7 +51,7 @@ enum RunDisplay {
 
     /// One line per change, for logs and pipes.
     static func progressLine(_ run: RunSnapshot) -> String {
-        "\(shown(run.status)) \(run.progress.percent)% — \(progressCounts(run))"
+        "\(shown(run.status.rawValue)) \(run.progress.percent)% — \(progressCounts(run))"
     }
 
     /// A bar redrawn in place on a terminal.
@@ -60,13 +59,13 @@ enum RunDisplay {
         let width = 30
         let filled = ServerValue.clamp(run.progress.percent, 0...100) * width / 100
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        return "\r\u{1B}[2K[\(bar)] \(run.progress.percent)%  \(shown(run.status))  \(progressCounts(run))"
+        return "\r\u{1B}[2K[\(bar)] \(run.progress.percent)%  \(shown(run.status.rawValue))  \(progressCounts(run))"
     }
 
     static func runTable(_ runs: [RunSnapshot]) -> String {
         let rows = runs.map { run in
             [
-                shown(run.id), shown(run.workflow), shown(run.status), "\(run.progress.percent)%", shown(run.createdAt),
+                shown(run.id), shown(run.workflow), shown(run.status.rawValue), "\(run.progress.percent)%", shown(run.createdAt),
                 run.durationMs.map { formatDuration(ms: $0) } ?? "-",
             ]
         }
@@ -76,7 +75,7 @@ enum RunDisplay {
     static func eventLine(_ event: RunEvent) -> String {
         var line = "\(event.seq)\t\(shown(event.timestamp))  \(shown(event.type))"
         if let previous = event.previousStatus { line += " (from \(shown(previous)))" }
-        if let task = event.taskId { line += "  \(shown(task))" }
+        if let task = event.taskID { line += "  \(shown(task))" }
         if let attempt = event.attempt, attempt > 1 { line += " attempt \(attempt)" }
         if let error = event.error { line += "  \(shown(error.code)): \(firstLine(error.message))" }
         return line
@@ -92,7 +91,7 @@ enum RunDisplay {
         }.joined(separator: "\n")
     }
 
-    static func formatDuration(ms: Int) -> String {
+    static func formatDuration(ms: Int64) -> String {
         if ms < 1000 { return "\(ms)ms" }
         if ms < 60_000 { return String(format: "%.1fs", Double(ms) / 1000) }
         return "\(ms / 60_000)m\(ms % 60_000 / 1000)s"

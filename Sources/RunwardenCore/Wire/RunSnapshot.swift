@@ -1,0 +1,172 @@
+/// The JSON objects of SPEC §2 for runs and tasks: the server renders them (`Snapshot`), the
+/// client decodes them, and the OpenAPI document is checked against their coding keys — so a
+/// field is added here once. Timestamps are ISO 8601 text, as on the wire.
+public struct RunSnapshot: Codable, Sendable, Equatable {
+    public var id: String
+    public var workflow: String
+    public var status: RunStatus
+    public var version: Int
+    /// 1 for a first run; a re-run counts on from the run it repeats (SPEC §10).
+    public var runAttempt: Int
+    public var createdAt: String
+    public var updatedAt: String
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var durationMs: Int64?
+    public var error: RunError?
+    public var progress: RunProgress
+    /// Left out of run-list items (SPEC §2: "the snapshot without `tasks`").
+    public var tasks: [TaskSnapshot]?
+    public var outputRef: String?
+    public var metadata: JSONValue?
+    public var links: RunLinks
+    /// Only in the answer to the create that generated it: shown once.
+    public var callbackSecret: String?
+
+    public var isTerminal: Bool { status.isTerminal }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
+        case id, workflow, status, version
+        case runAttempt = "run_attempt"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case durationMs = "duration_ms"
+        case error, progress, tasks
+        case outputRef = "output_ref"
+        case metadata, links
+        case callbackSecret = "callback_secret"
+
+        public static let omittedWhenNil: Set<String> = ["tasks", "callback_secret"]
+    }
+}
+
+/// Task counts per status, which add up to `total`; `percent` is terminal tasks × 100 / total.
+public struct RunProgress: Codable, Sendable, Equatable {
+    public var total: Int
+    public var pending: Int
+    public var queued: Int
+    public var dispatched: Int
+    public var running: Int
+    public var canceling: Int
+    public var succeeded: Int
+    public var failed: Int
+    public var canceled: Int
+    public var timedOut: Int
+    public var skipped: Int
+    public var percent: Int
+
+    public init(counts: [TaskStatus: Int]) {
+        let total = counts.values.reduce(0, +)
+        let terminal = counts.filter { $0.key.isTerminal }.values.reduce(0, +)
+        self.total = total
+        pending = counts[.pending] ?? 0
+        queued = counts[.queued] ?? 0
+        dispatched = counts[.dispatched] ?? 0
+        running = counts[.running] ?? 0
+        canceling = counts[.canceling] ?? 0
+        succeeded = counts[.succeeded] ?? 0
+        failed = counts[.failed] ?? 0
+        canceled = counts[.canceled] ?? 0
+        timedOut = counts[.timedOut] ?? 0
+        skipped = counts[.skipped] ?? 0
+        percent = total == 0 ? 0 : terminal * 100 / total
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case total, pending, queued, dispatched, running, canceling, succeeded, failed, canceled
+        case timedOut = "timed_out"
+        case skipped, percent
+    }
+}
+
+public struct RunLinks: Codable, Sendable, Equatable {
+    public var selfLink: String
+    public var events: String
+    public var stream: String
+    public var cancel: String
+
+    public init(runID: String) {
+        let base = "/v1/runs/" + runID
+        selfLink = base
+        events = base + "/events"
+        stream = base + "/stream"
+        cancel = base + "/cancel"
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case selfLink = "self"
+        case events, stream, cancel
+    }
+}
+
+/// A task as the run snapshot shows it; `GET /v1/tasks/{id}` and report answers add `run_id`.
+public struct TaskSnapshot: Codable, Sendable, Equatable {
+    public var id: String
+    public var runID: String?
+    public var name: String
+    public var status: TaskStatus
+    public var attempt: Int
+    public var runner: String?
+    public var workspace: String?
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var exitCode: Int?
+    public var error: TaskError?
+    public var heartbeatAt: String?
+    public var blockedBy: BlockedBy?
+    public var progress: TaskProgress?
+    public var outputRef: String?
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
+        case id
+        case runID = "run_id"
+        case name, status, attempt, runner, workspace
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case exitCode = "exit_code"
+        case error
+        case heartbeatAt = "heartbeat_at"
+        case blockedBy = "blocked_by"
+        case progress
+        case outputRef = "output_ref"
+
+        public static let omittedWhenNil: Set<String> = ["run_id"]
+    }
+}
+
+/// What a `pending` or `queued` task waits for: its unmet `needs`, or a workspace another task holds.
+public struct BlockedBy: Codable, Sendable, Equatable {
+    public var needs: [String]?
+    public var workspace: String?
+    public var heldBy: String?
+
+    public static func needs(_ names: [String]) -> BlockedBy { BlockedBy(needs: names) }
+    public static func workspace(_ name: String, heldBy holder: String) -> BlockedBy {
+        BlockedBy(workspace: name, heldBy: holder)
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
+        case needs, workspace
+        case heldBy = "held_by"
+
+        public static let omittedWhenNil: Set<String> = ["needs", "workspace", "held_by"]
+    }
+}
+
+/// `GET /v1/runs`: newest first, `next_cursor` null on the last page.
+public struct RunList: Codable, Sendable, Equatable {
+    public var items: [RunSnapshot]
+    public var nextCursor: String?
+
+    public init(items: [RunSnapshot], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case items
+        case nextCursor = "next_cursor"
+    }
+}
