@@ -6,7 +6,7 @@ struct EventAndRunnerProtocolTests {
     @Test func aCommittedEventRendersEverySpecFieldInOrder() {
         let draft = EventDraft(
             id: "evt_1", runID: "run_1", taskID: "task_1", type: "task.failed", status: "failed", previousStatus: "running",
-            timestamp: t0, attempt: 2, error: TaskError(code: "exit_code", message: "exit 1").json)
+            timestamp: t0, attempt: 2, error: RunError(TaskError(code: "exit_code", message: "exit 1")))
         let json = Event(seq: 42, runSeq: 5, draft: draft).json
         #expect(
             json.objectMembers?.map(\.key) == [
@@ -50,8 +50,9 @@ struct EventAndRunnerProtocolTests {
     }
 
     @Test(arguments: [
-        (TaskErrorCode.exitCode, false), (TaskErrorCode.timeout, false), (TaskErrorCode.launchFailed, true),
-        (TaskErrorCode.heartbeatLost, true), (TaskErrorCode.canceled, false), ("custom_code", false),
+        (TaskErrorCode.exitCode.rawValue, false), (TaskErrorCode.timeout.rawValue, false),
+        (TaskErrorCode.launchFailed.rawValue, true), (TaskErrorCode.heartbeatLost.rawValue, true),
+        (TaskErrorCode.canceled.rawValue, false), ("custom_code", false),
     ])
     func retryableTaskErrorCodesAreLaunchFailedAndHeartbeatLost(code: String, retryable: Bool) {
         #expect(TaskError(code: code, message: "m").retryable == retryable)

@@ -61,7 +61,7 @@ struct RollupTests {
         #expect(error.retryable == error.cause?.retryable)
         let runEvent = try #require(s.lastEvents.last)
         #expect(runEvent.type == "run.failed")
-        #expect(runEvent.error == error.json)
+        #expect(runEvent.error == error)
     }
 
     @Test func theRunsErrorIsRetryableWhenItsCauseIs() throws {

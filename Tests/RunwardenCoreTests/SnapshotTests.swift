@@ -5,7 +5,7 @@ import RunwardenCore
 @Suite("Snapshot rendering")
 struct SnapshotTests {
     static let runKeys = [
-        "id", "workflow", "status", "version", "created_at", "updated_at", "started_at", "finished_at", "duration_ms",
+        "id", "workflow", "status", "version", "run_attempt", "created_at", "updated_at", "started_at", "finished_at", "duration_ms",
         "error", "progress", "tasks", "output_ref", "metadata", "links",
     ]
     static let taskKeys = [
@@ -21,12 +21,13 @@ struct SnapshotTests {
 
     @Test func aNewRunHasEverySpecFieldInOrderWithNullsWhereNothingHappenedYet() throws {
         let s = Scenario([task("build", workspace: "repo-a"), task("test", needs: ["build"])], metadata: .object(["sha": .string("abc")]))
-        let snapshot = Snapshot.run(s.run, lockHolders: [:])
+        let snapshot = Rendered.run(s.run, lockHolders: [:])
         #expect(Self.keys(snapshot) == Self.runKeys)
         #expect(snapshot["id"] == .string("run_1"))
         #expect(snapshot["workflow"] == .string("deploy"))
         #expect(snapshot["status"] == .string("queued"))
         #expect(snapshot["version"] == .int(1))
+        #expect(snapshot["run_attempt"] == .int(1), "a first run (re-runs count on from it, SPEC §10)")
         #expect(snapshot["created_at"] == .string("2026-01-01T00:00:00.000Z"))
         #expect(snapshot["updated_at"] == .string("2026-01-01T00:00:00.000Z"))
         for key in ["started_at", "finished_at", "duration_ms", "error", "output_ref"] {
@@ -54,7 +55,7 @@ struct SnapshotTests {
 
     @Test func nullsAreRenderedAsJSONNullNotLeftOut() throws {
         let s = Scenario([task("build")])
-        let text = String(decoding: Snapshot.run(s.run, lockHolders: [:]).encoded(), as: UTF8.self)
+        let text = String(decoding: Rendered.run(s.run, lockHolders: [:]).encoded(), as: UTF8.self)
         #expect(text.contains(#""finished_at":null"#))
         #expect(text.contains(#""metadata":null"#))
         #expect(text.contains(#""blocked_by":null"#))
@@ -63,7 +64,7 @@ struct SnapshotTests {
 
     @Test func linksPointAtTheRunsEndpoints() {
         #expect(
-            Snapshot.links("run_X")
+            Rendered.links("run_X")
                 == .object([
                     "self": .string("/v1/runs/run_X"), "events": .string("/v1/runs/run_X/events"),
                     "stream": .string("/v1/runs/run_X/stream"), "cancel": .string("/v1/runs/run_X/cancel"),
@@ -72,7 +73,7 @@ struct SnapshotTests {
 
     @Test func aRunListItemIsTheSnapshotWithoutTasks() {
         let s = Scenario([task("build")])
-        let item = Snapshot.run(s.run, lockHolders: [:], includeTasks: false)
+        let item = Rendered.run(s.run, lockHolders: [:], includeTasks: false)
         #expect(Self.keys(item) == Self.runKeys.filter { $0 != "tasks" })
     }
 
@@ -82,7 +83,7 @@ struct SnapshotTests {
         let started = s.now
         try s.report("build", StatusReport(status: .running, progress: .init(done: 1, total: 2)))
         try s.report("build", StatusReport(status: .succeeded, exitCode: 0, outputRef: "s3://bucket/build/42", progress: .init(done: 2, total: 2)))
-        let snapshot = Snapshot.run(s.run, lockHolders: [:])
+        let snapshot = Rendered.run(s.run, lockHolders: [:])
         #expect(snapshot["status"] == .string("succeeded"))
         #expect(snapshot["started_at"] == .string(started.iso8601))
         #expect(snapshot["finished_at"] == .string(s.now.iso8601))
@@ -105,7 +106,7 @@ struct SnapshotTests {
         var s = Scenario([task("build")])
         try s.start("build")
         try s.report("build", .failed, exitCode: 2)
-        let error = try #require(Snapshot.run(s.run, lockHolders: [:])["error"])
+        let error = try #require(Rendered.run(s.run, lockHolders: [:])["error"])
         #expect(Self.keys(error) == ["code", "message", "task_id", "retryable", "cause"])
         #expect(error["code"] == .string("task_failed"))
         #expect(error["task_id"] == .string(taskID("build")))
@@ -117,7 +118,7 @@ struct SnapshotTests {
     @Test func aTimedOutRunsErrorIsRunTimeout() throws {
         var s = Scenario([task("build")], timeout: 5)
         s.runTimedOut()
-        let error = try #require(Snapshot.run(s.run, lockHolders: [:])["error"])
+        let error = try #require(Rendered.run(s.run, lockHolders: [:])["error"])
         #expect(error["code"] == .string("run_timeout"))
         #expect(error["retryable"] == .bool(false))
         #expect(error["task_id"] == nil)
@@ -135,7 +136,7 @@ struct SnapshotTests {
         try s.start("c")
         try s.start("f")
         try s.report("f", .failed)
-        let progress = Snapshot.progress(s.run.tasks)
+        let progress = Rendered.progress(s.run.tasks)
         #expect(Self.keys(progress) == Self.progressKeys)
         #expect(progress["total"] == .int(6))
         #expect(progress["succeeded"] == .int(1))
@@ -167,7 +168,7 @@ struct SnapshotTests {
             state.status = index < terminal ? .succeeded : .running
             return RunTask(id: "task_\(index)", runID: "run_1", spec: task("t\(index)"), state: state)
         }
-        #expect(Snapshot.progress(tasks)["percent"] == .int(percent))
+        #expect(Rendered.progress(tasks)["percent"] == .int(percent))
     }
 
     @Test func everyTerminalStatusCountsTowardsPercent() {
@@ -177,24 +178,24 @@ struct SnapshotTests {
             state.status = status
             return RunTask(id: "task_\(index)", runID: "run_1", spec: task("t\(index)"), state: state)
         }
-        #expect(Snapshot.progress(tasks)["percent"] == .int(100))
+        #expect(Rendered.progress(tasks)["percent"] == .int(100))
     }
 
     // MARK: blocked_by
 
     @Test func aPendingTaskIsBlockedByItsUnmetNeedsOnly() throws {
         var s = Scenario([task("a"), task("b"), task("c", needs: ["a", "b"])])
-        #expect(Snapshot.blockedBy(s["c"], in: s.run, lockHolders: [:]) == .object(["needs": JSONValue(strings: ["a", "b"])]))
+        #expect(Rendered.blockedBy(s["c"], in: s.run, lockHolders: [:]) == .object(["needs": JSONValue(strings: ["a", "b"])]))
         try s.start("a")
         try s.report("a", .succeeded)
-        #expect(Snapshot.blockedBy(s["c"], in: s.run, lockHolders: [:]) == .object(["needs": JSONValue(strings: ["b"])]))
+        #expect(Rendered.blockedBy(s["c"], in: s.run, lockHolders: [:]) == .object(["needs": JSONValue(strings: ["b"])]))
     }
 
     @Test func aFailedNeedThatMayFailNoLongerBlocks() throws {
         var s = Scenario([task("lint", allowFailure: true), task("slow"), task("ship", needs: ["lint", "slow"])])
         try s.start("lint")
         try s.report("lint", .failed)
-        #expect(Snapshot.blockedBy(s["ship"], in: s.run, lockHolders: [:]) == .object(["needs": JSONValue(strings: ["slow"])]))
+        #expect(Rendered.blockedBy(s["ship"], in: s.run, lockHolders: [:]) == .object(["needs": JSONValue(strings: ["slow"])]))
     }
 
     @Test func aQueuedTaskIsBlockedByTheTaskHoldingItsWorkspace() throws {
@@ -202,11 +203,11 @@ struct SnapshotTests {
         try s.claim("a")
         let holders = ["repo-a": taskID("a")]
         #expect(
-            Snapshot.blockedBy(s["b"], in: s.run, lockHolders: holders)
+            Rendered.blockedBy(s["b"], in: s.run, lockHolders: holders)
                 == .object(["workspace": .string("repo-a"), "held_by": .string(taskID("a"))]))
-        #expect(Snapshot.blockedBy(s["c"], in: s.run, lockHolders: holders) == .null)
-        #expect(Snapshot.blockedBy(s["a"], in: s.run, lockHolders: holders) == .null, "a dispatched task is not blocked")
-        let rendered = Snapshot.run(s.run, lockHolders: holders)
+        #expect(Rendered.blockedBy(s["c"], in: s.run, lockHolders: holders) == .null)
+        #expect(Rendered.blockedBy(s["a"], in: s.run, lockHolders: holders) == .null, "a dispatched task is not blocked")
+        let rendered = Rendered.run(s.run, lockHolders: holders)
         guard case .array(let tasks) = rendered["tasks"] else {
             Issue.record("no tasks")
             return
@@ -216,20 +217,20 @@ struct SnapshotTests {
 
     @Test func aQueuedTaskIsNotBlockedByItsOwnLock() {
         let s = Scenario([task("a", workspace: "repo-a")])
-        #expect(Snapshot.blockedBy(s["a"], in: s.run, lockHolders: ["repo-a": taskID("a")]) == .null)
+        #expect(Rendered.blockedBy(s["a"], in: s.run, lockHolders: ["repo-a": taskID("a")]) == .null)
     }
 
     @Test func aNeedThatIsRunningStillBlocks() throws {
         var s = Scenario([task("a"), task("b", needs: ["a"])])
         try s.start("a")
-        #expect(Snapshot.blockedBy(s["b"], in: s.run, lockHolders: [:])["needs"] == JSONValue(strings: ["a"]))
+        #expect(Rendered.blockedBy(s["b"], in: s.run, lockHolders: [:])["needs"] == JSONValue(strings: ["a"]))
     }
 
     // MARK: other renderings
 
     @Test func aTaskAnsweredOnItsOwnCarriesItsRunID() {
         let s = Scenario([task("build")])
-        let rendered = Snapshot.task(s["build"], in: s.run, lockHolders: [:], includeRunID: true)
+        let rendered = Rendered.task(s["build"], in: s.run, lockHolders: [:], includeRunID: true)
         #expect(Self.keys(rendered) == ["id", "run_id"] + Self.taskKeys.dropFirst())
         #expect(rendered["run_id"] == .string("run_1"))
     }
@@ -240,7 +241,7 @@ struct SnapshotTests {
             labels: ["linux"])
         var state = TaskState()
         state.attempt = 3
-        let claimed = Snapshot.claimed(RunTask(id: "task_1", runID: "run_1", spec: spec, state: state))
+        let claimed = Rendered.claimed(RunTask(id: "task_1", runID: "run_1", spec: spec, state: state))
         #expect(Self.keys(claimed) == ["id", "run_id", "name", "command", "env", "workspace", "timeout_s", "attempt", "labels"])
         #expect(claimed["command"] == JSONValue(strings: ["/bin/sh", "-c", "make test"]))
         #expect(claimed["env"] == .object(["A": .string("2"), "CI": .string("1")]))
@@ -250,7 +251,7 @@ struct SnapshotTests {
     }
 
     @Test func anArgvCommandIsHandedOutAsIs() {
-        let claimed = Snapshot.claimed(RunTask(id: "task_1", runID: "run_1", spec: task("build"), state: TaskState()))
+        let claimed = Rendered.claimed(RunTask(id: "task_1", runID: "run_1", spec: task("build"), state: TaskState()))
         #expect(claimed["command"] == JSONValue(strings: ["make", "build"]))
         #expect(claimed["workspace"] == .null)
         #expect(claimed["timeout_s"] == .null)

@@ -25,7 +25,7 @@ struct TimeoutAndLeaseTests {
         #expect(s.status("pending") == .canceled)
         #expect(s.lastTypes.last == "run.timed_out")
         #expect(s.lastTypes.dropLast().allSatisfy { $0.hasPrefix("task.") })
-        #expect(s.lastEvents.last?.error == error.json)
+        #expect(s.lastEvents.last?.error == error)
     }
 
     @Test func aRunTimeoutWhileCancelingChangesNothing() throws {
@@ -175,7 +175,7 @@ struct TimeoutAndLeaseTests {
         var s = Scenario([task("build", retries: 1)])
         try s.start("build")
         let lost = StatusReport(
-            status: .failed, error: TaskError(code: TaskErrorCode.heartbeatLost, message: "the runner could not heartbeat"))
+            status: .failed, error: TaskError(.heartbeatLost, "the runner could not heartbeat"))
         #expect(try s.report("build", lost))
         #expect(s.status("build") == .queued)
         #expect(s["build"].state.attempt == 2)

@@ -81,7 +81,7 @@ struct ClientTLSTests {
         var run = try await client.run(runID)
         let deadline = ContinuousClock.now + .seconds(30)
         while !run.isTerminal, ContinuousClock.now < deadline { run = try await client.run(runID, afterVersion: run.version, wait: 2) }
-        #expect(run.status == "succeeded", "\(runner.output)")
+        #expect(run.status == .succeeded, "\(runner.output)")
         #expect(run.tasks?.first?.runner == "tls-host")
 
         let trusted = try ChildProcess(["status", runID, "--server", serverURL, "--ca-file", authority.ca.path], in: directory, name: "trusted")

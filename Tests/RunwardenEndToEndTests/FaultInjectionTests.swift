@@ -110,7 +110,7 @@ struct FaultInjectionTests {
         let webhook = webhooks.json?["items"]?.faultArray.first { $0["id"]?.faultString == webhookID }
         #expect(webhook?["status"]?.faultString == "active")
         for (plan, id) in zip(plans, ids) {
-            #expect(try await cluster.client.run(id).status == plan.runStatus)
+            #expect(try await cluster.client.run(id).status.rawValue == plan.runStatus)
         }
         print("webhookReceiverDown: \(deliveries.count) deliveries, \(attemptsSeen) attempts logged, \(faultSeconds(since: started)) s")
     }
@@ -201,7 +201,7 @@ struct FaultInjectionTests {
         if blocked.status == 202, let id = blocked.json?["id"]?.faultString { expected.append(id) }
         for id in expected {
             let run = try await cluster.client.run(id)
-            #expect(run.status == "queued" && run.version == 1 && run.tasks?.count == 1, "run \(id) reads back \(run.status) v\(run.version)")
+            #expect(run.status == .queued && run.version == 1 && run.tasks?.count == 1, "run \(id) reads back \(run.status) v\(run.version)")
         }
         let listed = try await cluster.client.runs(limit: 500).items.map(\.id)
         #expect(Set(listed) == Set(expected), "the failed write left a run behind: \(listed)")

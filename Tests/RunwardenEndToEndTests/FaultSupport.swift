@@ -124,7 +124,7 @@ enum FaultBatch {
         guard let run else { return ["never read back"] }
         var problems: [String] = []
         func problem(_ text: String) { problems.append(text) }
-        if run.status != plan.runStatus { problem("run ended \(run.status), expected \(plan.runStatus)") }
+        if run.status.rawValue != plan.runStatus { problem("run ended \(run.status), expected \(plan.runStatus)") }
         if plan.runStatus == "failed", run.error?.code != "task_failed" {
             problem("failed run's error.code is \(run.error?.code ?? "nil"), expected task_failed")
         }
@@ -139,11 +139,11 @@ enum FaultBatch {
 
         // No duplicate event: one (type, task, attempt) at most once.
         var seen: [String: Int] = [:]
-        for event in ordered { seen["\(event.type) \(event.taskId ?? "run") #\(event.attempt ?? 0)", default: 0] += 1 }
+        for event in ordered { seen["\(event.type) \(event.taskID ?? "run") #\(event.attempt ?? 0)", default: 0] += 1 }
         for (key, count) in seen.sorted(by: { $0.key < $1.key }) where count > 1 { problem("event \(key) appears \(count) times") }
 
         // Run events: created, running, then the terminal one — nothing else.
-        let runTypes = ordered.filter { $0.taskId == nil }.map(\.type)
+        let runTypes = ordered.filter { $0.taskID == nil }.map(\.type)
         let expectedRunTypes = ["run.created", "run.running", "run.\(plan.runStatus)"]
         if runTypes != expectedRunTypes { problem("run events \(runTypes), expected \(expectedRunTypes)") }
         if ordered.last?.type != "run.\(plan.runStatus)" { problem("the last event is \(ordered.last?.type ?? "none"), not the run's terminal one") }
@@ -155,8 +155,8 @@ enum FaultBatch {
                 problem("unexpected task \(task.name)")
                 continue
             }
-            let own = ordered.filter { $0.taskId == task.id && $0.type != "task.queued" }
-            if ordered.contains(where: { $0.taskId == task.id && $0.type == "task.queued" }), task.name != "second" {
+            let own = ordered.filter { $0.taskID == task.id && $0.type != "task.queued" }
+            if ordered.contains(where: { $0.taskID == task.id && $0.type == "task.queued" }), task.name != "second" {
                 problem("task \(task.name) has a task.queued event, though it never waited on needs")
             }
             if own.contains(where: { $0.type == "task.retrying" }) {
@@ -164,7 +164,7 @@ enum FaultBatch {
             }
             let finalAttempt = 1
 
-            if task.status != expected.status { problem("task \(task.name) ended \(task.status), expected \(expected.status)") }
+            if task.status.rawValue != expected.status { problem("task \(task.name) ended \(task.status), expected \(expected.status)") }
             if task.exitCode != expected.exitCode {
                 problem("task \(task.name) exit_code \(task.exitCode.map(String.init) ?? "nil"), expected \(expected.exitCode.map(String.init) ?? "nil")")
             }
@@ -264,7 +264,7 @@ extension Cluster {
             let answer = try await client.send(.init(rawValue: method), path, body: body, timeout: timeout)
             return FaultAnswer(status: answer.status, code: nil, body: answer.body)
         } catch ClientError.server(let status, let envelope) {
-            return FaultAnswer(status: status, code: envelope.code, body: Data(envelope.message.utf8))
+            return FaultAnswer(status: status, code: envelope.code.rawValue, body: Data(envelope.message.utf8))
         }
     }
 }

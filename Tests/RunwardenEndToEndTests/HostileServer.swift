@@ -100,9 +100,9 @@ extension Cluster {
     func waitUntilRunning(_ runID: String, within limit: Duration = .seconds(20)) async throws {
         let deadline = ContinuousClock.now + limit
         var run = try await client.run(runID)
-        while run.tasks?.first?.status != "running", ContinuousClock.now < deadline {
+        while run.tasks?.first?.status != .running, ContinuousClock.now < deadline {
             run = try await client.run(runID, afterVersion: run.version, wait: 2)
         }
-        try #require(run.tasks?.first?.status == "running", "the task did not start: \(run.status)")
+        try #require(run.tasks?.first?.status == .running, "the task did not start: \(run.status)")
     }
 }

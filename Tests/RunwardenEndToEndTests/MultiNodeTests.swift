@@ -48,7 +48,7 @@ struct MultiNodeTests {
             run = try await nodeB.client.run(runID, afterVersion: version, wait: 5)
             version = run.version
         }
-        #expect(run.status == "succeeded", "run ended \(run.status): \(nodes.logs)")
+        #expect(run.status == .succeeded, "run ended \(run.status): \(nodes.logs)")
         #expect(run.tasks?.map(\.attempt) == [1, 1, 1], "a task was retried: \(run.tasks?.map { "\($0.name)#\($0.attempt)" } ?? [])")
         let events = try await nodeB.client.events(runID: runID, limit: 500).events
         #expect(events.map(\.runSeq) == Array(1...events.count))
@@ -77,7 +77,7 @@ struct MultiNodeTests {
         #expect(down == 503, "/readyz did not report the lost database: \(nodes.logs)")
         #expect(healthz == 200, "the process itself still answers")
         #expect(up == 200, "/readyz did not recover: \(nodes.logs)")
-        #expect(created.status == "queued")
+        #expect(created.status == .queued)
         #expect(node.process.process.isRunning)
     }
 
@@ -184,7 +184,7 @@ final class NodeSet: @unchecked Sendable {
     func waitForTask(_ runID: String, named name: String, status: String, client: RunwardenClient) async throws -> TaskSnapshot? {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if let task = try await client.run(runID).tasks?.first(where: { $0.name == name }), task.status == status { return task }
+            if let task = try await client.run(runID).tasks?.first(where: { $0.name == name }), task.status.rawValue == status { return task }
             try await Task.sleep(for: .milliseconds(50))
         }
         return nil

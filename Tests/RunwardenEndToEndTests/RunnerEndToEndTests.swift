@@ -20,7 +20,7 @@ struct RunnerEndToEndTests {
               {"name": "c", "command": "\(step)", "workspace": "shared", "needs": ["a"]}]}
             """)
         let run = try await cluster.waitForEnd(runID)
-        #expect(run.status == "succeeded")
+        #expect(run.status == .succeeded)
         #expect(run.tasks?.allSatisfy { $0.runner == "host-a" && $0.exitCode == 0 } == true)
 
         let lines = try String(contentsOf: cluster.workspace("shared").appendingPathComponent("spans.txt"), encoding: .utf8)
@@ -46,14 +46,14 @@ struct RunnerEndToEndTests {
         let runID = try await cluster.submit(
             #"{"workflow": "fail", "tasks": [{"name": "compile", "command": ["sh", "-c", "echo 'error: missing semicolon' >&2; exit 3"]}]}"#)
         let run = try await cluster.waitForEnd(runID)
-        #expect(run.status == "failed")
+        #expect(run.status == .failed)
         let task = try #require(run.tasks?.first)
-        #expect(task.status == "failed")
+        #expect(task.status == .failed)
         #expect(task.exitCode == 3)
         #expect(task.error?.code == "exit_code")
         #expect(task.error?.message.contains("missing semicolon") == true)
         #expect(run.error?.code == "task_failed")
-        #expect(run.error?.taskId == task.id)
+        #expect(run.error?.taskID == task.id)
     }
 
     @Test("a command that does not exist is reported failed with launch_failed")
@@ -63,7 +63,7 @@ struct RunnerEndToEndTests {
         try cluster.startRunner()
         let runID = try await cluster.submit(#"{"workflow": "nope", "tasks": [{"name": "x", "command": ["/no/such/program"]}]}"#)
         let run = try await cluster.waitForEnd(runID)
-        #expect(run.status == "failed")
+        #expect(run.status == .failed)
         #expect(run.tasks?.first?.error?.code == "launch_failed")
         #expect(run.tasks?.first?.error?.retryable == true)
     }
@@ -78,8 +78,8 @@ struct RunnerEndToEndTests {
         let runID = try await cluster.submit(
             #"{"workflow": "slow", "tasks": [{"name": "slow", "timeout_s": 1, "command": "\#(marker) & \#(marker); wait"}]}"#)
         let run = try await cluster.waitForEnd(runID)
-        #expect(run.status == "failed")
-        #expect(run.tasks?.first?.status == "timed_out")
+        #expect(run.status == .failed)
+        #expect(run.tasks?.first?.status == .timedOut)
         #expect(run.tasks?.first?.error?.code == "timeout")
         try await Task.sleep(for: .milliseconds(300))
         #expect(processes(matching: marker).isEmpty)
@@ -93,13 +93,13 @@ struct RunnerEndToEndTests {
         let marker = "sleep 60.\(Int.random(in: 100...999))"
         let runID = try await cluster.submit(#"{"workflow": "long", "tasks": [{"name": "long", "command": "\#(marker)"}]}"#)
         var run = try await cluster.client.run(runID)
-        while run.tasks?.first?.status != "running" {
+        while run.tasks?.first?.status != .running {
             run = try await cluster.client.run(runID, afterVersion: run.version, wait: 5)
         }
         let started = ContinuousClock.now
         _ = try await cluster.client.cancel(runID)
         run = try await cluster.waitForEnd(runID, within: .seconds(10))
-        #expect(run.status == "canceled")
+        #expect(run.status == .canceled)
         #expect(ContinuousClock.now - started < .seconds(5))
         #expect(processes(matching: marker).isEmpty)
     }
@@ -112,19 +112,19 @@ struct RunnerEndToEndTests {
         let runID = try await cluster.submit(
             #"{"workflow": "restart", "tasks": [{"name": "a", "command": "sleep 2"}, {"name": "b", "command": "echo b", "needs": ["a"]}]}"#)
         var run = try await cluster.client.run(runID)
-        while run.tasks?.first?.status != "running" {
+        while run.tasks?.first?.status != .running {
             run = try await cluster.client.run(runID, afterVersion: run.version, wait: 5)
         }
         await cluster.killServer()
         try await Task.sleep(for: .seconds(3))  // task a ends while the server is down
         try await cluster.startServer()
         run = try await cluster.waitForEnd(runID)
-        #expect(run.status == "succeeded")
+        #expect(run.status == .succeeded)
 
         let events = try await cluster.client.events(runID: runID).events
         #expect(events.map(\.runSeq) == Array(1...events.count))
         let firstTask = try #require(run.tasks?.first)
-        #expect(events.filter { $0.taskId == firstTask.id }.map(\.type) == ["task.dispatched", "task.running", "task.succeeded"])
+        #expect(events.filter { $0.taskID == firstTask.id }.map(\.type) == ["task.dispatched", "task.running", "task.succeeded"])
     }
 
     @Test("the example workflow in examples/ runs to success and `runwarden wait` exits 0")
@@ -169,16 +169,16 @@ struct RunnerEndToEndTests {
             // Long enough that the runner is surely killed mid-task even on a loaded machine.
             #"{"workflow": "retry", "tasks": [{"name": "a", "command": "sleep 4", "workspace": "ws", "retries": 1}]}"#)
         var run = try await cluster.client.run(runID)
-        while run.tasks?.first?.status != "running" {
+        while run.tasks?.first?.status != .running {
             run = try await cluster.client.run(runID, afterVersion: run.version, wait: 5)
         }
         doomed.signal(SIGKILL)
         _ = await doomed.waitForExit()
         try cluster.startRunner(name: "rescuer")
         run = try await cluster.waitForEnd(runID, within: .seconds(30))
-        #expect(run.status == "succeeded")
+        #expect(run.status == .succeeded)
         let task = try #require(run.tasks?.first)
-        if run.status != "succeeded" {
+        if run.status != .succeeded {
             let events = try await cluster.client.events(runID: runID).events
             Issue.record("events: \(events.map { "\($0.type) \($0.attempt ?? 0) \($0.error?.message ?? "")" })")
         }
@@ -195,12 +195,12 @@ struct RunnerEndToEndTests {
         let runner = try cluster.startRunner()
         let runID = try await cluster.submit(#"{"workflow": "graceful", "tasks": [{"name": "a", "command": "sleep 1"}]}"#)
         var run = try await cluster.client.run(runID)
-        while run.tasks?.first?.status != "running" {
+        while run.tasks?.first?.status != .running {
             run = try await cluster.client.run(runID, afterVersion: run.version, wait: 5)
         }
         runner.signal(SIGTERM)
         #expect(await runner.waitForExit(within: .seconds(20)) == 0)
         run = try await cluster.client.run(runID)
-        #expect(run.status == "succeeded")
+        #expect(run.status == .succeeded)
     }
 }

@@ -33,7 +33,7 @@ struct RunnerStopTests {
         let started = ContinuousClock.now
         _ = try await cluster.client.cancel(runID)
         let run = try await cluster.waitForEnd(runID, within: .seconds(10))
-        #expect(run.status == "canceled")
+        #expect(run.status == .canceled)
         #expect(ContinuousClock.now - started < .seconds(5))
         #expect(groupIsGone(group))
         #expect(processes(matching: marker).isEmpty)
@@ -50,7 +50,7 @@ struct RunnerStopTests {
         try await cluster.waitUntilRunning(runID)
         let group = try await groupOf(marker)
         let run = try await cluster.waitForEnd(runID, within: .seconds(6))
-        #expect(run.tasks?.first?.status == "timed_out")
+        #expect(run.tasks?.first?.status == .timedOut)
         #expect(run.tasks?.first?.error?.code == "timeout")
         // The server fires timeout_s on its own too, so the run may end before the runner's
         // stop lands: give the stop its SIGTERM and a kill grace (2 s).
@@ -66,7 +66,7 @@ struct RunnerStopTests {
         let runID = try await cluster.submit(
             #"{"workflow": "orphan", "tasks": [{"name": "leaves", "command": "\#(marker) & sleep 0.5; exit 0"}]}"#)
         let run = try await cluster.waitForEnd(runID, within: .seconds(20))
-        #expect(run.status == "succeeded")
+        #expect(run.status == .succeeded)
         // The report comes after the clean-up, so nothing may be left once the run ended.
         #expect(processes(matching: marker).isEmpty)
     }

@@ -29,7 +29,7 @@ struct TaskEnvironmentTests {
               "env": {"RUNWARDEN_TASK_NAME": "forged", "RUNWARDEN_SUBMITTED": "mine", "PLAIN": "yes"}}]}
             """#)
         let run = try await cluster.waitForEnd(runID)
-        #expect(run.status == "succeeded")
+        #expect(run.status == .succeeded)
         let text = try String(contentsOf: cluster.workspace("envws").appendingPathComponent("env.txt"), encoding: .utf8)
         var seen: [String: String] = [:]
         for line in text.split(separator: "\n") {
