@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import HTTPTypes
+import RunwardenCore
 
 /// What operators and integrators open without a token: the dashboard page (its API calls
 /// carry the token the user enters) and the OpenAPI document. Both are compiled into the
@@ -10,7 +11,7 @@ struct OperatorRoutes {
     var routes: [Route] {
         [
             Route(.get, "/ui", role: nil) { _, _ in
-                Self.page(PackageResources.dashboard_html, type: "text/html; charset=utf-8", extraHeaders: DashboardPolicy.headers)
+                Self.page(DashboardPage.html, type: "text/html; charset=utf-8", extraHeaders: DashboardPolicy.headers)
             },
             Route(.get, "/openapi.json", role: nil) { _, _ in Self.page(PackageResources.openapi_json, type: "application/json") },
         ]
@@ -30,7 +31,7 @@ struct OperatorRoutes {
 /// leave a stale hash); nothing else may run, load, frame the page or be framed by it.
 enum DashboardPolicy {
     static let headers: HTTPFields = [
-        .contentSecurityPolicy: contentSecurityPolicy(PackageResources.dashboard_html),
+        .contentSecurityPolicy: contentSecurityPolicy(DashboardPage.html),
         .xFrameOptions: "DENY",
         .referrerPolicy: "no-referrer",
     ]

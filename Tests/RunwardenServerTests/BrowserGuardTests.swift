@@ -108,6 +108,9 @@ struct BrowserGuardTests {
             let page = text.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
             let script = try #require(DashboardPolicy.inlineBlocks(of: "script", in: page).first)
             #expect(policy.contains(DashboardPolicy.hashSource(script).lowercased()))
+            // …and that script carries the server's status lists, not a copy of its own.
+            #expect(script.contains(#""runTerminal":["succeeded","failed","canceled","timed_out"]"#))
+            #expect(script.contains(#""task":["pending","queued","dispatched","running","canceling","succeeded""#))
         }
     }
 }
