@@ -10,7 +10,7 @@ struct RunwardenBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runwarden-bench",
         abstract: "Benchmark a release-built Runwarden server over real HTTP on loopback (BENCHMARKS.md).",
-        subcommands: [RunCommand.self, Compare.self],
+        subcommands: [RunCommand.self, Compare.self, EncodeCommand.self],
         defaultSubcommand: RunCommand.self)
 }
 

@@ -66,6 +66,9 @@ struct BenchClient: Sendable {
 
 // MARK: - The answers the bench reads
 
+// Only the fields the bench looks at (not the full wire types of RunwardenCore/Wire): decoding
+// is the load generator's CPU, which the figures should spend on sending requests.
+
 struct Created: Decodable { let id: String; let version: Int }
 struct RunSnapshot: Decodable {
     struct Progress: Decodable { let total: Int; let succeeded: Int }
