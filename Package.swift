@@ -122,7 +122,7 @@ let package = Package(
             path: "Benchmarks/runwarden-bench",
             swiftSettings: strictSwift6
         ),
-        .testTarget(name: "RunwardenCoreTests", dependencies: ["RunwardenCore"], swiftSettings: strictSwift6),
+        .testTarget(name: "RunwardenCoreTests", dependencies: ["RunwardenCore", "RunwardenTestSupport"], swiftSettings: strictSwift6),
         .testTarget(
             name: "RunwardenStoreTests",
             dependencies: [
@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(
             name: "RunwardenServerTests",
             dependencies: [
-                "RunwardenServer",
+                "RunwardenServer", "RunwardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSwift6

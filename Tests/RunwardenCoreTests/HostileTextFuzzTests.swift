@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import RunwardenCore
+import RunwardenTestSupport
 
 /// The parsers that read text a client, a runner or a browser chooses — `Host` headers,
 /// report timestamps, durations, sizes, workspace names — fed random and ugly strings: they
@@ -23,7 +24,7 @@ struct HostileTextFuzzTests {
 
     @Test("every parser answers every string without trapping, and what it accepts is sane")
     func parsersSurviveHostileText() {
-        var generator = SeededGenerator(state: 13)  // IdentifierTests' SplitMix64
+        var generator = SeededRandom(seed: 13)
         let inputs = Self.ugly + (0..<20_000).map { _ in Self.randomText(&generator) }
         for text in inputs {
             if let host = LoopbackName.hostOfHeader(text) {

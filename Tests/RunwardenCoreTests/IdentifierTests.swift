@@ -1,17 +1,6 @@
 import Testing
 import RunwardenCore
-
-/// A deterministic generator so ids can be compared exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import RunwardenTestSupport
 
 @Suite("Identifiers")
 struct IdentifierTests {
@@ -24,7 +13,7 @@ struct IdentifierTests {
     }
 
     @Test func idsSortByCreationTime() {
-        var generator = SeededGenerator(state: 42)
+        var generator = SeededRandom(seed: 42)
         let times = [0, 1, 2, 999, 1_000, 60_000, 86_400_000, 31_536_000_000].map { t0.adding(milliseconds: Int64($0)) }
         let ids = times.map { Identifier.make(.run, at: $0, using: &generator) }
         #expect(ids.sorted() == ids)
@@ -33,8 +22,8 @@ struct IdentifierTests {
 
     @Test func idsSortByCreationTimeWhateverTheirRandomPart() {
         for seed in UInt64(0)..<50 {
-            var early = SeededGenerator(state: seed)
-            var late = SeededGenerator(state: seed &* 7919 &+ 1)
+            var early = SeededRandom(seed: seed)
+            var late = SeededRandom(seed: seed &* 7919 &+ 1)
             let a = Identifier.make(.evt, at: t0, using: &early)
             let b = Identifier.make(.evt, at: t0.adding(milliseconds: 1), using: &late)
             #expect(a < b)
@@ -50,7 +39,7 @@ struct IdentifierTests {
     }
 
     @Test func theTimePartEncodesTheCreationMillisecond() {
-        var generator = SeededGenerator(state: 1)
+        var generator = SeededRandom(seed: 1)
         let a = Identifier.make(.task, at: t0, using: &generator)
         let b = Identifier.make(.task, at: t0, using: &generator)
         let c = Identifier.make(.task, at: t0.adding(milliseconds: 1), using: &generator)
@@ -61,8 +50,8 @@ struct IdentifierTests {
     }
 
     @Test func theSameSeedGivesTheSameId() {
-        var first = SeededGenerator(state: 7)
-        var second = SeededGenerator(state: 7)
+        var first = SeededRandom(seed: 7)
+        var second = SeededRandom(seed: 7)
         #expect(Identifier.make(.wh, at: t0, using: &first) == Identifier.make(.wh, at: t0, using: &second))
     }
 

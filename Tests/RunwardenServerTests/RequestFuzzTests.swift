@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import RunwardenCore
+import RunwardenTestSupport
 import Testing
 
 // Fuzzing every write endpoint through the router (SPEC §2 "Errors"): random and malformed
@@ -10,31 +11,8 @@ import Testing
 // none of them changes anything. The generator only makes bodies that are invalid by
 // construction, so the whole observable state must be identical before and after.
 
-// MARK: - A reproducible random generator
-
-/// SplitMix64: small, fast, and the same sequence for the same seed on every platform.
-struct FuzzRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
-    mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &self)] }
-    mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
-}
-
 /// The seed: `RUNWARDEN_FUZZ_SEED` to replay a failure, else a fresh one (printed either way).
-let fuzzSeed: UInt64 = {
-    if let text = ProcessInfo.processInfo.environment["RUNWARDEN_FUZZ_SEED"], let seed = UInt64(text) { return seed }
-    return UInt64.random(in: .min ... .max)
-}()
+let fuzzSeed = SeededRandom.seed(from: "RUNWARDEN_FUZZ_SEED")
 
 // MARK: - Values
 
@@ -121,7 +99,7 @@ struct FuzzTarget {
     var name: String
     var method: HTTPRequest.Method
     /// A path for this case (ids and names vary).
-    var path: (inout FuzzRandom) -> String
+    var path: (inout SeededRandom) -> String
     /// The endpoint at its usual target (for the over-the-limit body: nothing else can be wrong).
     var usualPath: String
     /// A valid body; every generated body breaks it.
@@ -422,7 +400,7 @@ enum FuzzText {
         0xFEFF...0xFEFF, 0x00...0x1F, 0x10000...0x1000F, 0xFFF0...0xFFFD,
     ]
 
-    static func unicode(_ random: inout FuzzRandom, count: Int) -> String {
+    static func unicode(_ random: inout SeededRandom, count: Int) -> String {
         var text = String.UnicodeScalarView()
         for _ in 0..<count {
             let range = random.pick(scalarRanges)
@@ -432,7 +410,7 @@ enum FuzzText {
     }
 
     /// An id or name for a path: a well-formed-looking id, printable ASCII, or any Unicode.
-    static func identifier(_ random: inout FuzzRandom, prefix: String) -> String {
+    static func identifier(_ random: inout SeededRandom, prefix: String) -> String {
         switch random.int(0...3) {
         case 0:
             let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -480,7 +458,7 @@ struct FuzzBodyMaker {
     }
 
     /// The template with one field broken: (document with placeholders, raw replacements).
-    func broken(_ random: inout FuzzRandom) -> (JSONValue, [String: String], String) {
+    func broken(_ random: inout SeededRandom) -> (JSONValue, [String: String], String) {
         let field = random.pick(bodyFields)
         let value = random.pick(field.invalid)
         switch value {
@@ -493,7 +471,7 @@ struct FuzzBodyMaker {
     }
 
     /// A body that breaks the endpoint's rules whatever the server makes of the rest.
-    func invalidDocument(_ random: inout FuzzRandom) -> (JSONValue, [String: String]) {
+    func invalidDocument(_ random: inout SeededRandom) -> (JSONValue, [String: String]) {
         if random.chance(0.25) {
             // An unknown member: always a rule broken (typos such as `timeout` are caught).
             let key = random.chance(0.5) ? FuzzText.unicode(&random, count: random.int(1...20)) : random.pick(["timeout", "Workflow", "STATUS", "label", "task", "urls", ""])
@@ -505,7 +483,7 @@ struct FuzzBodyMaker {
         return (document, raw)
     }
 
-    func make(_ random: inout FuzzRandom) -> FuzzCase {
+    func make(_ random: inout SeededRandom) -> FuzzCase {
         for _ in 0..<20 {
             let made = candidate(&random)
             if acceptable(made.body) { return made }
@@ -520,7 +498,7 @@ struct FuzzBodyMaker {
         return true
     }
 
-    private func candidate(_ random: inout FuzzRandom) -> FuzzCase {
+    private func candidate(_ random: inout SeededRandom) -> FuzzCase {
         let categories = [
             "random-bytes", "truncated", "deep-array", "deep-object", "deep-in-field", "huge-number", "wrong-type",
             "wrong-type", "wrong-type", "unicode", "invalid-utf8", "nulls", "empty", "duplicate-keys", "long-string",
@@ -694,7 +672,7 @@ struct RequestFuzzTests {
         try await withApp { client in
             let fixture = try await Self.makeFixture(client)
             let before = try await client.fuzzObservableState(fixture)
-            var random = FuzzRandom(seed: seed)
+            var random = SeededRandom(seed: seed)
             var failures: [String] = []
             var counts: [String: Int] = [:]
 
