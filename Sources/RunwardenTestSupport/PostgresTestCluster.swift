@@ -43,8 +43,8 @@ public enum PostgresTestCluster {
 
     private static let shared = Task<Cluster, any Error> { try await blocking { try start() } }
     private static let stopCommand = Mutex<(pgCtl: String, data: String, user: String?, root: String)?>(nil)
-    /// The postmaster's `Process`, kept for the life of the test process.
-    private static let server = Mutex<Process?>(nil)
+    /// The postmaster, kept for the life of the test process.
+    private static let server = Mutex<ChildProcess?>(nil)
 
     private static func blocking<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
@@ -65,27 +65,12 @@ public enum PostgresTestCluster {
         if user != nil { try run("/bin/chown", ["-R", "postgres", root], as: nil) }
         try run(bin + "/initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"], as: user)
 
-        let port = try freePort()
-        let server = Process()
+        let port = try freeLoopbackPort()  // postgres cannot report a port it picked itself
         let command = [bin + "/postgres", "-D", data, "-p", String(port), "-k", root, "-c", "listen_addresses=127.0.0.1",
                        "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=300"]
-        if let user {
-            server.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            server.arguments = ["-u", user, "--"] + command
-        } else {
-            server.executableURL = URL(fileURLWithPath: command[0])
-            server.arguments = Array(command.dropFirst())
-        }
+        let (executable, arguments) = asUser(user, command)
         let logPath = root + "/server.log"
-        guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
-            throw Failure(description: "cannot create \(logPath)")
-        }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        server.standardInput = FileHandle.nullDevice
-        server.standardOutput = log
-        server.standardError = log
-        server.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
-        try server.run()
+        let server = try ChildProcess(executable, arguments, outputTo: URL(fileURLWithPath: logPath), directory: URL(fileURLWithPath: "/tmp"))
         Self.server.withLock { $0 = server }
         stopCommand.withLock { $0 = (bin + "/pg_ctl", data, user, root) }
         atexit { PostgresTestCluster.stop() }
@@ -109,43 +94,16 @@ public enum PostgresTestCluster {
 
     /// Runs a command that leaves no process behind to completion; throws on failure.
     private static func run(_ executable: String, _ arguments: [String], as user: String?) throws {
-        let process = Process()
-        if let user {
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/runuser")
-            process.arguments = ["-u", user, "--", executable] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-        }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
+        let (command, commandArguments) = asUser(user, [executable] + arguments)
+        let result = try ChildProcess.runBlocking(command, commandArguments, directory: URL(fileURLWithPath: "/tmp"))
+        guard result.status == 0 else {
+            throw Failure(description: "\(executable) \(arguments.joined(separator: " ")) failed: \(result.output)")
         }
     }
 
-    /// A port the kernel just handed out on 127.0.0.1 (and took back).
-    private static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw Failure(description: "socket() failed") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-        }
-        guard bound == 0 else { throw Failure(description: "bind() failed") }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
+    /// `command` run as `user` through runuser (PostgreSQL refuses root), or as it is.
+    private static func asUser(_ user: String?, _ command: [String]) -> (String, [String]) {
+        guard let user else { return (command[0], Array(command.dropFirst())) }
+        return ("/usr/sbin/runuser", ["-u", user, "--"] + command)
     }
 }

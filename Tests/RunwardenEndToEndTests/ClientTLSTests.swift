@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import RunwardenClient
 import RunwardenCore
+import RunwardenTestSupport
 import Testing
 
 /// SPEC §6: `--ca-file PEM` makes the runner and the CLI trust a private CA — against a real
@@ -28,7 +29,7 @@ struct ClientTLSTests {
                 ],
             ]
             for step in steps {
-                let result = try await faultRun("/usr/bin/openssl", step)
+                let result = try await ChildProcess.run("/usr/bin/openssl", step)
                 try #require(result.status == 0, "openssl \(step.joined(separator: " ")): \(result.output)")
             }
             ca = directory.appendingPathComponent("ca.pem")
@@ -65,13 +66,9 @@ struct ClientTLSTests {
                 "serve", "--port", "0", "--database", directory.appendingPathComponent("tls.sqlite").path,
                 "--tls-cert", authority.certificate.path, "--tls-key", authority.key.path,
             ], in: directory, name: "server")
-        var url: String?
-        _ = await eventually(within: .seconds(20)) {
-            url = server.output.split(separator: "\n").first { $0.contains("listening on https://127.0.0.1:") }
-                .flatMap { $0.split(separator: " ").first { $0.hasPrefix("https://") } }.map(String.init)
-            return url != nil || !server.process.isRunning
-        }
+        let url = await server.listeningURL()
         let serverURL = try #require(url, "no https server: \(server.output)")
+        #expect(serverURL.hasPrefix("https://127.0.0.1:"))
         let client = RunwardenClient(servers: [serverURL], token: nil, http: try RunwardenClient.http(caFile: authority.ca.path))
         let runner = try ChildProcess(
             ["runner", "--server", serverURL, "--ca-file", authority.ca.path, "--name", "tls-host", "--work-dir", "work"],

@@ -1,6 +1,7 @@
 import Foundation
 import RunwardenClient
 import RunwardenCore
+import RunwardenTestSupport
 import Testing
 
 /// Faults against the real `runwarden` server and runner processes, on loopback: the server
@@ -17,7 +18,7 @@ struct FaultInjectionTests {
     func serverKilledThreeTimesDuringBatch() async throws {
         let seed = faultSeed()
         print("serverKilledThreeTimesDuringBatch seed: \(seed) (replay with RUNWARDEN_FAULT_SEED=\(seed))")
-        var random = FaultRandom(seed: seed)
+        var random = SeededRandom(seed: seed)
         let started = ContinuousClock.now
         let cluster = try Cluster()
         let marker = "fault-kill-\(UUID().uuidString.prefix(8).lowercased())"
@@ -40,7 +41,7 @@ struct FaultInjectionTests {
 
         let broken = try await cluster.expectBatchEndedRight(plans, ids: ids, within: .seconds(45))
         #expect(broken == 0, "\(broken) of \(plans.count) runs ended wrong (seed \(seed))")
-        #expect(runner.process.isRunning, "the runner kept running through the restarts")
+        #expect(runner.isRunning, "the runner kept running through the restarts")
         let left = await cluster.waitForEmptySpool()
         #expect(left.isEmpty, "the runner's spool still holds \(left.count) reports")
         try await Task.sleep(for: .milliseconds(300))
@@ -53,11 +54,11 @@ struct FaultInjectionTests {
     func webhookReceiverDown() async throws {
         let seed = faultSeed()
         print("webhookReceiverDown seed: \(seed) (replay with RUNWARDEN_FAULT_SEED=\(seed))")
-        var random = FaultRandom(seed: seed)
+        var random = SeededRandom(seed: seed)
         let started = ContinuousClock.now
         let cluster = try Cluster()
         let marker = "fault-hook-\(UUID().uuidString.prefix(8).lowercased())"
-        let deadPort = try faultUnusedLoopbackPort()
+        let deadPort = try freeLoopbackPort()
         try await cluster.startServer(Self.serverArguments + ["--webhook-retry", "200ms,200ms"])
         let subscription = try await cluster.request(
             "POST", "/v1/webhooks",
@@ -119,7 +120,7 @@ struct FaultInjectionTests {
         "a delivery to a port that refuses connections fails on the configured schedule (200ms,200ms: 3 attempts within a few seconds)")
     func refusedDeliveryFailsOnSchedule() async throws {
         let cluster = try Cluster()
-        let deadPort = try faultUnusedLoopbackPort()
+        let deadPort = try freeLoopbackPort()
         try await cluster.startServer(["--webhook-retry", "200ms,200ms"])
         let subscription = try await cluster.request(
             "POST", "/v1/webhooks",
@@ -163,7 +164,7 @@ struct FaultInjectionTests {
         let first = try await cluster.client.createRun(body("first")).id
 
         // A lock shorter than the store's busy timeout (10 s): the write waits, then succeeds.
-        let short = try FaultHelperProcess(
+        let short = try ChildProcess(
             faultPython, ["-c", Self.holdLockScript, database, "2"], outputTo: cluster.directory.appendingPathComponent("lock-short.out"))
         try #require(await short.waitForOutput("locked", within: .seconds(10)), "python could not lock the file: \(short.output)")
         var clock = ContinuousClock.now
@@ -175,7 +176,7 @@ struct FaultInjectionTests {
         let waitedID = waited.json?["id"]?.faultString
 
         // A lock longer than the busy timeout: reads go on (WAL), the write fails cleanly.
-        let long = try FaultHelperProcess(
+        let long = try ChildProcess(
             faultPython, ["-c", Self.holdLockScript, database, "12"], outputTo: cluster.directory.appendingPathComponent("lock-long.out"))
         try #require(await long.waitForOutput("locked", within: .seconds(10)), "python could not lock the file: \(long.output)")
         clock = ContinuousClock.now
@@ -205,7 +206,7 @@ struct FaultInjectionTests {
         }
         let listed = try await cluster.client.runs(limit: 500).items.map(\.id)
         #expect(Set(listed) == Set(expected), "the failed write left a run behind: \(listed)")
-        #expect(cluster.server.process.isRunning)
+        #expect(cluster.server.isRunning)
         print("databaseLockedByAnotherProcess: \(faultSeconds(since: started)) s")
     }
 
@@ -217,15 +218,14 @@ struct FaultInjectionTests {
         let cluster = try Cluster()
         let filesystem = cluster.directory.appendingPathComponent("tinyfs")
         try FileManager.default.createDirectory(at: filesystem, withIntermediateDirectories: true)
-        let mounted = try await faultRun("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", filesystem.path])
+        let mounted = try await ChildProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", filesystem.path])
         try #require(mounted.status == 0, "mount failed: \(mounted.output)")
         defer {
             // The server first (it holds the files open), then the filesystem.
-            if let server = cluster.server, server.process.isRunning {
-                server.signal(SIGKILL)
-                server.process.waitUntilExit()
+            cluster.server?.stop()
+            if (try? ChildProcess.runBlocking("/bin/umount", [filesystem.path]))?.status != 0 {
+                _ = try? ChildProcess.runBlocking("/bin/umount", ["-l", filesystem.path])
             }
-            if faultRunSync("/bin/umount", [filesystem.path]) != 0 { faultRunSync("/bin/umount", ["-l", filesystem.path]) }
         }
         let database = filesystem.appendingPathComponent("runwarden.sqlite").path
         try await cluster.startServer(["--database", database])
@@ -258,7 +258,7 @@ struct FaultInjectionTests {
             let read = try await cluster.request("GET", "/v1/runs/\(id)")
             #expect(read.status == 200 && read.json?.canonical == snapshot, "run \(id) reads \(read.status) on a full disk")
         }
-        #expect(cluster.server.process.isRunning, "the server died on a full disk: \(cluster.server.output.suffix(2000))")
+        #expect(cluster.server.isRunning, "the server died on a full disk: \(cluster.server.output.suffix(2000))")
 
         // Space freed: the same write goes through, and everything reads back.
         try FileManager.default.removeItem(at: filler)

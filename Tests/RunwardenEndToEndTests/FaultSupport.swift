@@ -1,6 +1,7 @@
 import Foundation
 import RunwardenClient
 import RunwardenCore
+import RunwardenTestSupport
 import Testing
 
 // Helpers of the fault-injection suites: a mixed batch of runs and the checks every run of it
@@ -9,28 +10,8 @@ import Testing
 
 // MARK: - Randomness
 
-/// SplitMix64, seeded and printed by each test so a failure can be replayed.
-struct FaultRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Milliseconds in `range`, as a Duration.
-    mutating func milliseconds(_ range: ClosedRange<Int>) -> Duration { .milliseconds(Int.random(in: range, using: &self)) }
-}
-
 /// `RUNWARDEN_FAULT_SEED` to replay, else fresh.
-func faultSeed() -> UInt64 {
-    if let text = ProcessInfo.processInfo.environment["RUNWARDEN_FAULT_SEED"], let seed = UInt64(text) { return seed }
-    return UInt64.random(in: .min ... .max)
-}
+func faultSeed() -> UInt64 { SeededRandom.seed(from: "RUNWARDEN_FAULT_SEED") }
 
 // MARK: - A mixed batch of runs
 
@@ -52,7 +33,7 @@ enum FaultBatch {
     /// `count` runs: 6 in 10 one task that succeeds, 1 in 10 one task that exits with a code,
     /// 3 in 10 a two-task `needs` chain (succeeding, first failing, second failing). Each task
     /// sleeps 0.05–0.3 s; every command carries `marker` so leftovers can be looked for.
-    static func plan(count: Int, marker: String, retries: Int = 0, random: inout FaultRandom) -> [FaultRunPlan] {
+    static func plan(count: Int, marker: String, retries: Int = 0, random: inout SeededRandom) -> [FaultRunPlan] {
         let kinds: [FaultRunPlan.Kind] = [.succeeds, .succeeds, .succeeds, .succeeds, .succeeds, .succeeds, .fails, .chainSucceeds, .chainFirstFails, .chainSecondFails]
         var plans: [FaultRunPlan] = []
         for index in 0..<count {
@@ -269,112 +250,19 @@ extension Cluster {
     }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now (bound, read, closed).
-func faultUnusedLoopbackPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw FaultSetupError("socket() failed: errno \(errno)") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-    }
-    guard bound == 0 else { throw FaultSetupError("bind() failed: errno \(errno)") }
-    let named = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-    }
-    guard named == 0 else { throw FaultSetupError("getsockname() failed: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 struct FaultSetupError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
 
-// MARK: - Helper processes
-
-/// A helper process (python3, mount …) with its output captured to a file.
-final class FaultHelperProcess: @unchecked Sendable {
-    let process = Process()
-    let outputURL: URL
-
-    init(_ executable: String, _ arguments: [String], outputTo outputURL: URL) throws {
-        self.outputURL = outputURL
-        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        let output = try FileHandle(forWritingTo: outputURL)
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-    }
-
-    var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
-
-    /// Waits until the output contains `text`, the process ends, or `limit` passes.
-    func waitForOutput(_ text: String, within limit: Duration) async -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if output.contains(text) { return true }
-            if !process.isRunning { return output.contains(text) }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return false
-    }
-
-    /// Waits for the end, up to `limit` (then kills it); the exit status, nil when killed.
-    func waitForExit(within limit: Duration) async -> Int32? {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return nil
-        }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-}
-
-/// Runs a short command to its end (at most `limit`, then it is killed); exit status and output.
-func faultRun(_ executable: String, _ arguments: [String], within limit: Duration = .seconds(30)) async throws -> (status: Int32?, output: String) {
-    let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-fault-\(UUID().uuidString).out")
-    defer { try? FileManager.default.removeItem(at: outputURL) }
-    let helper = try FaultHelperProcess(executable, arguments, outputTo: outputURL)
-    let status = await helper.waitForExit(within: limit)
-    return (status, helper.output)
-}
-
-/// The same, synchronously: for clean-up in `defer` (unmounting after the server is gone).
-@discardableResult
-func faultRunSync(_ executable: String, _ arguments: [String]) -> Int32 {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    do { try process.run() } catch { return -1 }
-    process.waitUntilExit()
-    return process.terminationStatus
-}
+// MARK: - Helper processes (ChildProcess, from RunwardenTestSupport)
 
 let faultPython = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/python3"
 
 /// `PRAGMA integrity_check` of a SQLite file, from another process (python3's sqlite3).
 func faultIntegrityCheck(_ databasePath: String) async throws -> String {
     let script = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=30); print(c.execute('PRAGMA integrity_check').fetchone()[0])"
-    let result = try await faultRun(faultPython, ["-c", script, databasePath])
+    let result = try await ChildProcess.run(faultPython, ["-c", script, databasePath])
     return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
@@ -407,8 +295,10 @@ enum FaultMount {
         let probe = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-mount-probe-\(UUID().uuidString)")
         guard (try? FileManager.default.createDirectory(at: probe, withIntermediateDirectories: true)) != nil else { return false }
         defer { try? FileManager.default.removeItem(at: probe) }
-        guard faultRunSync("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe.path]) == 0 else { return false }
-        faultRunSync("/bin/umount", [probe.path])
+        guard (try? ChildProcess.runBlocking("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe.path]))?.status == 0 else {
+            return false
+        }
+        _ = try? ChildProcess.runBlocking("/bin/umount", [probe.path])
         return true
     }()
 

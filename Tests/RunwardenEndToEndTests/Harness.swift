@@ -1,6 +1,7 @@
 import Foundation
 import RunwardenClient
 import RunwardenCore
+import RunwardenTestSupport
 import Testing
 
 /// The built `runwarden` executable, next to this test bundle.
@@ -13,43 +14,24 @@ let runwardenBinary: URL = {
     return directory.appendingPathComponent("runwarden")
 }()
 
-/// A real `runwarden` child process, its output captured to a file in the test's folder.
-final class ChildProcess: @unchecked Sendable {
-    let process = Process()
-    let outputURL: URL
-
+extension ChildProcess {
+    /// A real `runwarden` child process run in `directory`, its output in `directory/NAME.log`.
     /// `environment` replaces the test's own environment when given.
-    init(_ arguments: [String], in directory: URL, name: String, environment: [String: String]? = nil) throws {
-        outputURL = directory.appendingPathComponent("\(name).log")
-        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        let output = try FileHandle(forWritingTo: outputURL)
-        try output.seekToEnd()
-        process.executableURL = runwardenBinary
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        if let environment { process.environment = environment }
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
+    convenience init(_ arguments: [String], in directory: URL, name: String, environment: [String: String]? = nil) throws {
+        try self.init(
+            runwardenBinary.path, arguments, outputTo: directory.appendingPathComponent("\(name).log"), directory: directory,
+            environment: environment)
     }
 
-    var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
-
-    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
-
-    /// Waits for the process to end, up to `limit`; kills it if it has not.
-    func waitForExit(within limit: Duration = .seconds(15)) async -> Int32? {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            return nil
+    /// The URL a `runwarden serve` says it listens on ("Runwarden listening on SCHEME://127.0.0.1:PORT — …"),
+    /// read from its output: with `--port 0` the server picks the port and this is how a test
+    /// learns it. Nil when the server ended first or `limit` passed.
+    func listeningURL(within limit: Duration = .seconds(20)) async -> String? {
+        await waitFor(within: limit) {
+            guard let range = output.range(of: "Runwarden listening on ") else { return nil }
+            let url = output[range.upperBound...].prefix { !$0.isWhitespace }
+            return url.contains(":") && url.last?.isNumber == true ? String(url) : nil
         }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }
 
@@ -75,21 +57,14 @@ final class Cluster: @unchecked Sendable {
     /// Starts the server (on a free port the first time, on the same port after a restart) and
     /// waits until it says where it listens.
     func startServer(_ extraArguments: [String] = []) async throws {
-        let attempt = (server?.process.processIdentifier ?? 0) + 1
+        let attempt = (server?.pid ?? 0) + 1
         server = try ChildProcess(
             ["serve", "--port", String(port), "--database", directory.appendingPathComponent("runwarden.sqlite").path]
                 + extraArguments,
             in: directory, name: "server-\(attempt)")
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if let line = server.output.split(separator: "\n").first(where: { $0.contains("listening on http://127.0.0.1:") }),
-                let portText = line.split(separator: ":").last?.split(separator: " ").first, let bound = Int(portText)
-            {
-                port = bound
-                return
-            }
-            if !server.process.isRunning { break }
-            try await Task.sleep(for: .milliseconds(50))
+        if let url = await server.listeningURL(), let bound = url.split(separator: ":").last.flatMap({ Int($0) }) {
+            port = bound
+            return
         }
         Issue.record("server did not start: \(server.output)")
         throw ClusterError.serverDidNotStart
@@ -138,8 +113,8 @@ final class Cluster: @unchecked Sendable {
     }
 
     deinit {
-        for runner in runners where runner.process.isRunning { kill(runner.process.processIdentifier, SIGKILL) }
-        if let server, server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) }
+        for runner in runners { runner.stop() }
+        server?.stop()
     }
 }
 

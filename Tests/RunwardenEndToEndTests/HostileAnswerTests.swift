@@ -1,6 +1,7 @@
 import Foundation
 import RunwardenClient
 import RunwardenCore
+import RunwardenTestSupport
 import Testing
 
 /// SPEC §6: nothing a server answers — a workspace that would leave `--work-dir`, numbers at
@@ -64,7 +65,7 @@ struct HostileAnswerTests {
         #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("workspaces/a").path))
         #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("ran").path))
         #expect(!FileManager.default.fileExists(atPath: cluster.directory.appendingPathComponent("ran").path))
-        #expect(runner.process.isRunning, "the runner died: \(runner.output)")
+        #expect(runner.isRunning, "the runner died: \(runner.output)")
     }
 
     @Test("a server's error message with a newline cannot forge a runner log line")

@@ -1,5 +1,6 @@
 import Foundation
 import RunwardenCore
+import RunwardenTestSupport
 import Testing
 
 /// A scripted HTTP server that answers what a broken or hostile Runwarden server could: each
@@ -7,7 +8,7 @@ import Testing
 /// last. Every request is recorded, so a test sees what the runner or CLI sent back. python3's
 /// http.server: no part of Runwarden, so nothing here can agree with the code under test.
 final class HostileServer: @unchecked Sendable {
-    let helper: FaultHelperProcess
+    let helper: ChildProcess
     let port: Int
     private let requestsURL: URL
 
@@ -21,7 +22,7 @@ final class HostileServer: @unchecked Sendable {
         let routesURL = directory.appendingPathComponent("hostile_routes.json")
         try routes.encoded().write(to: routesURL)
         requestsURL = directory.appendingPathComponent("hostile_requests.jsonl")
-        helper = try FaultHelperProcess(
+        helper = try ChildProcess(
             faultPython, [script.path, routesURL.path, requestsURL.path], outputTo: directory.appendingPathComponent("hostile_server.log"))
         guard await helper.waitForOutput("listening ", within: .seconds(10)),
             let line = helper.output.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }),

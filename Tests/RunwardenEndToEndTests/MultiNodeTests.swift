@@ -78,7 +78,7 @@ struct MultiNodeTests {
         #expect(healthz == 200, "the process itself still answers")
         #expect(up == 200, "/readyz did not recover: \(nodes.logs)")
         #expect(created.status == .queued)
-        #expect(node.process.process.isRunning)
+        #expect(node.process.isRunning)
     }
 
     @Test("claims raced through two nodes hand every task out exactly once")
@@ -154,21 +154,9 @@ final class NodeSet: @unchecked Sendable {
     func start(database: String, name: String) async throws -> Node {
         let process = try ChildProcess(["serve", "--port", "0", "--database", database, "--lease", "5s"], in: directory, name: "node-\(name)")
         started.append(process)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline, process.process.isRunning {
-            if let port = Self.listeningPort(in: process.output) {
-                return Node(process: process, url: "http://127.0.0.1:\(port)")
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        if let url = await process.listeningURL(within: .seconds(30)) { return Node(process: process, url: url) }
         Issue.record("node \(name) did not start: \(process.output)")
         throw ClusterError.serverDidNotStart
-    }
-
-    /// The port of "Runwarden listening on http://127.0.0.1:PORT — database …".
-    static func listeningPort(in output: String) -> Int? {
-        guard let range = output.range(of: "Runwarden listening on http://127.0.0.1:") else { return nil }
-        return Int(output[range.upperBound...].prefix(while: \.isNumber))
     }
 
     func startRunner(servers: [String]) throws {
@@ -193,6 +181,6 @@ final class NodeSet: @unchecked Sendable {
     var logs: String { started.map(\.output).joined(separator: "\n---\n") }
 
     deinit {
-        for process in started where process.process.isRunning { kill(process.process.processIdentifier, SIGKILL) }
+        for process in started { process.stop() }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import RunwardenTestSupport
 import Testing
 
 /// The OpenAPI document the server serves is the contract it is checked against: schemathesis
@@ -12,24 +13,10 @@ struct OpenAPIContractTests {
     @Test("schemathesis finds no server error and no response that breaks /openapi.json")
     func schemathesisAgainstTheLiveServer() async throws {
         let script = Self.packageRoot.appendingPathComponent("Tests/Support/schemathesis.sh").path
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-schemathesis-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let handle = try FileHandle(forWritingTo: log)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, runwardenBinary.path]
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(540)
-        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        let (status, output) = try await ChildProcess.run("/bin/bash", [script, runwardenBinary.path], within: .seconds(540))
         let summary = output.split(separator: "\n").last(where: { $0.hasPrefix("schemathesis:") }) ?? "no summary"
 
-        #expect(!process.isRunning && process.terminationStatus == 0, "schemathesis failed (\(summary)):\n\(output.suffix(6000))")
+        #expect(status == 0, "schemathesis failed (\(summary)):\n\(output.suffix(6000))")
         #expect(summary.contains(" 0 failed"), "\(summary)")
         #expect(!output.contains("did not answer a document"), "the server did not serve its own /openapi.json")
         #expect(!output.contains("served document differs"), "the served document is not the one in Resources/")

@@ -1,5 +1,6 @@
 import Foundation
 import RunwardenClient
+import RunwardenTestSupport
 import Testing
 
 /// The real `runwarden` server and runner processes, on loopback, running real commands.

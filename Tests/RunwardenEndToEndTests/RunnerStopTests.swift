@@ -84,7 +84,7 @@ struct RunnerStopTests {
         // A lease (2 s) without heartbeat, then SIGTERM; sleep dies at once.
         #expect(await eventually(within: .seconds(10)) { groupIsGone(group) })
         #expect(runner.output.contains("no heartbeat got through for a whole lease"))
-        #expect(runner.process.isRunning)
+        #expect(runner.isRunning)
     }
 
     @Test("a runner killed with SIGKILL mid-task and started again stops the task its previous life left running")

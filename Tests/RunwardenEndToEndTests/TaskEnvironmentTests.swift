@@ -1,5 +1,6 @@
 import Foundation
 import RunwardenClient
+import RunwardenTestSupport
 import Testing
 
 /// SPEC §6: a task never inherits the runner's credentials; `--token-file` gives the runner its

@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdTesting
 import RunwardenCore
+import RunwardenTestSupport
 import Testing
 
 /// The dashboard (`/ui`) in a real headless Chromium against a live server: the page is
@@ -68,55 +69,33 @@ enum Chromium {
 }
 
 /// `dashboard_probe.py` running in the background; its one line of JSON is the result.
-final class BrowserProbe: @unchecked Sendable {
-    let process = Process()
-    let outputURL: URL
+struct BrowserProbe {
+    let child: ChildProcess
 
     static func start(python: String, chromium: String, url: String, readyFile: String, screenshot: String) throws -> BrowserProbe {
-        try BrowserProbe(
-            python,
-            [
-                ReferenceVerifier.supportDirectory.appendingPathComponent("dashboard_probe.py").path, "--chromium", chromium,
-                "--url", url, "--expect", "succeeded", "--ready-file", readyFile, "--screenshot", screenshot, "--timeout", "45",
-            ])
+        let script = ReferenceVerifier.supportDirectory.appendingPathComponent("dashboard_probe.py").path
+        return BrowserProbe(
+            child: try ChildProcess(
+                python,
+                [
+                    script, "--chromium", chromium, "--url", url, "--expect", "succeeded", "--ready-file", readyFile,
+                    "--screenshot", screenshot, "--timeout", "45",
+                ]))
     }
-
-    private init(_ python: String, _ arguments: [String]) throws {
-        outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-probe-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: outputURL)
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-    }
-
-    var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
 
     func waitForFile(_ path: String, within limit: Duration) async throws {
-        let deadline = ContinuousClock.now + limit
-        while !FileManager.default.fileExists(atPath: path) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                throw ReferenceVerifier.SetupFailure(description: "the page never showed the run: \(output)")
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        guard await child.waitFor(within: limit, { FileManager.default.fileExists(atPath: path) ? true : nil }) == true else {
+            throw ReferenceVerifier.SetupFailure(description: "the page never showed the run: \(child.output)")
         }
     }
 
     /// Waits for the probe to finish and reads its JSON line.
     func result(within limit: Duration) async throws -> JSONValue {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        guard !process.isRunning, process.terminationStatus == 0,
-            let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") })
-        else { throw ReferenceVerifier.SetupFailure(description: "the browser probe failed: \(output)") }
+        guard await child.waitForExit(within: limit) == 0,
+            let line = child.output.split(separator: "\n").last(where: { $0.hasPrefix("{") })
+        else { throw ReferenceVerifier.SetupFailure(description: "the browser probe failed: \(child.output)") }
         return try JSONValue.parse(Data(line.utf8))
     }
 
-    func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        try? FileManager.default.removeItem(at: outputURL)
-    }
+    func stop() { child.stop() }
 }

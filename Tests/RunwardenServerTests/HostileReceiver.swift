@@ -1,4 +1,5 @@
 import Foundation
+import RunwardenTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -30,24 +31,13 @@ final class HostileReceiver: @unchecked Sendable {
     private var descriptors: [Int32] = []
 
     init(_ behaviour: Behaviour) throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard listener >= 0 else { throw Failure("socket() failed: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
-        }
-        guard bound == 0, listen(listener, behaviour == .neverAccepts ? 0 : 64) == 0 else {
+        let (listener, port) = try bindLoopbackSocket()
+        guard listen(listener, behaviour == .neverAccepts ? 0 : 64) == 0 else {
             close(listener)
-            throw Failure("bind/listen failed: errno \(errno)")
-        }
-        _ = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+            throw Failure("listen failed: errno \(errno)")
         }
         self.listener = listener
-        port = Int(UInt16(bigEndian: address.sin_port))
+        self.port = port
         // With a backlog of 0 and no accept(), Linux answers no handshake: SYNs are dropped
         // and the client's connect waits out its own timeout.
         if behaviour == .neverAccepts { return }

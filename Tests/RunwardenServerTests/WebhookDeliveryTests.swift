@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdTesting
 import RunwardenCore
 import RunwardenServer
+import RunwardenTestSupport
 import Testing
 
 /// Webhook delivery (SPEC §3) end to end: the real app with its dispatcher on, over a live

@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdTesting
 import RunwardenCore
 import RunwardenServer
+import RunwardenTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -100,31 +101,11 @@ enum ReferenceVerifier {
 
     /// Runs a process to its end (bounded by `timeout`), with stdout and stderr collected.
     static func runProcess(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> ProcessResult {
-        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-py-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: outputURL)
-        defer {
-            try? handle.close()
-            try? FileManager.default.removeItem(at: outputURL)
+        let (status, output) = try await ChildProcess.run(executable, arguments, within: timeout)
+        guard let status else {
+            throw SetupFailure(description: "`\(executable) \(arguments.joined(separator: " "))` took longer than \(timeout)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-                throw SetupFailure(description: "`\(executable) \(arguments.joined(separator: " "))` took longer than \(timeout)")
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        let output = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
-        return ProcessResult(status: process.terminationStatus, output: output.trimmingCharacters(in: .whitespacesAndNewlines))
+        return ProcessResult(status: status, output: output.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
 
@@ -188,19 +169,15 @@ struct ReceivedRequest: Sendable, CustomStringConvertible {
 /// `stop()` kills it (also safe from `defer`, and more than once).
 final class ScriptedReceiver: @unchecked Sendable {
     let port: Int
-    private let process: Process
+    private let child: ChildProcess
     private let directory: TemporaryDirectory
     private let logPath: String
-    private let stderrPath: String
-    private let lock = NSLock()
-    private var stopped = false
 
-    private init(port: Int, process: Process, directory: TemporaryDirectory, logPath: String, stderrPath: String) {
+    private init(port: Int, child: ChildProcess, directory: TemporaryDirectory, logPath: String) {
         self.port = port
-        self.process = process
+        self.child = child
         self.directory = directory
         self.logPath = logPath
-        self.stderrPath = stderrPath
     }
 
     struct StartFailure: Error, CustomStringConvertible {
@@ -216,9 +193,7 @@ final class ScriptedReceiver: @unchecked Sendable {
         let directory = try TemporaryDirectory()
         let portFile = directory.path + "/port"
         let logPath = directory.path + "/requests.jsonl"
-        let stderrPath = directory.path + "/stderr.log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         var arguments = [
             ReferenceVerifier.supportDirectory.appendingPathComponent("webhook_scripted_receiver.py").path,
             "--port-file", portFile, "--log", logPath,
@@ -230,28 +205,17 @@ final class ScriptedReceiver: @unchecked Sendable {
         if let retryAfter { arguments += ["--retry-after", retryAfter] }
         if hang { arguments.append("--hang") }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        try process.run()
-
-        let deadline = ContinuousClock.now + .seconds(10)
-        while true {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let bound = Int(text) {
-                return ScriptedReceiver(port: bound, process: process, directory: directory, logPath: logPath, stderrPath: stderrPath)
-            }
-            if !process.isRunning || ContinuousClock.now > deadline {
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                process.waitUntilExit()
-                let stderr = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
-                directory.remove()
-                throw StartFailure(description: "the webhook receiver did not start listening within 10 s: \(stderr)")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        // The script writes the port it bound (0 unless a test needs the port before it listens).
+        let child = try ChildProcess(python, arguments, outputTo: URL(fileURLWithPath: directory.path + "/output.log"))
+        let bound = await child.waitFor(within: .seconds(10)) {
+            (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0) }
         }
+        guard let bound else {
+            child.stop()
+            directory.remove()
+            throw StartFailure(description: "the webhook receiver did not start listening within 10 s: \(child.output)")
+        }
+        return ScriptedReceiver(port: bound, child: child, directory: directory, logPath: logPath)
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
@@ -278,43 +242,13 @@ final class ScriptedReceiver: @unchecked Sendable {
         }
     }
 
-    /// Kills the receiver: its port closes at once.
+    /// Kills the receiver: its port closes at once. Safe from `defer`, and more than once.
     func stop() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !stopped else { return }
-        stopped = true
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        child.stop()
         directory.remove()
     }
 
     deinit { stop() }
-}
-
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
-func freeLoopbackPort() throws -> Int {
-    #if canImport(Glibc)
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    #else
-    let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-    #endif
-    guard descriptor >= 0 else { throw ScriptedReceiver.StartFailure(description: "socket() failed: errno \(errno)") }
-    defer { close(descriptor) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
-    }
-    guard bound == 0 else { throw ScriptedReceiver.StartFailure(description: "bind() failed: errno \(errno)") }
-    let named = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-    }
-    guard named == 0 else { throw ScriptedReceiver.StartFailure(description: "getsockname() failed: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// A fresh secret in the Standard Webhooks form: `whsec_` + base64 of 32 random bytes.
