@@ -95,7 +95,7 @@ struct HostileAnswerTests {
         let huge = Int64.max
         // Raw JSON text: ESC and BEL as JSON escapes, CSI (U+009B) and an RTL override raw — both valid JSON.
         let snapshot = """
-            {"id": "run_evil", "workflow": "evil\\u001b]0;pwned\\u0007", "status": "failed", "version": 3,
+            {"id": "run_evil", "workflow": "evil\\u001b]0;pwned\\u0007", "status": "failed", "version": 3, "run_attempt": 1,
              "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
              "error": {"code": "task_failed", "message": "bad \\u001b[2J\u{9B}31m news\u{202E}txt.exe"},
              "progress": {"total": \(huge), "pending": \(huge), "queued": \(huge), "dispatched": \(huge), "running": \(huge),
