@@ -26,12 +26,13 @@ public enum PostgresTestCluster {
         return "postgres://postgres@127.0.0.1:\(cluster.port)/\(name)"
     }
 
-    /// Runs SQL as the superuser against the `postgres` database of the test cluster: for
-    /// tests that take a database away from a server and give it back.
-    public static func superuserSQL(_ sql: String) async throws {
+    /// Runs SQL as the superuser against `database` (a name; by default `postgres`) of the test
+    /// cluster: for tests that take a database away from a server and give it back, or send a
+    /// NOTIFY of their own.
+    public static func superuserSQL(_ sql: String, database: String = "postgres") async throws {
         let cluster = try await shared.value
         try await blocking {
-            try run(cluster.bin + "/psql", ["-h", "127.0.0.1", "-p", String(cluster.port), "-U", "postgres", "-d", "postgres",
+            try run(cluster.bin + "/psql", ["-h", "127.0.0.1", "-p", String(cluster.port), "-U", "postgres", "-d", database,
                                             "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], as: nil)
         }
     }

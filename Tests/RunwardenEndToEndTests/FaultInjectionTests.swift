@@ -44,8 +44,7 @@ struct FaultInjectionTests {
         #expect(runner.isRunning, "the runner kept running through the restarts")
         let left = await cluster.waitForEmptySpool()
         #expect(left.isEmpty, "the runner's spool still holds \(left.count) reports")
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(processes(matching: marker).isEmpty, "task processes were left behind")
+        #expect(await eventually(within: .seconds(5)) { processes(matching: marker).isEmpty }, "task processes were left behind")
         #expect(!cluster.serverLogs.contains("Fatal error"), "a server crashed on its own")
         print("serverKilledThreeTimesDuringBatch: \(faultSeconds(since: started)) s")
     }

@@ -82,8 +82,7 @@ struct RunnerEndToEndTests {
         #expect(run.status == .failed)
         #expect(run.tasks?.first?.status == .timedOut)
         #expect(run.tasks?.first?.error?.code == "timeout")
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(processes(matching: marker).isEmpty)
+        #expect(await eventually(within: .seconds(5)) { processes(matching: marker).isEmpty })
     }
 
     @Test("canceling a run of sleep 60 ends it canceled within 5 s and leaves no child process")

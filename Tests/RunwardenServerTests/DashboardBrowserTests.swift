@@ -31,11 +31,12 @@ struct DashboardBrowserTests {
                 screenshot: screenshot.path)
             defer { probe.stop() }
             // Move the run only once the page shows it: everything after is live updates.
-            try await probe.waitForFile(readyFile, within: .seconds(60))
+            try await probe.waitForStatus(in: readyFile, within: .seconds(60)) { _ in true }
             for _ in 0..<2 {
                 let taskID = try await client.claimTaskID()
                 try await client.reportOK(taskID, reportBody("running"))
-                try await Task.sleep(for: .milliseconds(400))
+                // The page must have shown the run running before it ends (for `seen`).
+                try await probe.waitForStatus(in: readyFile, within: .seconds(30)) { $0 == "running" }
                 try await client.reportOK(taskID, reportBody("succeeded", #""exit_code":0"#))
             }
             return try await probe.result(within: .seconds(60))
@@ -83,9 +84,15 @@ struct BrowserProbe {
                 ]))
     }
 
-    func waitForFile(_ path: String, within limit: Duration) async throws {
-        guard await child.waitFor(within: limit, { FileManager.default.fileExists(atPath: path) ? true : nil }) == true else {
-            throw ReferenceVerifier.SetupFailure(description: "the page never showed the run: \(child.output)")
+    /// Waits until the status the page shows last (the probe rewrites `path` with each new
+    /// one) satisfies `wanted`.
+    func waitForStatus(in path: String, within limit: Duration, _ wanted: (String) -> Bool) async throws {
+        let shown = await child.waitFor(within: limit) {
+            (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { wanted($0) ? $0 : nil }
+        }
+        guard shown != nil else {
+            let last = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "nothing"
+            throw ReferenceVerifier.SetupFailure(description: "the page did not show the expected status (it shows \(last)): \(child.output)")
         }
     }
 

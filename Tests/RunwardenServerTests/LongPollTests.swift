@@ -12,7 +12,7 @@ struct LongPollTests {
             let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
             let start = ContinuousClock.now
             async let waited = client.snapshot(runID, query: "?wait=10&version=1")
-            try await letWaiterPark()
+            try await waitUntilParked(client)
             _ = try await client.claimTaskID()
             let snapshot = try await waited
             let elapsed = seconds(since: start)
@@ -60,7 +60,7 @@ struct LongPollTests {
             let version = try await client.snapshot(runID)["version"]?.asInt ?? 0
             let start = ContinuousClock.now
             async let waited = client.snapshot(runID, query: "?wait=10&version=\(version)")
-            try await letWaiterPark()
+            try await waitUntilParked(client)
             try await client.reportOK(taskID, reportBody("running", #""progress":{"done":1,"total":4}"#))
             let snapshot = try await waited
             let elapsed = seconds(since: start)
@@ -76,7 +76,7 @@ struct LongPollTests {
         try await withApp { client in
             let start = ContinuousClock.now
             async let claimed = client.claim(wait: "5")
-            try await letWaiterPark()
+            try await waitUntilParked(client)
             let runID = try await client.createRun(oneTaskRun)["id"]
             let answer = try await claimed
             let elapsed = seconds(since: start)
@@ -108,7 +108,7 @@ struct LongPollTests {
             _ = try await client.claimTaskID()
             let start = ContinuousClock.now
             async let claimed = client.claim(runner: "host-b", wait: "5")
-            try await letWaiterPark()
+            try await waitUntilParked(client)
             _ = try await client.send(.delete, "/v1/locks/repo-a")
             let answer = try await claimed
             let elapsed = seconds(since: start)
@@ -121,8 +121,9 @@ struct LongPollTests {
     @Test("A claim long-poll ignores a new run whose task needs labels the runner lacks")
     func claimLongPollRespectsLabels() async throws {
         try await withApp { client in
-            async let claimed = client.claim(labels: ["linux"], wait: "0.4")
-            try await letWaiterPark()
+            // Long enough to be seen parked on a loaded machine; the answer comes when it runs out.
+            async let claimed = client.claim(labels: ["linux"], wait: "1")
+            try await waitUntilParked(client)
             _ = try await client.createRun(runBody(tasks: "[\(taskJSON("build", extra: #""labels":["gpu"]"#))]"))
             let answer = try await claimed
 
@@ -137,7 +138,7 @@ struct LongPollTests {
             let head = try await client.getJSON("/v1/runs/\(runID)/events")["next_after"]?.asInt ?? 0
             let start = ContinuousClock.now
             async let waited = client.getJSON("/v1/runs/\(runID)/events?after=\(head)&wait=10")
-            try await letWaiterPark()
+            try await waitUntilParked(client)
             _ = try await client.claimTaskID()
             let page = try await waited
             let elapsed = seconds(since: start)
@@ -167,8 +168,9 @@ struct LongPollTests {
         try await withApp { client in
             let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
             let head = try await client.getJSON("/v1/runs/\(runID)/events")["next_after"]?.asInt ?? 0
-            async let waited = client.getJSON("/v1/runs/\(runID)/events?after=\(head)&wait=0.4")
-            try await letWaiterPark()
+            // Long enough to be seen parked on a loaded machine; the answer comes when it runs out.
+            async let waited = client.getJSON("/v1/runs/\(runID)/events?after=\(head)&wait=1")
+            try await waitUntilParked(client)
             _ = try await client.createRun(oneTaskRun)
             let page = try await waited
 
@@ -181,7 +183,7 @@ struct LongPollTests {
         try await withApp { client in
             let start = ContinuousClock.now
             async let waited = client.getJSON("/v1/events?after=0&wait=10")
-            try await letWaiterPark()
+            try await waitUntilParked(client)
             let runID = try await client.createRun(oneTaskRun)["id"]
             let page = try await waited
             let elapsed = seconds(since: start)
@@ -200,7 +202,7 @@ struct LongPollTests {
                 for _ in 0..<5 {
                     group.addTask { try await client.snapshot(runID, query: "?wait=10&version=1")["version"]?.asInt ?? 0 }
                 }
-                try await letWaiterPark()
+                try await waitUntilParked(client, count: 5)
                 _ = try await client.claimTaskID()
                 var versions: [Int] = []
                 for try await version in group { versions.append(version) }

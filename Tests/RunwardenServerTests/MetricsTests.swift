@@ -14,7 +14,7 @@ struct MetricsTests {
             try await client.reportOK(taskID, reportBody("running"))
             try await client.reportOK(taskID, reportBody("succeeded", #""exit_code":0"#))
             _ = try await client.send(.get, "/v1/runs/run_nope")
-            let metrics = try await scrape(client)
+            let metrics = try await scrapeMetrics(client)
 
             #expect(created["status"]?.asString == "queued")
             #expect(metrics[#"runwarden_runs{status="succeeded"}"#] == 1)
@@ -36,11 +36,11 @@ struct MetricsTests {
         try await withApp { client in
             let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
             async let waited = client.snapshot(runID, query: "?wait=10&version=1")
-            try await letWaiterPark()
-            let parked = try await scrape(client)
+            try await waitUntilParked(client)
+            let parked = try await scrapeMetrics(client)
             _ = try await client.send(.post, "/v1/runs/\(runID)/cancel")
             _ = try await waited
-            let after = try await scrape(client)
+            let after = try await scrapeMetrics(client)
 
             #expect(parked[#"runwarden_waiters{topic="run"}"#] == 1)
             #expect(after[#"runwarden_waiters{topic="run"}"#] == 0)
@@ -62,16 +62,5 @@ struct MetricsTests {
                 #expect(parts.first?.hasPrefix("runwarden_") == true, "\(line)")
             }
         }
-    }
-
-    /// The samples of one scrape, by series (`name{labels}`).
-    func scrape(_ client: any TestClientProtocol) async throws -> [String: Double] {
-        let text = try await client.send(.get, "/metrics").text
-        var samples: [String: Double] = [:]
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
-            samples[String(line[..<space])] = value
-        }
-        return samples
     }
 }

@@ -343,6 +343,8 @@ struct RunLifecycleAPITests {
             let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
             let taskID = try await client.claimTaskID()
             let reported = Timestamp(Date()).iso8601
+            // Only so the server's clock is a few milliseconds past `reported` (timestamps have
+            // millisecond resolution): then which of the two was used can be told apart.
             try await Task.sleep(for: .milliseconds(5))
             try await client.reportOK(taskID, reportBody("running", #""timestamp":"\#(reported)""#))
             let task = try await client.snapshot(runID).task(named: "build")

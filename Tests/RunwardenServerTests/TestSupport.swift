@@ -256,8 +256,37 @@ func reportBody(_ status: String, _ extra: String = "") -> String {
     #"{"status":"\#(status)"\#(extra.isEmpty ? "" : "," + extra)}"#
 }
 
-/// Waits a little so a concurrent long-poll has parked before the change it waits for.
-func letWaiterPark() async throws { try await Task.sleep(for: .milliseconds(150)) }
+/// Waits until `count` long-polls or streams are parked in the server's ChangeHub, read from
+/// `/metrics` (`runwarden_waiters`; the hub itself is inside the app), so that the change a
+/// test makes next is one they are already waiting for. The webhook dispatcher's own waiter
+/// (topic `deliveries`) is not counted. Throws after `limit`.
+func waitUntilParked(_ client: any TestClientProtocol, count: Int = 1, within limit: Duration = .seconds(10)) async throws {
+    let deadline = ContinuousClock.now + limit
+    var parked = 0.0
+    while ContinuousClock.now < deadline {
+        parked = try await scrapeMetrics(client)
+            .filter { $0.key.hasPrefix("runwarden_waiters{") && $0.key != #"runwarden_waiters{topic="deliveries"}"# }
+            .values.reduce(0, +)
+        if parked >= Double(count) { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    throw WaitTimedOut(description: "\(Int(parked)) of \(count) long-polls parked within \(limit)")
+}
+
+struct WaitTimedOut: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// The samples of one `/metrics` scrape, by series (`name{labels}`).
+func scrapeMetrics(_ client: any TestClientProtocol) async throws -> [String: Double] {
+    let text = try await client.send(.get, "/metrics").text
+    var samples: [String: Double] = [:]
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+        samples[String(line[..<space])] = value
+    }
+    return samples
+}
 
 /// Seconds since `start`.
 func seconds(since start: ContinuousClock.Instant) -> Double {

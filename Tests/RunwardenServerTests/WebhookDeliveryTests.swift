@@ -378,6 +378,8 @@ struct WebhookDeliveryTests {
             for id in ids {
                 logs += try await client.waitForDeliveryLog(id) { $0.allSatisfy { $0.deliveryStatus == "failed" } }
             }
+            // Proves no second attempt comes: a window longer than any delay and a poll of the
+            // outbox, since "nothing more arrives" cannot be polled for.
             try await Task.sleep(for: .milliseconds(1200))
             let requests = receiver.requests()
             let repeated = logs.filter { $0.attempts.count != 1 }

@@ -12,8 +12,9 @@ import Testing
 @Suite("PostgreSQL store with several nodes")
 struct PostgresSpecificTests {
     /// Two nodes on one fresh database, migrated at the same moment (as nodes starting together do).
-    func twoNodes() async throws -> (PostgresRunStore, PostgresRunStore) {
-        let url = try await PostgresTestCluster.database()
+    func twoNodes(on database: String? = nil) async throws -> (PostgresRunStore, PostgresRunStore) {
+        let url: String
+        if let database { url = database } else { url = try await PostgresTestCluster.database() }
         async let first = openPostgresStore(url: url)
         async let second = openPostgresStore(url: url)
         return try await (first, second)
@@ -153,9 +154,18 @@ struct PostgresSpecificTests {
 
     @Test("a node listening hears within a second what another node committed")
     func listenAcrossNodes() async throws {
-        let (nodeA, nodeB) = try await twoNodes()
+        let url = try await PostgresTestCluster.database()
+        let (nodeA, nodeB) = try await twoNodes(on: url)
         let heard = HeardTopics()
         let listener = Task { try await nodeB.listen { topic in await heard.add(topic) } }
+        // PostgreSQL delivers notifications in commit order: once a NOTIFY sent after a commit
+        // is heard, everything that commit announced has been heard too.
+        func fence(_ name: String) async throws -> Bool {
+            let database = String(url.split(separator: "/").last ?? "")
+            try await PostgresTestCluster.superuserSQL(
+                "SELECT pg_notify('\(PostgresChangeTopic.channel)', '\(name)')", database: database)
+            return await heard.wait(for: name, within: .seconds(10))
+        }
         defer { listener.cancel() }
         // Listening has started once the (re)connect wake-ups arrive.
         #expect(await heard.wait(for: "events", within: .seconds(10)))
@@ -176,13 +186,13 @@ struct PostgresSpecificTests {
         #expect(await heard.wait(for: "events", within: .seconds(1)))
         #expect(await !heard.contains("claims"))
 
-        // A heartbeat steps nothing and announces nothing. (Whatever the claim announced has
-        // arrived before this clear: its last topic was waited for above.)
-        try await Task.sleep(for: .milliseconds(100))
+        // A heartbeat steps nothing and announces nothing: between a fence before it and one
+        // after it, nothing is heard. (The first fence also drains whatever the claim announced.)
+        #expect(try await fence("fence-before-heartbeat"))
         await heard.clear()
         _ = try await nodeA.heartbeat(runner: "r", taskIDs: [claimed.value.id], now: at(2))
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(await heard.topics.isEmpty)
+        #expect(try await fence("fence-after-heartbeat"))
+        #expect(await heard.topics == ["fence-after-heartbeat"])
 
         // Ending the task frees its claim slot for others only through the run's own topic.
         _ = try await nodeA.update(runID: run.id, now: at(3)) { change in try change.cancel() }

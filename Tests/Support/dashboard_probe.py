@@ -2,8 +2,9 @@
 
 Starts Chromium with the DevTools protocol on a free port, opens URL once, and polls the
 page (never reloading it) until `#run-status` shows the expected status or the time runs
-out. Writes READY_FILE as soon as the page shows a first status, so the test can move the
-run along while the page watches. Saves a screenshot, then prints one JSON object:
+out. Writes READY_FILE as soon as the page shows a first status, and again with each new
+status it shows, so the test can move the run along while the page watches (and wait for the
+page to show a state rather than sleep). Saves a screenshot, then prints one JSON object:
 {"initial", "final", "seen", "reloaded", "progress", "exceptions"}.
 """
 
@@ -117,10 +118,12 @@ def main():
             if status and initial is None:
                 initial = status
                 first_marker = state.get("marker")
-                with open(args.ready_file, "w") as ready:
-                    ready.write(status)
             if status and (not seen or seen[-1] != status):
                 seen.append(status)
+                # Replaced whole, so the test never reads half a status.
+                with open(args.ready_file + ".tmp", "w") as ready:
+                    ready.write(status)
+                os.replace(args.ready_file + ".tmp", args.ready_file)
             if status == args.expect:
                 break
             time.sleep(0.1)
