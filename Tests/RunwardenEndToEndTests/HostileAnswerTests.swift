@@ -97,12 +97,14 @@ struct HostileAnswerTests {
         let snapshot = """
             {"id": "run_evil", "workflow": "evil\\u001b]0;pwned\\u0007", "status": "failed", "version": 3, "run_attempt": 1,
              "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
-             "error": {"code": "task_failed", "message": "bad \\u001b[2J\u{9B}31m news\u{202E}txt.exe"},
+             "error": {"code": "task_failed", "message": "bad \\u001b[2J\u{9B}31m news\u{202E}txt.exe", "retryable": false},
+             "links": {"self": "/v1/runs/run_evil", "events": "/v1/runs/run_evil/events", "stream": "/v1/runs/run_evil/stream",
+               "cancel": "/v1/runs/run_evil/cancel"},
              "progress": {"total": \(huge), "pending": \(huge), "queued": \(huge), "dispatched": \(huge), "running": \(huge),
                "canceling": \(huge), "succeeded": \(huge), "failed": \(huge), "canceled": \(huge), "timed_out": \(huge),
                "skipped": \(huge), "percent": \(huge)},
              "tasks": [{"id": "task_1", "name": "t\\u001b[31m", "status": "failed", "attempt": \(huge), "exit_code": \(huge),
-               "error": {"code": "exit_code", "message": "x\\u001b]8;;http://evil\\u0007"}}]}
+               "error": {"code": "exit_code", "message": "x\\u001b]8;;http://evil\\u0007", "retryable": false}}]}
             """
         let hostile = try await HostileServer(
             routes: .object([.init("GET /v1/runs/run_evil", .array([.object(["status": .int(200), "raw": .string(snapshot)])]))]),
