@@ -42,6 +42,7 @@ let package = Package(
             dependencies: [
                 "RunwardenStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift6
         ),
@@ -128,6 +129,7 @@ let package = Package(
             dependencies: [
                 "RunwardenStore", "RunwardenStoreSQLite", "RunwardenStorePostgres", "RunwardenTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift6
         ),

@@ -21,7 +21,10 @@ public func buildApplication(
     } else {
         switch try configuration.databaseKind() {
         case .sqlite(let path):
-            chosenStore = try await SQLiteRunStore.open(path: path)
+            let store = try await SQLiteRunStore.open(path: path)
+            // First, so it stops last: shutdown waits for the writes of the requests it drained.
+            services.append(store)
+            chosenStore = store
         case .postgres(let url):
             let store = try PostgresRunStore(url: url, maxConnections: configuration.databasePoolSize, logger: logger)
             // The connection pool runs first and stops last; other nodes' changes wake this one.
