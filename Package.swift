@@ -138,6 +138,7 @@ let package = Package(
             dependencies: [
                 "RunwardenServer", "RunwardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSwift6
         ),
