@@ -6,10 +6,12 @@ import NIOCore
 /// on behalf of a dead runner would hand it a task nobody will run — costing a lease and a
 /// retry. This handler sits first in the connection's pipeline and fires `onDisconnect` when
 /// the peer closes its side (a killed process's socket is closed by its kernel).
-final class DisconnectWatch: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
+///
+/// Not Sendable: it is made, added, run and removed on the channel's event loop only, so its
+/// `onDisconnect` needs no lock (and NIO checks the loop on every sync operation).
+final class DisconnectWatch: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
-    // Touched only on the channel's event loop.
     private var onDisconnect: (@Sendable () -> Void)?
 
     private init(onDisconnect: @escaping @Sendable () -> Void) {
@@ -24,9 +26,14 @@ final class DisconnectWatch: ChannelInboundHandler, RemovableChannelHandler, @un
     ) async throws -> Value {
         guard wait > .zero else { return try await operation() }
         let interrupt = WaitInterrupt()
-        let watch = DisconnectWatch { interrupt.fire() }
-        try? await channel.pipeline.addHandler(watch, position: .first).get()
-        defer { _ = channel.pipeline.removeHandler(watch) }
+        // Removed by name, so no reference to the handler leaves its loop; unique per request
+        // (the interrupt lives until the removal), as NIO removes the first of equal names.
+        let name = "runwarden.disconnect-watch.\(UInt(bitPattern: ObjectIdentifier(interrupt).hashValue))"
+        try? await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.addHandler(
+                DisconnectWatch { interrupt.fire() }, name: name, position: .first)
+        }.get()
+        defer { _ = channel.pipeline.removeHandler(name: name) }
         return try await WaitInterrupt.$current.withValue(interrupt) { try await operation() }
     }
 
