@@ -11,25 +11,11 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "Read the client token from this file (env RUNWARDEN_TOKEN_FILE).") var tokenFile: String?
     @Option(help: "Trust the CA certificates in this PEM file for https:// servers (env RUNWARDEN_CA_FILE).") var caFile: String?
 
-    var servers: [String] {
-        let given = server.flatMap { $0.split(separator: ",").map(String.init) }
-        if !given.isEmpty { return given }
-        if let env = ProcessInfo.processInfo.environment["RUNWARDEN_URL"], !env.isEmpty {
-            return env.split(separator: ",").map(String.init)
-        }
-        return ["http://127.0.0.1:8080"]
-    }
-
-    func client() throws -> RunwardenClient {
-        let token = try TokenSource.resolve(token: token, tokenFile: tokenFile, environmentNames: ["RUNWARDEN_TOKEN"])
-        return RunwardenClient(servers: servers, token: token, http: try RunwardenClient.http(caFile: CAFileOption.resolve(caFile)))
-    }
-}
-
-/// `--ca-file`, else `RUNWARDEN_CA_FILE`: shared by the client commands and the runner.
-enum CAFileOption {
-    static func resolve(_ flag: String?) -> String? {
-        flag ?? ProcessInfo.processInfo.environment["RUNWARDEN_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+    /// Read through `Settings`, as every command's settings are; `settings` is for tests.
+    func client(_ settings: Settings = Settings()) throws -> RunwardenClient {
+        let token = try TokenSource.resolve(token: token, tokenFile: tokenFile, environmentNames: ["RUNWARDEN_TOKEN"], settings: settings)
+        let caFile = settings.value(caFile, env: "RUNWARDEN_CA_FILE")
+        return RunwardenClient(servers: settings.servers(server), token: token, http: try RunwardenClient.http(caFile: caFile))
     }
 }
 

@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import RunwardenCore
 
-/// `--log-format text|json`: how `serve` and `runner` write their logs (to stderr).
+/// `--log-format text|json`: how `serve` and `runner` write their logs (to stderr); read by
+/// `Settings.logFormat`.
 enum LogFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 
@@ -23,14 +24,6 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable {
                 return handler
             }
         }
-    }
-
-    /// The flag, else `RUNWARDEN_LOG_FORMAT`, else text.
-    static func resolve(_ flag: LogFormat?) throws -> LogFormat {
-        if let flag { return flag }
-        guard let text = ProcessInfo.processInfo.environment["RUNWARDEN_LOG_FORMAT"], !text.isEmpty else { return .text }
-        guard let format = LogFormat(rawValue: text) else { throw ValidationError("RUNWARDEN_LOG_FORMAT must be text or json, not \(text)") }
-        return format
     }
 }
 

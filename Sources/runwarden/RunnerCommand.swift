@@ -15,38 +15,25 @@ struct RunnerCommand: AsyncParsableCommand {
     @Option(help: "Runner token (env RUNWARDEN_RUNNER_TOKEN, then RUNWARDEN_TOKEN).") var token: String?
     @Option(help: "Read the runner token from this file (env RUNWARDEN_TOKEN_FILE).") var tokenFile: String?
     @Option(help: "Trust the CA certificates in this PEM file for https:// servers (env RUNWARDEN_CA_FILE).") var caFile: String?
-    @Option(help: "This runner's name (default: the host name).") var name: String?
-    @Option(help: "Labels this runner has, comma-separated, e.g. linux,gpu.") var labels: String = ""
-    @Option(help: "Tasks run at once.") var concurrency: Int = 1
-    @Option(help: "Directory for workspaces, logs and the report spool.") var workDir: String = "./runwarden-work"
-    @Option(help: "Between SIGTERM and SIGKILL when a task is stopped, e.g. 10s.") var killGrace: String = "10s"
-    @Option(help: "On SIGINT/SIGTERM, how long running tasks may finish, e.g. 30s.") var shutdownGrace: String = "30s"
-    @Option(help: "Log level: debug, info, warning, error.") var logLevel: String = "info"
+    @Option(help: "This runner's name (env RUNWARDEN_RUNNER_NAME, default the host name).") var name: String?
+    @Option(help: "Labels this runner has, comma-separated, e.g. linux,gpu (env RUNWARDEN_LABELS, default none).") var labels: String?
+    @Option(help: "Tasks run at once (env RUNWARDEN_CONCURRENCY, default 1).") var concurrency: Int?
+    @Option(help: "Directory for workspaces, logs and the report spool (env RUNWARDEN_WORK_DIR, default ./runwarden-work).")
+    var workDir: String?
+    @Option(help: "Between SIGTERM and SIGKILL when a task is stopped, e.g. 10s (env RUNWARDEN_KILL_GRACE, default 10s).")
+    var killGrace: String?
+    @Option(help: "On SIGINT/SIGTERM, how long running tasks may finish, e.g. 30s (env RUNWARDEN_SHUTDOWN_GRACE, default 30s).")
+    var shutdownGrace: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (env RUNWARDEN_LOG_LEVEL, default info).")
+    var logLevel: String?
     @Option(help: "Log format: text or json, one object per line (env RUNWARDEN_LOG_FORMAT, default text).")
     var logFormat: LogFormat?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        var servers = server.flatMap { $0.split(separator: ",").map(String.init) }
-        if servers.isEmpty { servers = environment["RUNWARDEN_URL"]?.split(separator: ",").map(String.init) ?? [] }
-        if servers.isEmpty { servers = ["http://127.0.0.1:8080"] }
-        let token = try TokenSource.resolve(
-            token: token, tokenFile: tokenFile, environmentNames: ["RUNWARDEN_RUNNER_TOKEN", "RUNWARDEN_TOKEN"])
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
-        guard let killGraceMs = Units.milliseconds(killGrace), let shutdownGraceMs = Units.milliseconds(shutdownGrace) else {
-            throw ValidationError("--kill-grace and --shutdown-grace take durations such as 500ms, 10s or 2m")
-        }
-
-        var configuration = RunnerConfiguration(
-            servers: servers, token: token, name: name ?? ProcessInfo.processInfo.hostName,
-            labels: labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
-            concurrency: concurrency, workDir: workDir)
-        configuration.killGrace = .milliseconds(killGraceMs)
-        configuration.shutdownGrace = .milliseconds(shutdownGraceMs)
-        configuration.caFile = CAFileOption.resolve(caFile)
-
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        try LogFormat.resolve(logFormat).bootstrap(level: level)
+        let settings = Settings()
+        let configuration = try runnerConfiguration(settings)
+        let level = try settings.logLevel(logLevel)
+        try settings.logFormat(logFormat).bootstrap(level: level)
         var logger = Logger(label: "runwarden.runner")
         logger.logLevel = level
         let agent = try RunnerAgent(configuration: configuration, logger: logger)
@@ -54,5 +41,29 @@ struct RunnerCommand: AsyncParsableCommand {
             configuration: .init(
                 services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// The runner's configuration from the flags, else `settings`' environment, else defaults.
+    func runnerConfiguration(_ settings: Settings) throws -> RunnerConfiguration {
+        let token = try TokenSource.resolve(
+            token: token, tokenFile: tokenFile, environmentNames: ["RUNWARDEN_RUNNER_TOKEN", "RUNWARDEN_TOKEN"], settings: settings)
+        let concurrency = try settings.parsed(
+            concurrency.map(String.init), env: "RUNWARDEN_CONCURRENCY", option: "--concurrency", must: "a whole number of at least 1",
+            { Int($0).flatMap { $0 >= 1 ? $0 : nil } })
+        var configuration = RunnerConfiguration(
+            servers: settings.servers(server), token: token,
+            name: settings.value(name, env: "RUNWARDEN_RUNNER_NAME") ?? ProcessInfo.processInfo.hostName,
+            labels: settings.list(labels.map { [$0] } ?? [], env: "RUNWARDEN_LABELS"),
+            concurrency: concurrency ?? 1,
+            workDir: settings.value(workDir, env: "RUNWARDEN_WORK_DIR") ?? "./runwarden-work")
+        // Unset: RunnerConfiguration's defaults, the ones the help text names.
+        if let grace = try settings.duration(killGrace, env: "RUNWARDEN_KILL_GRACE", option: "--kill-grace") {
+            configuration.killGrace = grace
+        }
+        if let grace = try settings.duration(shutdownGrace, env: "RUNWARDEN_SHUTDOWN_GRACE", option: "--shutdown-grace") {
+            configuration.shutdownGrace = grace
+        }
+        configuration.caFile = settings.value(caFile, env: "RUNWARDEN_CA_FILE")
+        return configuration
     }
 }

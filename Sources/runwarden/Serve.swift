@@ -36,62 +36,69 @@ struct Serve: AsyncParsableCommand {
     var logFormat: LogFormat?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        func setting(_ flag: String?, _ name: String) -> String? {
-            flag ?? environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        let settings = Settings()
+        let config = try serverConfiguration(settings)
+        let level = try settings.logLevel(logLevel)
+        try settings.logFormat(logFormat).bootstrap(level: level)
+        var logger = Logger(label: "runwarden")
+        logger.logLevel = level
+        let app = try await buildApplication(config, logger: logger) { port in
+            let scheme = config.tls == nil ? "http" : "https"
+            print("Runwarden listening on \(scheme)://\(config.host):\(port) — database \(config.redactedDatabase)")
+            if config.isOpen {
+                print("No tokens configured: every request is accepted, and only on this loopback address.")
+            }
+            fflush(nil)  // stdout may be a file or a pipe: say it now, not when the buffer fills
         }
+        try await app.runService()
+    }
 
+    /// The server's configuration from the flags, else `settings`' environment, else defaults.
+    func serverConfiguration(_ settings: Settings) throws -> ServerConfiguration {
         var config = ServerConfiguration()
-        if let host = setting(host, "RUNWARDEN_HOST") { config.host = host }
-        if let portText = setting(port.map(String.init), "RUNWARDEN_PORT") {
-            guard let value = Int(portText), (0...65535).contains(value) else {
-                throw ValidationError("--port must be 0 to 65535, not \(portText)")
-            }
-            config.port = value
+        if let host = settings.value(host, env: "RUNWARDEN_HOST") { config.host = host }
+        if let port = try settings.parsed(port.map(String.init), env: "RUNWARDEN_PORT", option: "--port", must: "0 to 65535", {
+            Int($0).flatMap { (0...65535).contains($0) ? $0 : nil }
+        }) {
+            config.port = port
         }
-        if let database = setting(database, "RUNWARDEN_DATABASE") { config.database = database }
-        if let poolText = setting(dbPoolSize.map(String.init), "RUNWARDEN_DB_POOL_SIZE") {
-            guard let size = Int(poolText), (1...1000).contains(size) else {
-                throw ValidationError("--db-pool-size must be 1 to 1000, not \(poolText)")
-            }
+        if let database = settings.value(database, env: "RUNWARDEN_DATABASE") { config.database = database }
+        if let size = try settings.parsed(
+            dbPoolSize.map(String.init), env: "RUNWARDEN_DB_POOL_SIZE", option: "--db-pool-size", must: "1 to 1000",
+            { Int($0).flatMap { (1...1000).contains($0) ? $0 : nil } })
+        {
             config.databasePoolSize = size
         }
-        config.clientToken = setting(clientToken, "RUNWARDEN_CLIENT_TOKEN")
-        config.runnerToken = setting(runnerToken, "RUNWARDEN_RUNNER_TOKEN")
-        if let leaseText = setting(lease, "RUNWARDEN_LEASE") {
-            guard let milliseconds = Units.milliseconds(leaseText), (1000...86_400_000).contains(milliseconds) else {
-                throw ValidationError("--lease must be a duration from 1s to 24h, such as 30s or 2m, not \(leaseText)")
-            }
+        config.clientToken = settings.value(clientToken, env: "RUNWARDEN_CLIENT_TOKEN")
+        config.runnerToken = settings.value(runnerToken, env: "RUNWARDEN_RUNNER_TOKEN")
+        if let milliseconds = try settings.parsed(
+            lease, env: "RUNWARDEN_LEASE", option: "--lease", must: "a duration from 1s to 24h, such as 30s or 2m",
+            { Units.milliseconds($0).flatMap { (1000...86_400_000).contains($0) ? $0 : nil } })
+        {
             config.leaseSeconds = Int(milliseconds / 1000)
         }
-        if let sizeText = setting(maxBody, "RUNWARDEN_MAX_BODY") {
-            guard let bytes = Units.bytes(sizeText) else {
-                throw ValidationError("--max-body must be a size such as 1MiB, 512KiB or 65536, not \(sizeText)")
-            }
+        if let bytes = try settings.parsed(
+            maxBody, env: "RUNWARDEN_MAX_BODY", option: "--max-body", must: "a size such as 1MiB, 512KiB or 65536", Units.bytes)
+        {
             config.maxBodyBytes = bytes
         }
-        if let retryText = setting(webhookRetry, "RUNWARDEN_WEBHOOK_RETRY") {
-            guard let schedule = RetrySchedule.parse(retryText) else {
-                throw ValidationError("--webhook-retry takes comma-separated durations such as 5s,30s,2m, not \(retryText)")
-            }
+        if let schedule = try settings.parsed(
+            webhookRetry, env: "RUNWARDEN_WEBHOOK_RETRY", option: "--webhook-retry",
+            must: "comma-separated durations such as 5s,30s,2m", RetrySchedule.parse)
+        {
             config.webhookRetryMs = schedule
         }
-        var egress: [String: [IPNetwork]] = [:]
-        for (flag, value, name) in [("--webhook-deny", webhookDeny, "RUNWARDEN_WEBHOOK_DENY"), ("--webhook-allow", webhookAllow, "RUNWARDEN_WEBHOOK_ALLOW")] {
-            guard let text = setting(value, name) else { continue }
-            guard let networks = EgressPolicy.networks(text) else {
-                throw ValidationError("\(flag) takes comma-separated networks such as 10.0.0.0/8,fd00::/8, not \(text)")
-            }
-            egress[flag] = networks
-        }
-        config.webhookEgress = EgressPolicy(deny: egress["--webhook-deny"] ?? [], allow: egress["--webhook-allow"] ?? [])
-        if let timeout = try duration(setting(headerTimeout, "RUNWARDEN_HEADER_TIMEOUT"), flag: "--header-timeout") {
+        let networks = "comma-separated networks such as 10.0.0.0/8,fd00::/8"
+        config.webhookEgress = EgressPolicy(
+            deny: try settings.parsed(webhookDeny, env: "RUNWARDEN_WEBHOOK_DENY", option: "--webhook-deny", must: networks, EgressPolicy.networks) ?? [],
+            allow: try settings.parsed(webhookAllow, env: "RUNWARDEN_WEBHOOK_ALLOW", option: "--webhook-allow", must: networks, EgressPolicy.networks) ?? [])
+        if let timeout = try settings.duration(headerTimeout, env: "RUNWARDEN_HEADER_TIMEOUT", option: "--header-timeout") {
             config.headerTimeout = timeout
         }
-        if let timeout = try duration(setting(idleTimeout, "RUNWARDEN_IDLE_TIMEOUT"), flag: "--idle-timeout") {
+        if let timeout = try settings.duration(idleTimeout, env: "RUNWARDEN_IDLE_TIMEOUT", option: "--idle-timeout") {
             config.idleTimeout = timeout
         }
-        switch (setting(tlsCert, "RUNWARDEN_TLS_CERT"), setting(tlsKey, "RUNWARDEN_TLS_KEY")) {
+        switch (settings.value(tlsCert, env: "RUNWARDEN_TLS_CERT"), settings.value(tlsKey, env: "RUNWARDEN_TLS_KEY")) {
         case (nil, nil): break
         case (let cert?, let key?): config.tls = TLSFiles(certificatePath: cert, privateKeyPath: key)
         default: throw ValidationError("give both --tls-cert and --tls-key (or RUNWARDEN_TLS_CERT and RUNWARDEN_TLS_KEY), or neither")
@@ -101,29 +108,6 @@ struct Serve: AsyncParsableCommand {
         } catch let problem as ServerConfiguration.Problem {
             throw ValidationError(problem.description)
         }
-
-        let level = setting(logLevel, "RUNWARDEN_LOG_LEVEL").flatMap(Logger.Level.init(rawValue:)) ?? .info
-        try LogFormat.resolve(logFormat).bootstrap(level: level)
-        var logger = Logger(label: "runwarden")
-        logger.logLevel = level
-        let settings = config
-        let app = try await buildApplication(config, logger: logger) { port in
-            let scheme = settings.tls == nil ? "http" : "https"
-            print("Runwarden listening on \(scheme)://\(settings.host):\(port) — database \(settings.redactedDatabase)")
-            if settings.isOpen {
-                print("No tokens configured: every request is accepted, and only on this loopback address.")
-            }
-            fflush(nil)  // stdout may be a file or a pipe: say it now, not when the buffer fills
-        }
-        try await app.runService()
-    }
-
-    /// A duration flag's value; nil when not given.
-    private func duration(_ text: String?, flag: String) throws -> Duration? {
-        guard let text else { return nil }
-        guard let milliseconds = Units.milliseconds(text) else {
-            throw ValidationError("\(flag) must be a duration such as 500ms, 10s or 2m, not \(text)")
-        }
-        return .milliseconds(milliseconds)
+        return config
     }
 }

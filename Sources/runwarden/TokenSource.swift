@@ -7,17 +7,19 @@ import Foundation
 enum TokenSource {
     static let fileVariable = "RUNWARDEN_TOKEN_FILE"
 
-    static func resolve(token: String?, tokenFile: String?, environmentNames: [String]) throws -> String? {
-        let environment = ProcessInfo.processInfo.environment
+    static func resolve(
+        token: String?, tokenFile: String?, environmentNames: [String], settings: Settings = Settings()
+    ) throws -> String? {
         func present(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+        // Not `settings.value`: a flag and a file flag together are an error, not an order.
         switch (present(token), present(tokenFile)) {
         case (.some, .some): throw ValidationError("give --token or --token-file, not both")
         case (.some(let token), nil): return token
         case (nil, .some(let path)): return try read(path)
         case (nil, nil): break
         }
-        let fromVariable = environmentNames.lazy.compactMap { present(environment[$0]) }.first
-        switch (fromVariable, present(environment[fileVariable])) {
+        let fromVariable = environmentNames.lazy.compactMap(settings.variable).first
+        switch (fromVariable, settings.variable(fileVariable)) {
         case (.some, .some):
             throw ValidationError("both \(environmentNames.joined(separator: "/")) and \(fileVariable) are set; unset one")
         case (.some(let token), nil): return token
