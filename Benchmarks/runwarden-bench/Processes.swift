@@ -59,7 +59,7 @@ enum Children {
 /// Spawned with posix_spawn and an empty signal mask: Foundation's Process would hand down the
 /// calling thread's mask, and the bench runs on threads that block SIGINT/SIGTERM — a server or
 /// perf started that way could then only be stopped with SIGKILL.
-final class Child: @unchecked Sendable {
+final class Child: Sendable {
     let pid: Int32
     let logPath: String
     private let exit = Mutex<Int32?>(nil)
@@ -145,7 +145,7 @@ struct BenchError: Error, CustomStringConvertible {
 }
 
 /// `runwarden serve` on a loopback port it picks itself.
-final class ServerProcess: @unchecked Sendable {
+final class ServerProcess: Sendable {
     let child: Child
     let port: Int
     let database: String
@@ -233,7 +233,7 @@ final class RSSSampler: Sendable {
 }
 
 /// `perf record -g` on a process for the length of one workload level (when asked for).
-final class Profiler: @unchecked Sendable {
+final class Profiler: Sendable {
     let child: Child?
     let dataPath: String
 
