@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "RunwardenServerTests",
             dependencies: [
-                "RunwardenServer", "RunwardenTestSupport",
+                "RunwardenServer", "RunwardenStoreSQLite", "RunwardenTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
