@@ -36,13 +36,12 @@ struct Settings: Sendable {
     }
 
     /// A list given as repeated or comma-separated flags, else as the variable's comma-separated
-    /// value; blank items are dropped. Empty when neither is given.
+    /// value; blank items are dropped, so `--labels ""` gives none even when the variable is set.
     func list(_ flags: [String], env: String) -> [String] {
         func items(_ text: some StringProtocol) -> [String] {
             text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
-        let given = flags.flatMap(items)
-        return given.isEmpty ? variable(env).map(items) ?? [] : given
+        return flags.isEmpty ? variable(env).map(items) ?? [] : flags.flatMap(items)
     }
 
     // MARK: - Parsers shared by several commands
