@@ -1,5 +1,6 @@
-/// A runner's status report (SPEC §2 "Runner protocol"), validated.
-public struct StatusReport: Sendable, Equatable {
+/// A runner's status report (SPEC §2 "Runner protocol"), validated. The runner encodes this
+/// same type as the request body; the server reads it back with `parse`, field by field.
+public struct StatusReport: Sendable, Equatable, Encodable {
     public var status: TaskStatus
     public var attempt: Int?
     public var exitCode: Int?
@@ -21,7 +22,29 @@ public struct StatusReport: Sendable, Equatable {
         self.timestamp = timestamp
     }
 
-    static let fields: Set<String> = ["status", "attempt", "exit_code", "error", "output_ref", "progress", "timestamp"]
+    public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
+        case status, attempt
+        case exitCode = "exit_code"
+        case error
+        case outputRef = "output_ref"
+        case progress, timestamp
+
+        public static let omittedWhenNil: Set<String> = ["attempt", "exit_code", "error", "output_ref", "progress", "timestamp"]
+    }
+
+    static let fields = Set(CodingKeys.allCases.map(\.stringValue))
+
+    /// As the wire has it: the timestamp as ISO 8601 text.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(status, forKey: .status)
+        try container.encodeIfPresent(attempt, forKey: .attempt)
+        try container.encodeIfPresent(exitCode, forKey: .exitCode)
+        try container.encodeIfPresent(error, forKey: .error)
+        try container.encodeIfPresent(outputRef, forKey: .outputRef)
+        try container.encodeIfPresent(progress, forKey: .progress)
+        try container.encodeIfPresent(timestamp?.iso8601, forKey: .timestamp)
+    }
 
     public static func parse(_ body: JSONValue) -> Result<StatusReport, ValidationFailure> {
         var reader = FieldReader()

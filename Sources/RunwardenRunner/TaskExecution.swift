@@ -160,19 +160,12 @@ struct TaskExecution: Sendable {
     }
 
     private func report(_ status: TaskStatus, exitCode: Int? = nil, error: TaskError? = nil) async {
-        var members: [JSONValue.Member] = [
-            .init("status", .string(status.rawValue)), .init("attempt", .int(Int64(task.attempt))),
-            .init("timestamp", .string(Timestamp(Date()).iso8601)),
-        ]
-        if let exitCode { members.append(.init("exit_code", .int(Int64(exitCode)))) }
-        if let error {
-            members.append(.init("error", .object(["code": .string(error.code), "message": .string(error.message)])))
-        }
+        let body = StatusReport(status: status, attempt: task.attempt, exitCode: exitCode, error: error, timestamp: Timestamp(Date()))
         var metadata: Logger.Metadata = ["run_id": "\(task.runID)", "task_id": "\(task.id)", "status": "\(status.rawValue)"]
         if let error { metadata["error"] = "\(error.code)" }
         logger.info("task \(status.rawValue)", metadata: metadata)
         do {
-            try await spool.enqueue(taskID: task.id, body: .object(members))
+            try await spool.enqueue(taskID: task.id, body: JSONValueEncoder.encode(body))
         } catch {
             logger.critical("cannot spool a report", metadata: ["task_id": "\(task.id)", "error": "\(error)"])
         }

@@ -91,6 +91,9 @@ private final class Slot {
         case let int as Int64: content = .value(.int(int))
         case let bool as Bool: content = .value(.bool(bool))
         case let double as Double: content = .value(.double(double))
+        // A dictionary encodes in hash order, which changes from run to run: sorted, the same
+        // task renders the same bytes every time.
+        case let map as [String: String]: content = .value(JSONValue(stringMap: map))
         default: try value.encode(to: SlotEncoder(slot: self, codingPath: codingPath))
         }
     }
