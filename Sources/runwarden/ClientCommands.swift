@@ -144,7 +144,7 @@ struct Events: AsyncParsableCommand {
                 let page = try await client.events(runID: id, after: after, limit: 500, wait: follow ? 25 : nil)
                 for event in page.events { print(RunDisplay.eventLine(event)) }
                 after = page.nextAfter
-                let ended = page.events.contains { $0.taskID == nil && RunStatus(rawValue: $0.status)?.isTerminal == true }
+                let ended = page.events.contains { $0.runStatus?.isTerminal == true }
                 if ended || (!follow && page.events.count < 500) { return }
             }
         }

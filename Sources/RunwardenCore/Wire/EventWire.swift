@@ -16,6 +16,9 @@ public struct RunEvent: Codable, Sendable, Equatable {
     /// The task's error (`code`, `message`, `retryable`) or the run's (with `task_id`, `cause`).
     public var error: RunError?
 
+    /// The run's status a `run.*` event reports; nil for task events.
+    public var runStatus: RunStatus? { taskID == nil ? RunStatus(rawValue: status) : nil }
+
     public init(_ event: Event) {
         let draft = event.draft
         id = draft.id
