@@ -3,7 +3,7 @@ import Foundation
 import RunwardenCore
 
 /// `runwarden-bench encode`: what rendering a snapshot costs through the API's writer (wire
-/// type → `JSONValueEncoder` → `JSONValue.encoded()`, fields in order, nulls written) against
+/// type → `JSONValueEncoder.data`, fields in order, nulls written) against
 /// Foundation's `JSONEncoder` (which keeps no field order and leaves nil fields out). In one
 /// process, one after the other, on the same snapshots: the ratio is the figure.
 struct EncodeCommand: ParsableCommand {
@@ -19,7 +19,7 @@ struct EncodeCommand: ParsableCommand {
         for count in tasks.split(separator: ",").compactMap({ Int($0) }) {
             let snapshot = Self.snapshot(tasks: count)
             let iterations = max(1, min(maxIterations, 2_000_000 / max(count, 1)))
-            let (writer, writerBytes) = time(iterations) { JSONValueEncoder.encode(snapshot).encoded() }
+            let (writer, writerBytes) = time(iterations) { JSONValueEncoder.data(snapshot) }
             let encoder = JSONEncoder()
             let (foundation, foundationBytes) = time(iterations) { (try? encoder.encode(snapshot)) ?? Data() }
             print(

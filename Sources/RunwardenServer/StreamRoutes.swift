@@ -74,7 +74,7 @@ struct StreamRoutes {
                 var ended = false
                 for event in events {
                     frames.writeString("id: \(event.seq)\nevent: \(event.draft.type)\ndata: ")
-                    frames.writeBytes(event.json.encoded())
+                    frames.writeBytes(JSONValueEncoder.data(RunEvent(event)))
                     frames.writeString("\n\n")
                     cursor = event.seq
                     if runID != nil, Self.isTerminalRunEvent(event) {

@@ -83,7 +83,7 @@ extension PostgresRunStore {
         let events = try await appendEvents(drafts, tx)
         var rows: [(event: Event, target: Destination, payload: Data)] = []
         for (event, targets) in zip(events, destinations) where !targets.isEmpty {
-            let payload = WebhookPayload.render(event, run: record.run, lockHolders: record.lockHolders).encoded()
+            let payload = JSONValueEncoder.data(WebhookPayload(event, run: record.run, lockHolders: record.lockHolders))
             rows += targets.map { (event: event, target: $0, payload: payload) }
         }
         guard !rows.isEmpty else { return events }
@@ -148,7 +148,7 @@ extension PostgresRunStore {
             try values.add(draft.previousStatus)
             try values.add(draft.timestamp.milliseconds)
             try values.add(draft.attempt)
-            try values.add(draft.error.map { String(decoding: JSONValueEncoder.encode($0).encoded(), as: UTF8.self) })
+            try values.add(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) })
         }
         return events
     }

@@ -130,7 +130,7 @@ extension SQLiteRunStore {
                 arguments: [
                     draft.id, draft.runID, run.state.lastRunSeq, draft.taskID, draft.type, draft.status, draft.previousStatus,
                     draft.timestamp.milliseconds, draft.attempt,
-                    draft.error.map { String(decoding: JSONValueEncoder.encode($0).encoded(), as: UTF8.self) },
+                    draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) },
                 ])
             return Event(seq: db.lastInsertedRowID, runSeq: run.state.lastRunSeq, draft: draft)
         }
@@ -154,7 +154,7 @@ extension SQLiteRunStore {
                 destinations.append((webhookID: nil, url: callback))
             }
             guard !destinations.isEmpty else { continue }
-            let payload = WebhookPayload.render(event, run: record.run, lockHolders: record.lockHolders).encoded()
+            let payload = JSONValueEncoder.data(WebhookPayload(event, run: record.run, lockHolders: record.lockHolders))
             for destination in destinations {
                 try db.executeCached(
                     sql: """

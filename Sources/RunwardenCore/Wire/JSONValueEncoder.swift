@@ -1,3 +1,5 @@
+import Foundation
+
 /// Encodes any `Encodable` into a `JSONValue`, so the wire types render through the same
 /// order-preserving writer as every other body. Two things `JSONEncoder` does not do, and the
 /// API needs: members come out in the order the type declares them (SPEC's field order, which
@@ -16,6 +18,22 @@ public enum JSONValueEncoder {
         }
         return root.resolved
     }
+
+    /// The same document as compact JSON text, written straight from what was encoded (no
+    /// `JSONValue` in between): what the API sends.
+    public static func data(_ value: some Encodable) -> Data {
+        if let json = value as? JSONValue { return json.encoded() }
+        let root = Slot()
+        do {
+            try value.encode(to: SlotEncoder(slot: root, codingPath: []))
+        } catch {
+            preconditionFailure("a wire type threw while encoding: \(error)")
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        root.write(to: &out)
+        return Data(out)
+    }
 }
 
 /// Coding keys whose nil values are left out instead of written as `null`: fields SPEC shows
@@ -32,83 +50,137 @@ extension CodingKey {
 
 // MARK: - The tree being built
 
-/// One value under construction: a finished scalar, or a container still being filled.
+/// One value under construction: a finished scalar, or a container still being filled. The
+/// children live in the slot's own arrays, appended in place (an enum payload would be copied
+/// on every append: quadratic in a run's task count); scalar children need no slot of their own.
 private final class Slot {
-    enum Content {
-        case value(JSONValue)
-        case object(keys: [String], slots: [Slot])
-        case array([Slot])
+    enum Kind { case value, object, array }
+    enum Child {
+        case scalar(JSONValue)
+        case slot(Slot)
+
+        var resolved: JSONValue {
+            switch self {
+            case .scalar(let value): value
+            case .slot(let slot): slot.resolved
+            }
+        }
+
+        func write(to out: inout [UInt8]) {
+            switch self {
+            case .scalar(let value): value.write(to: &out)
+            case .slot(let slot): slot.write(to: &out)
+            }
+        }
     }
-    var content = Content.value(.null)
+
+    var kind = Kind.value
+    var value = JSONValue.null
+    var keys: [String] = []
+    var children: [Child] = []
+
+    func set(_ scalar: JSONValue) {
+        kind = .value
+        value = scalar
+    }
 
     var resolved: JSONValue {
-        switch content {
-        case .value(let value): value
-        case .object(let keys, let slots): .object(zip(keys, slots).map { JSONValue.Member($0, $1.resolved) })
-        case .array(let slots): .array(slots.map(\.resolved))
+        switch kind {
+        case .value: value
+        case .object: .object(zip(keys, children).map { JSONValue.Member($0, $1.resolved) })
+        case .array: .array(children.map(\.resolved))
         }
     }
 
-    /// A new member slot (a repeated key replaces the earlier one, as a JSON object would).
+    func write(to out: inout [UInt8]) {
+        switch kind {
+        case .value: value.write(to: &out)
+        case .object:
+            out.append(UInt8(ascii: "{"))
+            for index in keys.indices {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(keys[index], to: &out)
+                out.append(UInt8(ascii: ":"))
+                children[index].write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case .array:
+            out.append(UInt8(ascii: "["))
+            for index in children.indices {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                children[index].write(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+    }
+
+    /// A scalar member. Keys are not searched for repeats: a synthesized `encode(to:)` writes
+    /// each key once.
+    func member(_ key: String, _ scalar: JSONValue) {
+        becomeObject()
+        keys.append(key)
+        children.append(.scalar(scalar))
+    }
+
+    /// A member that encodes itself into a slot of its own.
     func member(_ key: String) -> Slot {
-        guard case .object(var keys, var slots) = content else {
-            let slot = Slot()
-            content = .object(keys: [key], slots: [slot])
-            return slot
-        }
+        becomeObject()
         let slot = Slot()
-        if let index = keys.firstIndex(of: key) {
-            slots[index] = slot
-        } else {
-            keys.append(key)
-            slots.append(slot)
-        }
-        content = .object(keys: keys, slots: slots)
+        keys.append(key)
+        children.append(.slot(slot))
         return slot
+    }
+
+    func element(_ scalar: JSONValue) {
+        becomeArray()
+        children.append(.scalar(scalar))
     }
 
     func element() -> Slot {
+        becomeArray()
         let slot = Slot()
-        if case .array(var slots) = content {
-            slots.append(slot)
-            content = .array(slots)
-        } else {
-            content = .array([slot])
-        }
+        children.append(.slot(slot))
         return slot
     }
 
-    func becomeObject() { if case .object = content {} else { content = .object(keys: [], slots: []) } }
-    func becomeArray() { if case .array = content {} else { content = .array([]) } }
-    var count: Int { if case .array(let slots) = content { slots.count } else { 0 } }
-
-    /// Scalars are stored at once; anything else encodes itself into this slot.
-    func store(_ value: some Encodable, codingPath: [any CodingKey]) throws {
-        switch value {
-        case let json as JSONValue: content = .value(json)
-        case let string as String: content = .value(.string(string))
-        case let int as Int: content = .value(.int(Int64(int)))
-        case let int as Int64: content = .value(.int(int))
-        case let bool as Bool: content = .value(.bool(bool))
-        case let double as Double: content = .value(.double(double))
-        // A dictionary encodes in hash order, which changes from run to run: sorted, the same
-        // task renders the same bytes every time.
-        case let map as [String: String]: content = .value(JSONValue(stringMap: map))
-        default: try value.encode(to: SlotEncoder(slot: self, codingPath: codingPath))
+    func becomeObject() {
+        if kind != .object {
+            kind = .object
+            keys = []
+            children = []
         }
     }
-}
 
-private struct IndexKey: CodingKey {
-    var stringValue: String { String(intValue ?? 0) }
-    var intValue: Int?
-    init(_ index: Int) { intValue = index }
-    init?(stringValue: String) { nil }
-    init?(intValue: Int) { self.intValue = intValue }
+    func becomeArray() {
+        if kind != .array {
+            kind = .array
+            children = []
+        }
+    }
+
+    var count: Int { kind == .array ? children.count : 0 }
+
+    /// A value written without a slot of its own; nil for anything that encodes itself.
+    static func scalar(_ value: some Encodable) -> JSONValue? {
+        switch value {
+        case let json as JSONValue: json
+        case let string as String: .string(string)
+        case let int as Int: .int(Int64(int))
+        case let int as Int64: .int(int)
+        case let bool as Bool: .bool(bool)
+        case let double as Double: .double(double)
+        // A dictionary encodes in hash order, which changes from run to run: sorted, the same
+        // task renders the same bytes every time.
+        case let map as [String: String]: JSONValue(stringMap: map)
+        default: nil
+        }
+    }
 }
 
 // MARK: - Encoder and containers
 
+/// `codingPath` stays empty: it only serves error messages, nothing here fails, and an array
+/// per encoded field was a fifth of the encoding time.
 private struct SlotEncoder: Encoder {
     let slot: Slot
     let codingPath: [any CodingKey]
@@ -131,24 +203,28 @@ private struct KeyedSlots<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let slot: Slot
     let codingPath: [any CodingKey]
 
-    mutating func encodeNil(forKey key: Key) throws { slot.member(key.stringValue).content = .value(.null) }
+    mutating func encodeNil(forKey key: Key) throws { slot.member(key.stringValue, .null) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { try encodeValue(value, forKey: key) }
 
     private func encodeValue<T: Encodable>(_ value: T, forKey key: Key) throws {
-        try slot.member(key.stringValue).store(value, codingPath: codingPath + [key])
+        if let scalar = Slot.scalar(value) {
+            slot.member(key.stringValue, scalar)
+        } else {
+            try value.encode(to: SlotEncoder(slot: slot.member(key.stringValue), codingPath: codingPath))
+        }
     }
 
     // The primitive overloads go the generic way: `store` keeps scalars without a detour.
-    mutating func encode(_ value: Bool, forKey key: Key) throws { try encodeValue(value, forKey: key) }
-    mutating func encode(_ value: String, forKey key: Key) throws { try encodeValue(value, forKey: key) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { try encodeValue(value, forKey: key) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { slot.member(key.stringValue, .bool(value)) }
+    mutating func encode(_ value: String, forKey key: Key) throws { slot.member(key.stringValue, .string(value)) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { slot.member(key.stringValue, .double(value)) }
     mutating func encode(_ value: Float, forKey key: Key) throws { try encodeValue(value, forKey: key) }
-    mutating func encode(_ value: Int, forKey key: Key) throws { try encodeValue(value, forKey: key) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { slot.member(key.stringValue, .int(Int64(value))) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { try encodeValue(value, forKey: key) }
     mutating func encode(_ value: Int16, forKey key: Key) throws { try encodeValue(value, forKey: key) }
     mutating func encode(_ value: Int32, forKey key: Key) throws { try encodeValue(value, forKey: key) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { try encodeValue(value, forKey: key) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { slot.member(key.stringValue, .int(value)) }
     mutating func encode(_ value: UInt, forKey key: Key) throws { try encodeValue(value, forKey: key) }
     mutating func encode(_ value: UInt8, forKey key: Key) throws { try encodeValue(value, forKey: key) }
     mutating func encode(_ value: UInt16, forKey key: Key) throws { try encodeValue(value, forKey: key) }
@@ -157,23 +233,33 @@ private struct KeyedSlots<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     /// Every `encodeIfPresent` overload lands here: nil is `null`, or left out when the key says so.
     private mutating func encodeOptional<T: Encodable>(_ value: T?, forKey key: Key) throws {
-        if let value {
-            try encode(value, forKey: key)
-        } else if !Key.isOmittedWhenNil(key) {
-            try encodeNil(forKey: key)
-        }
+        if let value { try encode(value, forKey: key) } else { try encodeNilUnlessOmitted(forKey: key) }
+    }
+
+    private mutating func encodeNilUnlessOmitted(forKey key: Key) throws {
+        if !Key.isOmittedWhenNil(key) { try encodeNil(forKey: key) }
     }
 
     mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
-    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
-    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
-    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
+    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { try encodeNilUnlessOmitted(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { try encodeNilUnlessOmitted(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { try encodeNilUnlessOmitted(forKey: key) }
+    }
     mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
-    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
+    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { try encodeNilUnlessOmitted(forKey: key) }
+    }
     mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
     mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
     mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
-    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
+    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws {
+        if let value { try encode(value, forKey: key) } else { try encodeNilUnlessOmitted(forKey: key) }
+    }
     mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
     mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
     mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws { try encodeOptional(value, forKey: key) }
@@ -183,16 +269,16 @@ private struct KeyedSlots<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func nestedContainer<NestedKey: CodingKey>(
         keyedBy keyType: NestedKey.Type, forKey key: Key
     ) -> KeyedEncodingContainer<NestedKey> {
-        SlotEncoder(slot: slot.member(key.stringValue), codingPath: codingPath + [key]).container(keyedBy: keyType)
+        SlotEncoder(slot: slot.member(key.stringValue), codingPath: codingPath).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        SlotEncoder(slot: slot.member(key.stringValue), codingPath: codingPath + [key]).unkeyedContainer()
+        SlotEncoder(slot: slot.member(key.stringValue), codingPath: codingPath).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder { SlotEncoder(slot: slot.member("super"), codingPath: codingPath) }
     mutating func superEncoder(forKey key: Key) -> any Encoder {
-        SlotEncoder(slot: slot.member(key.stringValue), codingPath: codingPath + [key])
+        SlotEncoder(slot: slot.member(key.stringValue), codingPath: codingPath)
     }
 }
 
@@ -201,36 +287,39 @@ private struct UnkeyedSlots: UnkeyedEncodingContainer {
     let codingPath: [any CodingKey]
     var count: Int { slot.count }
 
-    mutating func encodeNil() throws { slot.element().content = .value(.null) }
+    mutating func encodeNil() throws { slot.element(.null) }
 
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        let path = codingPath + [IndexKey(count)]
-        try slot.element().store(value, codingPath: path)
+    mutating func encode<T: Encodable>(_ value: T) throws { try append(value) }
+
+    private func append<T: Encodable>(_ value: T) throws {
+        if let scalar = Slot.scalar(value) {
+            slot.element(scalar)
+        } else {
+            try value.encode(to: SlotEncoder(slot: slot.element(), codingPath: codingPath))
+        }
     }
 
-    mutating func encode(_ value: Bool) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: String) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: Double) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: Float) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: Int) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: Int8) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: Int16) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: Int32) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: Int64) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: UInt) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: UInt8) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: UInt16) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: UInt32) throws { try slot.element().store(value, codingPath: codingPath) }
-    mutating func encode(_ value: UInt64) throws { try slot.element().store(value, codingPath: codingPath) }
+    mutating func encode(_ value: Bool) throws { try append(value) }
+    mutating func encode(_ value: String) throws { try append(value) }
+    mutating func encode(_ value: Double) throws { try append(value) }
+    mutating func encode(_ value: Float) throws { try append(value) }
+    mutating func encode(_ value: Int) throws { try append(value) }
+    mutating func encode(_ value: Int8) throws { try append(value) }
+    mutating func encode(_ value: Int16) throws { try append(value) }
+    mutating func encode(_ value: Int32) throws { try append(value) }
+    mutating func encode(_ value: Int64) throws { try append(value) }
+    mutating func encode(_ value: UInt) throws { try append(value) }
+    mutating func encode(_ value: UInt8) throws { try append(value) }
+    mutating func encode(_ value: UInt16) throws { try append(value) }
+    mutating func encode(_ value: UInt32) throws { try append(value) }
+    mutating func encode(_ value: UInt64) throws { try append(value) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        let path = codingPath + [IndexKey(count)]
-        return SlotEncoder(slot: slot.element(), codingPath: path).container(keyedBy: keyType)
+        return SlotEncoder(slot: slot.element(), codingPath: codingPath).container(keyedBy: keyType)
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        let path = codingPath + [IndexKey(count)]
-        return SlotEncoder(slot: slot.element(), codingPath: path).unkeyedContainer()
+        return SlotEncoder(slot: slot.element(), codingPath: codingPath).unkeyedContainer()
     }
 
     mutating func superEncoder() -> any Encoder { SlotEncoder(slot: slot.element(), codingPath: codingPath) }
@@ -240,22 +329,28 @@ private struct SingleSlot: SingleValueEncodingContainer {
     let slot: Slot
     let codingPath: [any CodingKey]
 
-    mutating func encodeNil() throws { slot.content = .value(.null) }
-    mutating func encode<T: Encodable>(_ value: T) throws { try slot.store(value, codingPath: codingPath) }
-    mutating func encode(_ value: Bool) throws { slot.content = .value(.bool(value)) }
-    mutating func encode(_ value: String) throws { slot.content = .value(.string(value)) }
-    mutating func encode(_ value: Double) throws { slot.content = .value(.double(value)) }
-    mutating func encode(_ value: Float) throws { slot.content = .value(.double(Double(value))) }
-    mutating func encode(_ value: Int) throws { slot.content = .value(.int(Int64(value))) }
-    mutating func encode(_ value: Int8) throws { slot.content = .value(.int(Int64(value))) }
-    mutating func encode(_ value: Int16) throws { slot.content = .value(.int(Int64(value))) }
-    mutating func encode(_ value: Int32) throws { slot.content = .value(.int(Int64(value))) }
-    mutating func encode(_ value: Int64) throws { slot.content = .value(.int(value)) }
-    mutating func encode(_ value: UInt) throws { slot.content = .value(Self.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt8) throws { slot.content = .value(.int(Int64(value))) }
-    mutating func encode(_ value: UInt16) throws { slot.content = .value(.int(Int64(value))) }
-    mutating func encode(_ value: UInt32) throws { slot.content = .value(.int(Int64(value))) }
-    mutating func encode(_ value: UInt64) throws { slot.content = .value(Self.unsigned(value)) }
+    mutating func encodeNil() throws { slot.set(.null) }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        if let scalar = Slot.scalar(value) {
+            slot.set(scalar)
+        } else {
+            try value.encode(to: SlotEncoder(slot: slot, codingPath: codingPath))
+        }
+    }
+    mutating func encode(_ value: Bool) throws { slot.set(.bool(value)) }
+    mutating func encode(_ value: String) throws { slot.set(.string(value)) }
+    mutating func encode(_ value: Double) throws { slot.set(.double(value)) }
+    mutating func encode(_ value: Float) throws { slot.set(.double(Double(value))) }
+    mutating func encode(_ value: Int) throws { slot.set(.int(Int64(value))) }
+    mutating func encode(_ value: Int8) throws { slot.set(.int(Int64(value))) }
+    mutating func encode(_ value: Int16) throws { slot.set(.int(Int64(value))) }
+    mutating func encode(_ value: Int32) throws { slot.set(.int(Int64(value))) }
+    mutating func encode(_ value: Int64) throws { slot.set(.int(value)) }
+    mutating func encode(_ value: UInt) throws { slot.set(Self.unsigned(UInt64(value))) }
+    mutating func encode(_ value: UInt8) throws { slot.set(.int(Int64(value))) }
+    mutating func encode(_ value: UInt16) throws { slot.set(.int(Int64(value))) }
+    mutating func encode(_ value: UInt32) throws { slot.set(.int(Int64(value))) }
+    mutating func encode(_ value: UInt64) throws { slot.set(Self.unsigned(value)) }
 
     /// Past `Int64.max` only a double can hold it (as JavaScript would read it anyway).
     private static func unsigned(_ value: UInt64) -> JSONValue { Int64(exactly: value).map(JSONValue.int) ?? .double(Double(value)) }

@@ -33,11 +33,6 @@ public struct WebhookPayload: Codable, Sendable, Equatable {
         self.run = Snapshot.run(run, lockHolders: lockHolders)
     }
 
-    /// The payload as the bytes that are signed and sent.
-    public static func render(_ event: Event, run: Run, lockHolders: [String: String]) -> JSONValue {
-        JSONValueEncoder.encode(WebhookPayload(event, run: run, lockHolders: lockHolders))
-    }
-
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case type
         case eventID = "event_id"
