@@ -190,10 +190,12 @@ extension JSONValue {
 
     func write(to out: inout [UInt8]) {
         switch self {
-        case .null: out += Array("null".utf8)
-        case .bool(let value): out += Array((value ? "true" : "false").utf8)
-        case .int(let value): out += Array(String(value).utf8)
-        case .double(let value): out += Array((value.isFinite ? "\(value)" : "null").utf8)
+        // `append(contentsOf:)` of a literal's UTF-8 view: no array per value (nulls are most
+        // of a new run's snapshot).
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
+        case .int(let value): out.append(contentsOf: String(value).utf8)
+        case .double(let value): out.append(contentsOf: (value.isFinite ? "\(value)" : "null").utf8)
         case .string(let value): Self.writeString(value, to: &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))
@@ -218,6 +220,12 @@ extension JSONValue {
 
     static func writeString(_ string: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Ids, timestamps, keys and names need no escaping: copied whole, not byte by byte.
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: string.utf8)
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in string.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
@@ -226,7 +234,7 @@ extension JSONValue {
             case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
             case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
             case 0..<0x20:
-                out += Array("\\u00".utf8)
+                out.append(contentsOf: "\\u00".utf8)
                 out += [hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]]
             default: out.append(byte)
             }

@@ -67,7 +67,8 @@ struct RunRoutes {
             query.before = cursor
         }
         let page = try await service.runs(query)
-        return .json(RunList(items: page.runs.map { Snapshot.run($0, lockHolders: [:], includeTasks: false) }, nextCursor: page.nextCursor))
+        let items = page.runs.map { Snapshot.run($0, lockHolders: [:], includeTasks: false) }
+        return .json(RunList(items: items, nextCursor: page.nextCursor))
     }
 
     @Sendable func snapshot(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
