@@ -7,10 +7,14 @@ extension Response {
     /// A JSON answer; every body the API sends goes through here (a wire type of
     /// `RunwardenCore/Wire`, in its declared field order).
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        json(bytes: JSONValueEncoder.data(value), status: status, headers: headers)
+    }
+
+    /// JSON already rendered (a cached snapshot).
+    static func json(bytes: Data, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
-        let data = JSONValueEncoder.data(value)
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 

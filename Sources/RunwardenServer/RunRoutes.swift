@@ -8,6 +8,8 @@ struct RunRoutes {
     let maxBody: Int
     /// Where a `callback_url` may point (`--webhook-deny`, `--webhook-allow`).
     let egress: EgressPolicy
+    /// Rendered snapshots of unchanged runs, for the reads (the hottest route).
+    let snapshots = SnapshotCache()
 
     var routes: [Route] {
         [
@@ -78,7 +80,7 @@ struct RunRoutes {
         let record = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service] in
             try await service.run(id, afterVersion: version, wait: wait)
         }
-        return .json(Snapshot.run(record.run, lockHolders: record.lockHolders))
+        return .json(bytes: snapshots.bytes(of: record))
     }
 
     @Sendable func events(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
