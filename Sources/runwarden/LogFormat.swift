@@ -27,6 +27,23 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
+/// `--log-level` and `--log-format`, shared by `serve` and `runner`.
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error (env RUNWARDEN_LOG_LEVEL, default info).")
+    var logLevel: String?
+    @Option(help: "Log format: text or json, one object per line (env RUNWARDEN_LOG_FORMAT, default text).")
+    var logFormat: LogFormat?
+
+    /// Installs the chosen format and level, and returns the command's logger.
+    func bootstrap(_ settings: Settings, label: String) throws -> Logger {
+        let level = try settings.logLevel(logLevel)
+        try settings.logFormat(logFormat).bootstrap(level: level)
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+}
+
 /// One JSON object per line — `ts`, `level`, `logger`, `message`, then every metadata key
 /// (`run_id`, `task_id`, `request_id`, …) at the top level — for log shippers.
 struct JSONLogHandler: LogHandler {

@@ -24,18 +24,12 @@ struct RunnerCommand: AsyncParsableCommand {
     var killGrace: String?
     @Option(help: "On SIGINT/SIGTERM, how long running tasks may finish, e.g. 30s (env RUNWARDEN_SHUTDOWN_GRACE, default 30s).")
     var shutdownGrace: String?
-    @Option(help: "Log level: trace, debug, info, notice, warning, error (env RUNWARDEN_LOG_LEVEL, default info).")
-    var logLevel: String?
-    @Option(help: "Log format: text or json, one object per line (env RUNWARDEN_LOG_FORMAT, default text).")
-    var logFormat: LogFormat?
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let settings = Settings()
         let configuration = try runnerConfiguration(settings)
-        let level = try settings.logLevel(logLevel)
-        try settings.logFormat(logFormat).bootstrap(level: level)
-        var logger = Logger(label: "runwarden.runner")
-        logger.logLevel = level
+        let logger = try logging.bootstrap(settings, label: "runwarden.runner")
         let agent = try RunnerAgent(configuration: configuration, logger: logger)
         let group = ServiceGroup(
             configuration: .init(

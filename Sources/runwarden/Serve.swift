@@ -30,18 +30,12 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout: String?
     @Option(help: "Serve HTTPS with this PEM certificate chain; needs --tls-key (env RUNWARDEN_TLS_CERT).") var tlsCert: String?
     @Option(help: "The PEM private key of --tls-cert (env RUNWARDEN_TLS_KEY).") var tlsKey: String?
-    @Option(help: "Log level: trace, debug, info, notice, warning, error (env RUNWARDEN_LOG_LEVEL, default info).")
-    var logLevel: String?
-    @Option(help: "Log format: text or json, one object per line (env RUNWARDEN_LOG_FORMAT, default text).")
-    var logFormat: LogFormat?
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let settings = Settings()
         let config = try serverConfiguration(settings)
-        let level = try settings.logLevel(logLevel)
-        try settings.logFormat(logFormat).bootstrap(level: level)
-        var logger = Logger(label: "runwarden")
-        logger.logLevel = level
+        let logger = try logging.bootstrap(settings, label: "runwarden")
         let app = try await buildApplication(config, logger: logger) { port in
             let scheme = config.tls == nil ? "http" : "https"
             print("Runwarden listening on \(scheme)://\(config.host):\(port) — database \(config.redactedDatabase)")
