@@ -10,8 +10,9 @@ extension RunwardenClient {
     }
 
     /// The run's snapshot; with `afterVersion` and `wait`, long-polls until the version moves.
-    public func run(_ id: String, afterVersion: Int? = nil, wait: Int? = nil) async throws -> RunSnapshot {
-        var query: [(String, String)] = []
+    /// With `tasks: false`, the snapshot without its tasks: small whatever the run's width.
+    public func run(_ id: String, afterVersion: Int? = nil, wait: Int? = nil, tasks: Bool = true) async throws -> RunSnapshot {
+        var query: [(String, String)] = tasks ? [] : [("tasks", "false")]
         if let afterVersion { query.append(("version", String(afterVersion))) }
         if let wait { query.append(("wait", String(wait))) }
         let timeout = Duration.seconds((wait ?? 0) + 30)

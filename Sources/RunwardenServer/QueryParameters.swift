@@ -26,6 +26,16 @@ extension Request {
         return value
     }
 
+    /// `true` or `false`; `defaultValue` when absent.
+    func booleanQuery(_ name: String, default defaultValue: Bool) throws -> Bool {
+        switch query(name) {
+        case nil: return defaultValue
+        case "true": return true
+        case "false": return false
+        case let text?: throw RunwardenError.invalidQuery(name, "must be true or false, not \"\(text)\"")
+        }
+    }
+
     /// `limit`, defaulting to `defaultValue`; above `maximum` it is taken as `maximum` (SPEC §2).
     func limit(default defaultValue: Int, maximum: Int) throws -> Int {
         min(try integerQuery("limit", minimum: 1) ?? defaultValue, maximum)

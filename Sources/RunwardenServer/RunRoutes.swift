@@ -77,9 +77,12 @@ struct RunRoutes {
         let id = try context.parameters.require("id")
         let version = try request.integerQuery("version", minimum: 0)
         let wait = try request.waitDuration()
+        let includeTasks = try request.booleanQuery("tasks", default: true)
         let record = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service] in
             try await service.run(id, afterVersion: version, wait: wait)
         }
+        // Without tasks the answer is small whatever the run's width: rendered each time.
+        guard includeTasks else { return .json(Snapshot.run(record.run, lockHolders: [:], includeTasks: false)) }
         return .json(bytes: snapshots.bytes(of: record))
     }
 

@@ -50,7 +50,8 @@ struct Wait: AsyncParsableCommand {
             let client = try options.client()
             let deadline = timeout.map { ContinuousClock.now + .seconds($0) }
             let interactive = isatty(STDOUT_FILENO) == 1
-            var run = try await client.run(id)
+            // Progress and status are all it shows: the run without its tasks, however wide.
+            var run = try await client.run(id, tasks: false)
             var printed = -1
             while true {
                 if run.version != printed {
@@ -63,7 +64,7 @@ struct Wait: AsyncParsableCommand {
                     if interactive { print("") }
                     throw WaitTimeout(seconds: timeout ?? 0)
                 }
-                run = try await nextVersion(of: run, client: client)
+                run = try await nextVersion(of: run, client: client, tasks: false)
             }
             if interactive { print("") }
             if let error = run.error { print("error: \(RunDisplay.shown(error.code)): \(TerminalText.escapedBlock(error.message))") }
@@ -153,11 +154,11 @@ struct Events: AsyncParsableCommand {
 
 /// Long-polls for the run's next version. A server that is restarting or briefly unreachable
 /// is waited out (with backoff) rather than ending the wait with an error.
-func nextVersion(of run: RunSnapshot, client: RunwardenClient) async throws -> RunSnapshot {
+func nextVersion(of run: RunSnapshot, client: RunwardenClient, tasks: Bool = true) async throws -> RunSnapshot {
     var backoff = Duration.milliseconds(250)
     while true {
         do {
-            return try await client.run(run.id, afterVersion: run.version, wait: 25)
+            return try await client.run(run.id, afterVersion: run.version, wait: 25, tasks: tasks)
         } catch let error as ClientError where error.isTransient {
             try await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(5))

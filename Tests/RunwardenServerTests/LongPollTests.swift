@@ -23,6 +23,26 @@ struct LongPollTests {
         }
     }
 
+    @Test("tasks=false answers the run without its tasks, long-polls included; another value is 422")
+    func snapshotWithoutTasks() async throws {
+        try await withApp { client in
+            let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
+            let summary = try await client.snapshot(runID, query: "?tasks=false")
+            #expect(summary["tasks"] == nil, "no tasks member at all, as in a run-list item")
+            #expect(summary["progress"]?["total"]?.asInt == 1)
+            #expect(try await client.snapshot(runID, query: "?tasks=true")["tasks"].map { if case .array(let items) = $0 { items.count } else { 0 } } == 1)
+
+            async let waited = client.snapshot(runID, query: "?wait=10&version=1&tasks=false")
+            try await waitUntilParked(client)
+            _ = try await client.claimTaskID()
+            let changed = try await waited
+            #expect((changed["version"]?.asInt ?? 0) > 1 && changed["tasks"] == nil)
+
+            let refused = try await client.send(.get, "/v1/runs/\(runID)?tasks=no")
+            #expect(refused.status == .unprocessableContent)
+        }
+    }
+
     @Test("A snapshot long-poll answers the unchanged snapshot when the wait runs out")
     func snapshotTimesOutUnchanged() async throws {
         try await withApp { client in
