@@ -2,7 +2,7 @@ import Hummingbird
 import RunwardenCore
 import RunwardenStore
 
-/// `/v1/runs`: create, list, snapshot (with long-poll), timeline and cancel.
+/// `/v1/runs`: create, list, snapshot (with long-poll), timeline, a page of tasks and cancel.
 struct RunRoutes {
     let service: RunService
     let maxBody: Int
@@ -17,6 +17,7 @@ struct RunRoutes {
             Route(.get, "/v1/runs", role: .client, list),
             Route(.get, "/v1/runs/:id", role: .client, snapshot),
             Route(.get, "/v1/runs/:id/events", role: .client, events),
+            Route(.get, "/v1/runs/:id/tasks", role: .client, tasks),
             Route(.post, "/v1/runs/:id/cancel", role: .client, cancel),
         ]
     }
@@ -89,6 +90,36 @@ struct RunRoutes {
     @Sendable func events(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         return try await EventRoutes.page(request, context, service: service, runID: id)
+    }
+
+    /// A page of the run's tasks in run order, optionally of one status (SPEC §7). The cursor is
+    /// the last task id of the page before. (Reads the whole run, as a snapshot does.)
+    @Sendable func tasks(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let limit = try request.limit(default: 50, maximum: 500)
+        var status: TaskStatus?
+        if let text = request.query("status") {
+            guard let parsed = TaskStatus(rawValue: text) else {
+                let allowed = TaskStatus.allCases.map(\.rawValue).joined(separator: ", ")
+                throw RunwardenError.invalidQuery("status", "must be one of \(allowed), not \"\(text)\"")
+            }
+            status = parsed
+        }
+        let record = try await service.run(id)
+        let run = record.run
+        var start = run.tasks.startIndex
+        if let cursor = request.query("cursor") {
+            guard let index = run.taskIndex(id: cursor) else {
+                throw RunwardenError.invalidQuery("cursor", "is not a task of this run")
+            }
+            start = index + 1
+        }
+        let page = Array(run.tasks[start...].lazy.filter { status == nil || $0.status == status }.prefix(limit + 1))
+        let indexByName = run.taskIndexByName
+        let items = page.prefix(limit).map {
+            Snapshot.task($0, in: run, lockHolders: record.lockHolders, indexByName: indexByName)
+        }
+        return .json(Page(items: items, nextCursor: page.count > limit ? items.last?.id : nil))
     }
 
     @Sendable func cancel(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {

@@ -47,6 +47,7 @@ struct OpenAPIWireTests {
         ("RecoverResult", Shape("RecoverResult", RecoverResult.CodingKeys.self)),
         ("Lock", Shape("LockItem", LockItem.CodingKeys.self)),
         ("LockList", Shape("Page", Page<LockItem>.CodingKeys.self)),
+        ("TaskList", Shape("Page", Page<TaskSnapshot>.CodingKeys.self)),
         ("Health", Shape("Health", Health.CodingKeys.self)),
         ("ErrorEnvelope", Shape("ErrorEnvelope", ErrorEnvelope.CodingKeys.self)),
         ("FieldError", Shape("FieldError", FieldError.CodingKeys.self)),
