@@ -37,9 +37,6 @@ public struct Event: Sendable, Equatable {
         self.runSeq = runSeq
         self.draft = draft
     }
-
-    /// The event as the API shows it.
-    public var json: JSONValue { JSONValueEncoder.encode(RunEvent(self)) }
 }
 
 public enum EventType {

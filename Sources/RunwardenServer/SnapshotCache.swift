@@ -1,7 +1,6 @@
 import Foundation
 import RunwardenCore
 import RunwardenStore
-import Synchronization
 
 /// The rendered bytes of recently read runs, so reading a run that has not changed does not
 /// encode it again: rendering was half of a `GET /v1/runs/{id}`'s own CPU.
@@ -11,10 +10,10 @@ import Synchronization
 /// `heartbeat_at` (a heartbeat changes it without a version step) and the workspace lock
 /// holders (`blocked_by`). So a hit is exactly what rendering would give — on every node.
 ///
-/// Bounded like `DecodedColumnCache`: two generations of `capacity` entries.
+/// Bounded like every cache here (`GenerationalCache`).
 final class SnapshotCache: Sendable {
     /// What a snapshot is rendered from, besides what `version` already covers.
-    struct Inputs: Equatable {
+    struct Inputs: Equatable, Sendable {
         let version: Int
         let heartbeats: [Int64?]
         let lockHolders: [String: String]
@@ -31,42 +30,17 @@ final class SnapshotCache: Sendable {
         let bytes: Data
     }
 
-    private struct Generations {
-        var current: [String: Entry] = [:]
-        var previous: [String: Entry] = [:]
-    }
+    private let entries: GenerationalCache<Entry>
 
-    private let capacity: Int
-    private let generations = Mutex(Generations())
-
-    init(capacity: Int = 1024) { self.capacity = capacity }
+    init(capacity: Int = 1024) { entries = GenerationalCache(capacity: capacity) }
 
     /// The run's snapshot (with its tasks) as JSON bytes, from the cache when nothing changed.
     func bytes(of record: RunRecord) -> Data {
         let inputs = Inputs(record)
         let id = record.run.id
-        if let hit = lookUp(id, inputs) { return hit }
+        if let hit = entries.entry(id, where: { $0.inputs == inputs }) { return hit.bytes }
         let bytes = JSONValueEncoder.data(Snapshot.run(record.run, lockHolders: record.lockHolders))
-        remember(id, Entry(inputs: inputs, bytes: bytes))
+        entries.remember(Entry(inputs: inputs, bytes: bytes), for: id)
         return bytes
-    }
-
-    private func lookUp(_ id: String, _ inputs: Inputs) -> Data? {
-        generations.withLock { generations in
-            if let entry = generations.current[id] { return entry.inputs == inputs ? entry.bytes : nil }
-            guard let entry = generations.previous[id], entry.inputs == inputs else { return nil }
-            generations.current[id] = entry  // used again: carried into this generation
-            return entry.bytes
-        }
-    }
-
-    private func remember(_ id: String, _ entry: Entry) {
-        generations.withLock { generations in
-            if generations.current.count >= capacity {
-                generations.previous = generations.current
-                generations.current = [:]
-            }
-            generations.current[id] = entry
-        }
     }
 }

@@ -7,7 +7,7 @@ struct EventAndRunnerProtocolTests {
         let draft = EventDraft(
             id: "evt_1", runID: "run_1", taskID: "task_1", type: "task.failed", status: "failed", previousStatus: "running",
             timestamp: t0, attempt: 2, error: RunError(TaskError(code: "exit_code", message: "exit 1")))
-        let json = Event(seq: 42, runSeq: 5, draft: draft).json
+        let json = JSONValueEncoder.encode(RunEvent(Event(seq: 42, runSeq: 5, draft: draft)))
         #expect(
             json.objectMembers?.map(\.key) == [
                 "id", "seq", "run_seq", "run_id", "task_id", "type", "status", "previous_status", "timestamp", "attempt",
@@ -24,7 +24,7 @@ struct EventAndRunnerProtocolTests {
         let draft = EventDraft(
             id: "evt_1", runID: "run_1", taskID: nil, type: "run.created", status: "queued", previousStatus: nil,
             timestamp: t0, attempt: nil, error: nil)
-        let json = Event(seq: 1, runSeq: 1, draft: draft).json
+        let json = JSONValueEncoder.encode(RunEvent(Event(seq: 1, runSeq: 1, draft: draft)))
         for key in ["task_id", "previous_status", "attempt", "error"] {
             #expect(json[key] == .null, "\(key) should be null")
         }

@@ -1,38 +1,37 @@
 import Foundation
 
-/// Encodes any `Encodable` into a `JSONValue`, so the wire types render through the same
-/// order-preserving writer as every other body. Two things `JSONEncoder` does not do, and the
-/// API needs: members come out in the order the type declares them (SPEC's field order, which
-/// people read in `curl` output), and a nil optional is written as `null` — every field is
-/// always present (SPEC §2) — unless its key is listed in `OmittedWhenNil`.
+/// Encodes any `Encodable` into JSON text (or a `JSONValue`) through the same order-preserving
+/// writer as every other body. Two things `JSONEncoder` does not do, and the API needs: members
+/// come out in the order the type declares them (SPEC's field order, which people read in `curl`
+/// output), and a nil optional is written as `null` — every field is always present (SPEC §2) —
+/// unless its key is listed in `OmittedWhenNil`.
 public enum JSONValueEncoder {
-    /// Only the API's own wire types come here, and their `encode(to:)` never throw (this
-    /// encoder itself throws nothing); a throw would be a programming error, caught by tests.
-    public static func encode(_ value: some Encodable) -> JSONValue {
-        if let json = value as? JSONValue { return json }
-        let root = Slot()
-        do {
-            try value.encode(to: SlotEncoder(slot: root, codingPath: []))
-        } catch {
-            preconditionFailure("a wire type threw while encoding: \(error)")
-        }
-        return root.resolved
-    }
+    /// The document as a value (tests, and bodies that are inspected before they are sent).
+    public static func encode(_ value: some Encodable) -> JSONValue { tree(of: value).resolved }
 
-    /// The same document as compact JSON text, written straight from what was encoded (no
+    /// The document as compact JSON text, written straight from what was encoded (no
     /// `JSONValue` in between): what the API sends.
     public static func data(_ value: some Encodable) -> Data {
-        if let json = value as? JSONValue { return json.encoded() }
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        tree(of: value).write(to: &out)
+        return Data(out)
+    }
+
+    /// Only the API's own wire types come here, and their `encode(to:)` never throw (this
+    /// encoder itself throws nothing); a throw would be a programming error, caught by tests.
+    private static func tree(of value: some Encodable) -> Slot {
         let root = Slot()
+        if let scalar = Slot.scalar(value) {
+            root.set(scalar)
+            return root
+        }
         do {
             try value.encode(to: SlotEncoder(slot: root, codingPath: []))
         } catch {
             preconditionFailure("a wire type threw while encoding: \(error)")
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(1024)
-        root.write(to: &out)
-        return Data(out)
+        return root
     }
 }
 
