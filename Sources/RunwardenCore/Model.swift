@@ -163,12 +163,16 @@ public struct TaskState: Sendable, Equatable, Codable {
     /// The runner's own id for the claim request that took this attempt: a runner that lost
     /// the answer asks again with the same id and gets the same task back instead of a new one.
     public var claimID: String?
+    /// While `pending`: how many of its needs are not met yet. A need that is met counts it
+    /// down, and at 0 the task is queued — without looking at the other needs. Nil in rows
+    /// written before it was kept: a change that needs it then loads the whole run and counts.
+    public var needsLeft: Int?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case status, attempt, runner, queuedAt, claimedAt, startedAt, finishedAt, exitCode, error, progress
-        case outputRef, outputRefAt, holdsLock, claimID
+        case outputRef, outputRefAt, holdsLock, claimID, needsLeft
     }
 }
 
@@ -177,12 +181,16 @@ public struct RunTask: Sendable, Equatable, Identifiable {
     public let runID: String
     public let spec: TaskSpec
     public var state: TaskState
+    /// The ids of the tasks of this run that need this one (its reverse `needs` edges, in run
+    /// order): when it ends, only these are looked at.
+    public let dependents: [String]
 
-    public init(id: String, runID: String, spec: TaskSpec, state: TaskState) {
+    public init(id: String, runID: String, spec: TaskSpec, state: TaskState, dependents: [String] = []) {
         self.id = id
         self.runID = runID
         self.spec = spec
         self.state = state
+        self.dependents = dependents
     }
 
     public var name: String { spec.name }
@@ -223,6 +231,9 @@ public struct RunState: Sendable, Equatable, Codable {
     public var outputRef: String?
     /// The last `run_seq` handed out; the store numbers new events from here.
     public var lastRunSeq = 0
+    /// Its tasks by status, kept as each change commits. Nil in rows written before they were
+    /// kept: the next change of such a run loads all its tasks and counts them.
+    public var taskCounts: TaskCounts?
 
     public init(createdAt: Timestamp) {
         self.createdAt = createdAt
@@ -231,11 +242,12 @@ public struct RunState: Sendable, Equatable, Codable {
 
     // Pinned: the stored `state` column's keys.
     enum CodingKeys: String, CodingKey {
-        case status, version, createdAt, updatedAt, startedAt, finishedAt, error, outputRef, lastRunSeq
+        case status, version, createdAt, updatedAt, startedAt, finishedAt, error, outputRef, lastRunSeq, taskCounts
     }
 }
 
-/// A run with all its tasks: the unit every transition reads and writes as a whole.
+/// A run with its tasks: all of them as the store reads a run, or only those a `RunChange`
+/// loaded (see `RunChange.hasWholeRun`).
 public struct Run: Sendable, Equatable, Identifiable {
     public let id: String
     public let spec: RunSpec

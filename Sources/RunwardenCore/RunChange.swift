@@ -10,17 +10,31 @@ public enum TransitionError: Error, Equatable, Sendable {
 
 /// One committed change of a run: every transition (SPEC §1) is a method here. It collects the
 /// events it causes, and `committed` steps `version` once if anything visible changed.
-/// The store loads a `Run`, applies one `RunChange` and writes the result in one transaction.
+///
+/// A change costs what it changes: the store loads the run's own row and only the tasks the
+/// change is about (`ChangeScope`: a task and the tasks that need it), and the run's task
+/// counts and each pending task's `needsLeft` stand in for the rest. Only when a change reaches
+/// past what it loaded — the run fails, ends, is canceled, or a skip cascades — does it set
+/// `needsWholeRun`; the store then loads every task and applies the change again from the start.
 public struct RunChange: Sendable {
     public private(set) var run: Run
     public private(set) var events: [EventDraft] = []
     /// Something a reader can see changed (status, progress, output); steps `version` once.
     public private(set) var isVisible = false
     public let now: Timestamp
+    /// Whether `run.tasks` holds every task of the run, not just the change's scope.
+    public let hasWholeRun: Bool
+    /// The change needs tasks it did not load: discard it and apply it again to the whole run.
+    public private(set) var needsWholeRun = false
+    /// Positions (in `run.tasks`) of the tasks that ended in this change, in the order they
+    /// ended: whoever needs them is looked at next.
+    private var ended: [Int] = []
 
-    public init(_ run: Run, now: Timestamp) {
+    public init(_ run: Run, now: Timestamp, hasWholeRun: Bool = true) {
         self.run = run
         self.now = now
+        self.hasWholeRun = hasWholeRun
+        if hasWholeRun { recount() }
     }
 
     /// The run as it is to be stored.
@@ -31,6 +45,24 @@ public struct RunChange: Sendable {
             result.state.updatedAt = now
         }
         return result
+    }
+
+    /// With every task at hand, the kept counts are recounted (so rows written before they
+    /// were kept, or any drift, are put right by the next whole-run change).
+    private mutating func recount() {
+        run.state.taskCounts = TaskCounts(run.tasks)
+        let indexByName = run.taskIndexByName
+        for index in run.tasks.indices where run.tasks[index].status == .pending {
+            let unmet = run.tasks[index].spec.needs.count { name in indexByName[name].map { !Self.meets(run.tasks[$0]) } ?? true }
+            run.tasks[index].state.needsLeft = unmet
+        }
+    }
+
+    /// Stops applying this change: the store applies it again to the whole run. (A change of
+    /// the whole run has every task at hand; there only a corrupt row could lead here, and
+    /// the change goes on without what it names.)
+    private mutating func wantWholeRun() {
+        if !hasWholeRun { needsWholeRun = true }
     }
 
     // MARK: - Claim
@@ -143,6 +175,7 @@ public struct RunChange: Sendable {
     public mutating func cancel() throws(TransitionError) {
         if run.status.isTerminal { throw .runTerminal(run.status) }
         if run.status == .canceling { return }
+        guard hasWholeRun else { return wantWholeRun() }
         stopUnfinishedTasks(reason: TaskError(.canceled, "the run was canceled"))
         setRun(hasActiveTasks ? .canceling : .canceled)
     }
@@ -151,6 +184,7 @@ public struct RunChange: Sendable {
     /// as for a cancel. A run that is `canceling` stays so: the user's cancel stands.
     public mutating func runTimedOut() {
         guard !run.status.isTerminal, run.status != .canceling else { return }
+        guard hasWholeRun else { return wantWholeRun() }
         let seconds = run.spec.timeoutSeconds.map { "\($0) s" } ?? "its limit"
         stopUnfinishedTasks(reason: TaskError(.canceled, "the run timed out"))
         run.state.error = RunError(
@@ -188,7 +222,9 @@ public struct RunChange: Sendable {
             retry.attempt = task.state.attempt + 1
             retry.queuedAt = now
             retry.progress = nil
+            retry.needsLeft = task.state.needsLeft
             run.tasks[index].state = retry
+            run.state.taskCounts?.move(from: previous, to: .queued)
             emitTask(index, type: EventType.taskRetrying, status: .queued, previous: previous, at: now)
         } else {
             let runner = task.state.runner ?? "its runner"
@@ -215,18 +251,22 @@ public struct RunChange: Sendable {
 
     // MARK: - Rollup
 
-    private var hasActiveTasks: Bool { run.tasks.contains { $0.status.isActive } }
+    private var hasActiveTasks: Bool { (run.state.taskCounts?.active ?? 0) > 0 }
 
     /// Brings the run in line with its tasks (SPEC §1 "Run rollup"): releases pending tasks whose
     /// needs are met, skips those whose needs can no longer be met, and rolls up the run status.
     mutating func settle() {
-        if run.status.isTerminal { return }
+        if run.status.isTerminal || needsWholeRun { return }
+        guard let counts = run.state.taskCounts else { return wantWholeRun() }
         if run.status == .canceling {
-            if !hasActiveTasks { setRun(.canceled) }
+            if counts.active == 0 { setRun(.canceled) }
             return
         }
-        resolveNeeds()
+        releaseDependents()
+        if needsWholeRun { return }
+        // A task that fails the run ended in this change: an earlier one would have failed it.
         if let failed = run.tasks.first(where: { Self.failsRun($0) }) {
+            guard hasWholeRun else { return wantWholeRun() }
             let cause = failed.state.error ?? TaskError(.exitCode, "the task \(failed.status.rawValue)")
             run.state.error = RunError(
                 code: RunError.taskFailed, message: "task \"\(failed.name)\" \(failed.status.rawValue): \(cause.message)",
@@ -240,7 +280,8 @@ public struct RunChange: Sendable {
                 }
             }
             setRun(.failed)
-        } else if run.tasks.allSatisfy({ $0.status.isTerminal }) {
+        } else if let counts = run.state.taskCounts, counts.finished == counts.total {
+            guard hasWholeRun else { return wantWholeRun() }
             run.state.outputRef = run.tasks.filter { $0.state.outputRef != nil }
                 .max { ($0.state.outputRefAt ?? now) < ($1.state.outputRefAt ?? now) }?.state.outputRef
             setRun(.succeeded)
@@ -266,21 +307,36 @@ public struct RunChange: Sendable {
         }
     }
 
-    private mutating func resolveNeeds() {
-        let indexByName = run.taskIndexByName
-        var changed = true
-        while changed {
-            changed = false
-            for index in run.tasks.indices where run.tasks[index].status == .pending {
-                let needs = run.tasks[index].spec.needs.compactMap { indexByName[$0].map { run.tasks[$0] } }
-                if needs.allSatisfy(Self.meets) {
-                    run.tasks[index].state.queuedAt = now
-                    setTask(index, .queued, at: now)
-                    changed = true
-                } else if let blocker = needs.first(where: { $0.status.isTerminal && !Self.meets($0) }) {
-                    let reason = TaskError(.needsNotMet, "needed task \"\(blocker.name)\" ended \(blocker.status.rawValue)")
+    /// Looks only at the tasks that need a task that ended in this change: a met need counts
+    /// their `needsLeft` down (queued at 0); an unmet one skips them, and their own dependents
+    /// in turn. Costs the ended tasks' out-degree, whatever the run's width.
+    private mutating func releaseDependents() {
+        guard ended.contains(where: { !run.tasks[$0].dependents.isEmpty }) else { return }
+        let indexByID = Dictionary(run.tasks.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        var next = 0
+        while next < ended.count {
+            let task = run.tasks[ended[next]]
+            next += 1
+            let met = Self.meets(task)
+            for dependentID in task.dependents {
+                guard let index = indexByID[dependentID] else {
+                    if hasWholeRun { continue }
+                    return wantWholeRun()
+                }
+                guard run.tasks[index].status == .pending else { continue }
+                if met {
+                    guard let left = run.tasks[index].state.needsLeft else {
+                        if hasWholeRun { continue }
+                        return wantWholeRun()
+                    }
+                    run.tasks[index].state.needsLeft = max(0, left - 1)
+                    if left <= 1 {
+                        run.tasks[index].state.queuedAt = now
+                        setTask(index, .queued, at: now)
+                    }
+                } else {
+                    let reason = TaskError(.needsNotMet, "needed task \"\(task.name)\" ended \(task.status.rawValue)")
                     finishTask(index, .skipped, at: now, exitCode: nil, error: reason)
-                    changed = true
                 }
             }
         }
@@ -310,6 +366,8 @@ public struct RunChange: Sendable {
         let previous = run.tasks[index].status
         guard previous != status else { return }
         run.tasks[index].state.status = status
+        run.state.taskCounts?.move(from: previous, to: status)
+        if status.isTerminal, !previous.isTerminal { ended.append(index) }
         emitTask(index, type: EventType.task(status), status: status, previous: previous, at: at)
     }
 

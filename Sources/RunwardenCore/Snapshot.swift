@@ -13,7 +13,7 @@ public enum Snapshot {
             createdAt: state.createdAt.iso8601, updatedAt: state.updatedAt.iso8601, startedAt: state.startedAt?.iso8601,
             finishedAt: state.finishedAt?.iso8601,
             durationMs: state.finishedAt.map { max(0, $0.milliseconds - (state.startedAt ?? state.createdAt).milliseconds) },
-            error: state.error, progress: progress(run.tasks), tasks: tasks, outputRef: state.outputRef,
+            error: state.error, progress: progress(of: run), tasks: tasks, outputRef: state.outputRef,
             metadata: run.spec.metadata, links: RunLinks(runID: run.id), callbackSecret: nil)
     }
 
@@ -53,10 +53,10 @@ public enum Snapshot {
         }
     }
 
-    public static func progress(_ tasks: [RunTask]) -> RunProgress {
-        var counts = [TaskStatus: Int]()
-        for task in tasks { counts[task.status, default: 0] += 1 }
-        return RunProgress(counts: counts)
+    /// From the counts the run keeps as it changes (a run that has only some of its tasks at
+    /// hand shows the true progress too); counted from its tasks in rows older than those.
+    public static func progress(of run: Run) -> RunProgress {
+        RunProgress(counts: (run.state.taskCounts ?? TaskCounts(run.tasks)).byStatus)
     }
 
     /// The task as a runner receives it from a claim.

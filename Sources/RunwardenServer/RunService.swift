@@ -162,7 +162,8 @@ public struct RunService: Sendable {
         taskID: String, _ report: StatusReport, runner: String?
     ) async throws -> (applied: Bool, record: RunRecord, task: RunTask) {
         let committed = try await timed("report") {
-            try await store.update(runOfTask: taskID, now: clock()) { change in
+            // Only a report that ends the task can release or skip the tasks that need it.
+            try await store.update(runOfTask: taskID, dependents: report.status.isTerminal, now: clock()) { change in
                 try change.report(taskID: taskID, report, runner: runner)
             }
         }
@@ -290,7 +291,8 @@ public struct RunService: Sendable {
         let leaseCutoff = now.adding(milliseconds: -Int64(leaseSeconds) * 1000)
         var committedChanges = 0
         for work in try await store.dueWork(leaseCutoff: leaseCutoff, now: now, limit: limit) {
-            let committed = try await store.update(runID: work.runID, now: now) { change in
+            let scope: ChangeScope = work.taskID.map { .task($0, dependents: true) } ?? .wholeRun
+            let committed = try await store.update(runID: work.runID, scope: scope, now: now) { change in
                 // Checked again inside the transaction: a heartbeat or a report may have come since.
                 try Self.apply(work, to: &change, leaseCutoff: leaseCutoff)
                 return change.isVisible

@@ -20,16 +20,20 @@ public protocol RunStore: WebhookStore {
     /// The newest event's `seq`, 0 when there is none.
     func latestSeq() async throws -> Int64
 
-    /// Applies `body` to the run in one transaction; nil when the run does not exist.
+    /// Applies `body` to the run in one transaction, loading only what `scope` names; nil when
+    /// the run does not exist. When the change reaches past its scope (`needsWholeRun`), it is
+    /// applied again to the whole run, so `body` may run twice and must not do anything else.
     /// An error thrown by `body` commits nothing and is rethrown.
     func update<Value: Sendable>(
-        runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+        runID: String, scope: ChangeScope, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>?
 
     /// `update(runID:…)` of the run that holds task `taskID`, found in the same transaction
-    /// (a report names only its task); nil when no such task exists.
+    /// (a report names only its task), with the scope `.task(taskID, dependents:)`; nil when no
+    /// such task exists.
     func update<Value: Sendable>(
-        runOfTask taskID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+        runOfTask taskID: String, dependents: Bool, now: Timestamp,
+        _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>?
 
     /// Hands the oldest claimable task this runner can run to it (SPEC §2 "Runner protocol"):
@@ -88,9 +92,19 @@ public struct RunRecord: Sendable, Equatable {
     }
 }
 
+/// What a change loads of its run besides the run's own row.
+public enum ChangeScope: Sendable, Equatable {
+    /// One task; with `dependents`, also the tasks that need it (for a change that may end it).
+    case task(String, dependents: Bool)
+    /// Every task: a cancel, a run's timeout, or a change that reached past its task.
+    case wholeRun
+}
+
 /// What a committed change produced: the run as stored and its numbered events.
 public struct Committed<Value: Sendable>: Sendable {
     public var value: Value
+    /// The run as stored, holding the tasks the change loaded (all of them only when it had
+    /// the whole run): enough for the changed tasks and the run's own fields, not a snapshot.
     public var record: RunRecord
     public var events: [Event]
     public init(value: Value, record: RunRecord, events: [Event]) {
@@ -199,6 +213,13 @@ public enum StoreError: Error, Sendable, Equatable {
 }
 
 extension RunStore {
+    /// A change of the whole run.
+    public func update<Value: Sendable>(
+        runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+    ) async throws -> Committed<Value>? {
+        try await update(runID: runID, scope: .wholeRun, now: now, body)
+    }
+
     public func claim(runner: String, labels: Set<String>, now: Timestamp) async throws -> Committed<RunTask>? {
         try await claim(runner: runner, labels: labels, claimID: nil, now: now)
     }

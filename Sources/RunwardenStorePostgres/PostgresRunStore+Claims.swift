@@ -100,17 +100,21 @@ extension PostgresRunStore {
                 LIMIT 1
                 FOR UPDATE OF t SKIP LOCKED
                 """
-            ).first?.decode(String.self),
-            let run = try await loadRun(tx, runID: runID)
+            ).first?.decode(String.self)
         else { return .lookAgain }
-        var change = RunChange(run, now: now)
+        let committed: Committed<RunTask?>?
         do {
-            try change.claim(taskID: taskID, runner: runner, claimID: claimID)
-        } catch {
+            // The run row is held since step 1; the task row since step 2.
+            committed = try await change(runID: runID, scope: .task(taskID, dependents: false), now: now, tx, lockingRun: false) {
+                change in
+                try change.claim(taskID: taskID, runner: runner, claimID: claimID)
+                return change.committed.tasks.first { $0.id == taskID }
+            }
+        } catch is TransitionError {
             return .lookAgain
         }
-        guard let task = change.committed.tasks.first(where: { $0.id == taskID }) else { return .lookAgain }
-        return .claimed(try await save(change, original: run, value: task, tx))
+        guard let committed, let task = committed.value else { return .lookAgain }
+        return .claimed(Committed(value: task, record: committed.record, events: committed.events))
     }
 
     /// The task this runner already took with this claim id and has not started yet, as it
@@ -120,8 +124,8 @@ extension PostgresRunStore {
             let (taskID, runID) = try await tx.rows(
                 "SELECT id, run_id FROM tasks WHERE claim_id = \(claimID) AND runner = \(runner) AND status = 'dispatched'"
             ).first?.decode((String, String).self),
-            let run = try await loadRun(tx, runID: runID),
-            let task = run.tasks.first(where: { $0.id == taskID })
+            let run = try await loadRun(tx, runID: runID, scope: .task(taskID, dependents: false), forUpdate: false),
+            let task = run.tasks.first
         else { return nil }
         return Committed(value: task, record: RunRecord(run: run, lockHolders: try await lockHolders(tx, for: run)), events: [])
     }
@@ -167,17 +171,17 @@ extension PostgresRunStore {
                 else { return .free }
                 // The holder's run row first, as every change of a run does; then the lock row,
                 // which may have changed hands meanwhile.
-                let run = try await Self.loadRun(tx, runID: seen.runID, forUpdate: true)
+                let holder = try await tx.rows("SELECT id FROM runs WHERE id = \(seen.runID) FOR UPDATE").first
                 guard
                     let lock = try await tx.rows(
                         "SELECT \(unescaped: Self.lockColumns) FROM locks WHERE workspace = \(workspace) FOR UPDATE"
                     ).first.map(Self.lock)
                 else { return .free }
                 guard lock == seen else { return .lookAgain }
-                if let run {
-                    var change = RunChange(run, now: now)
-                    change.lockReleased(taskID: lock.taskID)
-                    _ = try await Self.save(change, original: run, value: (), tx)
+                if holder != nil {
+                    _ = try await Self.change(
+                        runID: lock.runID, scope: .task(lock.taskID, dependents: false), now: now, tx, lockingRun: false
+                    ) { change in change.lockReleased(taskID: lock.taskID) }
                 }
                 try await tx.execute("DELETE FROM locks WHERE workspace = \(workspace) AND task_id = \(lock.taskID)")
                 tx.notify(.claims)

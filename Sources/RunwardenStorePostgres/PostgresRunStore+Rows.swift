@@ -10,36 +10,51 @@ extension PostgresRunStore {
     /// writers of one run queue up behind one another, and a heartbeat cannot slip a stale
     /// `heartbeat_at` between our read and our write.
     static func loadRun(_ tx: PostgresTransaction, runID: String, forUpdate: Bool = false) async throws -> Run? {
-        let runRows =
-            forUpdate
-            ? try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID) FOR UPDATE")
-            : try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID)")
-        guard let row = runRows.first else { return nil }
-        let (specText, stateText) = try row.decode((String, String).self)
-        let taskRows =
-            forUpdate
-            ? try await tx.rows(
-                "SELECT id, spec, state, heartbeat_at FROM tasks WHERE run_id = \(runID) ORDER BY position FOR UPDATE")
-            : try await tx.rows("SELECT id, spec, state, heartbeat_at FROM tasks WHERE run_id = \(runID) ORDER BY position")
-        let tasks = try taskRows.map { row in
-            let (id, spec, state, heartbeatAt) = try row.decode((String, String, String, Int64?).self)
-            return try task(id: id, runID: runID, spec: spec, state: state, heartbeatAt: heartbeatAt)
+        try await loadRun(tx, runID: runID, scope: .wholeRun, forUpdate: forUpdate)
+    }
+
+    /// The run's own row and the tasks `scope` names, in run order (locked as `loadRun` says).
+    static func loadRun(_ tx: PostgresTransaction, runID: String, scope: ChangeScope, forUpdate: Bool) async throws -> Run? {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        guard let row = try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID)\(unescaped: lock)").first else {
+            return nil
         }
+        let (specText, stateText) = try row.decode((String, String).self)
+        let taskRows: [PostgresRow]
+        switch scope {
+        case .wholeRun:
+            taskRows = try await tx.rows(
+                "SELECT \(unescaped: taskColumns) FROM tasks WHERE run_id = \(runID) ORDER BY position\(unescaped: lock)")
+        case .task(let taskID, let withDependents):
+            // The dependents' ids come from the task's own row, in the same statement.
+            let ids =
+                withDependents
+                ? "SELECT \(taskColumns) FROM tasks WHERE run_id = $2 AND (id = $1 OR id IN "
+                    + "(SELECT json_array_elements_text(dependents::json) FROM tasks WHERE id = $1)) ORDER BY position"
+                : "SELECT \(taskColumns) FROM tasks WHERE id = $1 AND run_id = $2"
+            var binds = PostgresBindings()
+            binds.append(taskID)
+            binds.append(runID)
+            taskRows = try await tx.rows(PostgresQuery(unsafeSQL: ids + lock, binds: binds))
+        }
+        let tasks = try taskRows.map { try task($0, runID: runID) }
         return Run(
             id: runID, spec: try JSONColumn.runSpecs.decode(specText, row: runID),
             state: try JSONColumn.runStates.decode(stateText, row: runID),
             tasks: tasks)
     }
 
+    static let taskColumns = "id, spec, state, heartbeat_at, dependents"
+
     /// Several runs with their tasks in two statements, in the order of `ids` (unknown ids left out).
     static func loadRuns(_ tx: PostgresTransaction, ids: [String]) async throws -> [Run] {
         guard !ids.isEmpty else { return [] }
         var tasksByRun: [String: [RunTask]] = [:]
         for row in try await tx.rows(
-            "SELECT run_id, id, spec, state, heartbeat_at FROM tasks WHERE run_id = ANY(\(ids)) ORDER BY run_id, position")
+            "SELECT run_id, \(unescaped: taskColumns) FROM tasks WHERE run_id = ANY(\(ids)) ORDER BY run_id, position")
         {
-            let (runID, id, spec, state, heartbeatAt) = try row.decode((String, String, String, String, Int64?).self)
-            tasksByRun[runID, default: []].append(try task(id: id, runID: runID, spec: spec, state: state, heartbeatAt: heartbeatAt))
+            let runID = try row.decode(String.self)
+            tasksByRun[runID, default: []].append(try task(row, runID: runID, from: 1))
         }
         var runs: [String: Run] = [:]
         for row in try await tx.rows("SELECT id, spec, state FROM runs WHERE id = ANY(\(ids))") {
@@ -51,10 +66,15 @@ extension PostgresRunStore {
         return ids.compactMap { runs[$0] }
     }
 
-    private static func task(id: String, runID: String, spec: String, state: String, heartbeatAt: Int64?) throws -> RunTask {
-        var taskState = try JSONColumn.taskStates.decode(state, row: id)
-        taskState.heartbeatAt = Timestamp(column: heartbeatAt)
-        return RunTask(id: id, runID: runID, spec: try JSONColumn.taskSpecs.decode(spec, row: id), state: taskState)
+    /// A task from the `taskColumns` of `row`, starting at column `first`.
+    private static func task(_ row: PostgresRow, runID: String, from first: Int = 0) throws -> RunTask {
+        let columns = row.makeRandomAccess()
+        let id = try columns[first].decode(String.self)
+        var state = try JSONColumn.taskStates.decode(try columns[first + 2].decode(String.self), row: id)
+        state.heartbeatAt = Timestamp(column: try columns[first + 3].decode(Int64?.self))
+        return RunTask(
+            id: id, runID: runID, spec: try JSONColumn.taskSpecs.decode(try columns[first + 1].decode(String.self), row: id),
+            state: state, dependents: try JSONColumn.decode([String].self, try columns[first + 4].decode(String.self)))
     }
 
     static func loadRecord(_ tx: PostgresTransaction, runID: String) async throws -> RunRecord? {

@@ -33,7 +33,7 @@ extension PostgresRunStore {
                 }
             }
             var stored = run
-            let drafts = Self.number([event], in: &stored)
+            let drafts = ChangePlan.number([event], in: &stored)
             try await tx.execute(
                 """
                 INSERT INTO runs (id, workflow, status, version, created_at, deadline_at, spec, state)
@@ -45,7 +45,7 @@ extension PostgresRunStore {
             try await tx.insert(
                 """
                 INSERT INTO tasks (id, run_id, position, status, workspace, labels, runner, queued_at, heartbeat_at,
-                                   deadline_at, spec, state)
+                                   deadline_at, spec, state, dependents)
                 """, stored.tasks.enumerated()
             ) { values, item in
                 let (position, task) = item
@@ -61,6 +61,7 @@ extension PostgresRunStore {
                 try values.add(task.timeoutDeadline?.milliseconds)
                 try values.add(try JSONColumn.taskSpecs.encode(task.spec, row: task.id))
                 try values.add(try JSONColumn.taskStates.encode(task.state, row: task.id))
+                try values.add(try JSONColumn.encode(task.dependents))
             }
             tx.notify(.run(stored.id))
             if stored.tasks.contains(where: { $0.status == .queued }) { tx.notify(.claims) }
@@ -178,27 +179,35 @@ extension PostgresRunStore {
     // MARK: - Writes
 
     public func update<Value: Sendable>(
-        runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+        runID: String, scope: ChangeScope, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
-        try await transaction(.write) { tx in try await Self.change(runID: runID, now: now, tx, body) }
+        try await transaction(.write) { tx in try await Self.change(runID: runID, scope: scope, now: now, tx, body) }
     }
 
     public func update<Value: Sendable>(
-        runOfTask taskID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+        runOfTask taskID: String, dependents: Bool, now: Timestamp,
+        _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
         try await transaction(.write) { tx -> Committed<Value>? in
             // A task never moves to another run, so this lookup needs no lock of its own.
             guard let row = try await tx.rows("SELECT run_id FROM tasks WHERE id = \(taskID)").first else { return nil }
-            return try await Self.change(runID: try row.decode(String.self), now: now, tx, body)
+            return try await Self.change(
+                runID: try row.decode(String.self), scope: .task(taskID, dependents: dependents), now: now, tx, body)
         }
     }
 
-    private static func change<Value: Sendable>(
-        runID: String, now: Timestamp, _ tx: PostgresTransaction, _ body: (inout RunChange) throws -> Value
+    /// Loads `scope` (locking the run row, unless the caller holds it already), applies `body`,
+    /// and saves; again with the whole run when the change reached past its scope.
+    static func change<Value: Sendable>(
+        runID: String, scope: ChangeScope, now: Timestamp, _ tx: PostgresTransaction, lockingRun: Bool = true,
+        _ body: (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
-        guard let run = try await loadRun(tx, runID: runID, forUpdate: true) else { return nil }
-        var change = RunChange(run, now: now)
+        guard let run = try await loadRun(tx, runID: runID, scope: scope, forUpdate: lockingRun) else { return nil }
+        var change = RunChange(run, now: now, hasWholeRun: scope == .wholeRun)
         let value = try body(&change)
+        if change.needsWholeRun {
+            return try await Self.change(runID: runID, scope: .wholeRun, now: now, tx, lockingRun: lockingRun, body)
+        }
         return try await save(change, original: run, value: value, tx)
     }
 

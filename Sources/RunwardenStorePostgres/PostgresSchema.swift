@@ -200,6 +200,25 @@ enum PostgresSchema {
                 WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION runwarden_count_status()
                 """,
             ]),
+        // Each task lists the tasks that need it, so a task that ends looks at those alone
+        // (`RunChange.releaseDependents`). Rows of earlier versions get theirs here; their
+        // `needsLeft` and the run's `taskCounts` are counted by the next whole-run change.
+        Migration(
+            version: 7, name: "task-dependents",
+            statements: [
+                "ALTER TABLE tasks ADD COLUMN dependents TEXT NOT NULL DEFAULT '[]'",
+                """
+                UPDATE tasks SET dependents = edges.ids
+                FROM (
+                    SELECT needed.id AS needed_id, json_agg(dependent.id ORDER BY dependent.position)::text AS ids
+                    FROM tasks dependent
+                    CROSS JOIN LATERAL jsonb_array_elements_text(dependent.spec::jsonb -> 'needs') AS need(name)
+                    JOIN tasks needed ON needed.run_id = dependent.run_id AND needed.spec::jsonb ->> 'name' = need.name
+                    GROUP BY needed.id
+                ) AS edges
+                WHERE tasks.id = edges.needed_id
+                """,
+            ]),
     ]
 }
 

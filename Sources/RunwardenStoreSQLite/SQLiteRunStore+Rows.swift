@@ -7,22 +7,53 @@ import RunwardenStore
 /// caller's transaction.
 extension SQLiteRunStore {
     static func loadRun(_ db: Database, runID: String) throws -> Run? {
+        try loadRun(db, runID: runID, scope: .wholeRun)
+    }
+
+    static let taskColumns = "id, spec, state, heartbeat_at, dependents"
+
+    /// The run's own row and the tasks `scope` names, in run order.
+    static func loadRun(_ db: Database, runID: String, scope: ChangeScope) throws -> Run? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT spec, state FROM runs WHERE id = ?"), arguments: [runID])
         else {
             return nil
         }
         let spec = try JSONColumn.runSpecs.decode(row["spec"], row: runID)
         let state = try JSONColumn.runStates.decode(row["state"], row: runID)
-        let tasks = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT id, spec, state, heartbeat_at FROM tasks WHERE run_id = ? ORDER BY position"),
-            arguments: [runID]
-        ).map { row in
-            let id: String = row["id"]
-            var taskState = try JSONColumn.taskStates.decode(row["state"], row: id)
-            taskState.heartbeatAt = Timestamp(column: row["heartbeat_at"])
-            return RunTask(id: id, runID: runID, spec: try JSONColumn.taskSpecs.decode(row["spec"], row: id), state: taskState)
+        let rows: [Row]
+        switch scope {
+        case .wholeRun:
+            rows = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT \(taskColumns) FROM tasks WHERE run_id = ? ORDER BY position"), arguments: [runID])
+        case .task(let taskID, let withDependents):
+            let statement = try db.cachedStatement(sql: "SELECT \(taskColumns) FROM tasks WHERE id = ? AND run_id = ?")
+            guard let target = try Row.fetchOne(statement, arguments: [taskID, runID]) else {
+                rows = []
+                break
+            }
+            let dependents: String = target["dependents"]
+            if withDependents, dependents != "[]" {
+                rows = try Row.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT \(taskColumns) FROM tasks
+                            WHERE id = ? OR id IN (SELECT value FROM json_each(?)) ORDER BY position
+                            """),
+                    arguments: [taskID, dependents])
+            } else {
+                rows = [target]
+            }
         }
-        return Run(id: runID, spec: spec, state: state, tasks: tasks)
+        return Run(id: runID, spec: spec, state: state, tasks: try rows.map { try task($0, runID: runID) })
+    }
+
+    static func task(_ row: Row, runID: String) throws -> RunTask {
+        let id: String = row["id"]
+        var state = try JSONColumn.taskStates.decode(row["state"], row: id)
+        state.heartbeatAt = Timestamp(column: row["heartbeat_at"])
+        return RunTask(
+            id: id, runID: runID, spec: try JSONColumn.taskSpecs.decode(row["spec"], row: id), state: state,
+            dependents: try JSONColumn.decode([String].self, row["dependents"]))
     }
 
     static func loadRecord(_ db: Database, runID: String) throws -> RunRecord? {
@@ -75,20 +106,19 @@ extension SQLiteRunStore {
                 db.cachedStatement(
                     sql: "SELECT id, run_id FROM tasks WHERE claim_id = ? AND runner = ? AND status = 'dispatched'"),
                 arguments: [claimID, runner]),
-            let run = try loadRun(db, runID: row["run_id"]),
-            let task = run.tasks.first(where: { $0.id == row["id"] })
+            let run = try loadRun(db, runID: row["run_id"], scope: .task(row["id"], dependents: false)),
+            let task = run.tasks.first
         else { return nil }
         return Committed(value: task, record: RunRecord(run: run, lockHolders: try lockHolders(db, for: run)), events: [])
     }
 
-    /// Writes what `change` changed — run state, changed tasks, lock rows, numbered events —
-    /// and returns the committed result. Runs inside the caller's write transaction.
+    /// Executes the plan of `change` — changed tasks, lock rows, run state, numbered events,
+    /// outbox rows — and returns the committed result. Runs inside the caller's write transaction.
     static func save<Value: Sendable>(
         _ change: RunChange, original: Run, value: Value, _ db: Database
     ) throws -> Committed<Value> {
-        var run = change.committed
-        let now = change.now
-        for (task, before) in zip(run.tasks, original.tasks) where task.state != before.state {
+        let plan = ChangePlan(change, original: original)
+        for task in plan.tasks {
             try db.executeCached(
                 sql: """
                     UPDATE tasks SET status = ?, runner = ?, queued_at = ?, heartbeat_at = ?, deadline_at = ?, claim_id = ?, state = ?
@@ -99,74 +129,59 @@ extension SQLiteRunStore {
                     task.state.heartbeatAt?.milliseconds, task.timeoutDeadline?.milliseconds, task.pendingClaimID,
                     try JSONColumn.taskStates.encode(task.state, row: task.id), task.id,
                 ])
-            if let workspace = task.spec.workspace, task.state.holdsLock != before.state.holdsLock {
-                if task.state.holdsLock {
-                    try db.executeCached(
-                        sql: "INSERT INTO locks (workspace, task_id, run_id, runner, acquired_at) VALUES (?, ?, ?, ?, ?)",
-                        arguments: [workspace, task.id, run.id, task.state.runner ?? "", now.milliseconds])
-                } else {
-                    try db.executeCached(
-                        sql: "DELETE FROM locks WHERE workspace = ? AND task_id = ?", arguments: [workspace, task.id])
-                }
-            }
         }
-        let events = try append(change.events, to: &run, db)
-        if run.state != original.state { try writeRunState(run, db) }
-        let record = RunRecord(run: run, lockHolders: try lockHolders(db, for: run))
-        try enqueueDeliveries(for: events, of: record, now: now, db)
+        for lock in plan.locksTaken {
+            try db.executeCached(
+                sql: "INSERT INTO locks (workspace, task_id, run_id, runner, acquired_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [lock.workspace, lock.taskID, lock.runID, lock.runner, lock.acquiredAt.milliseconds])
+        }
+        for lock in plan.locksFreed {
+            try db.executeCached(sql: "DELETE FROM locks WHERE workspace = ? AND task_id = ?", arguments: [lock.workspace, lock.taskID])
+        }
+        let events = try append(plan.events, db)
+        if plan.writesRun { try writeRunState(plan.run, db) }
+        let record = RunRecord(run: plan.run, lockHolders: try lockHolders(db, for: plan.run))
+        try enqueueDeliveries(for: events, of: record, now: change.now, db)
         return Committed(value: value, record: record, events: events)
     }
 
-    /// Numbers and inserts events: `seq` from the table's autoincrement (strictly increasing in
-    /// commit order, since SQLite has one writer), `run_seq` from the run's own counter.
-    static func append(_ drafts: [EventDraft], to run: inout Run, _ db: Database) throws -> [Event] {
-        try drafts.map { draft in
-            run.state.lastRunSeq += 1
+    /// Inserts numbered events: `seq` from the table's autoincrement (strictly increasing in
+    /// commit order, since SQLite has one writer), `run_seq` as the plan numbered them.
+    static func append(_ drafts: [ChangePlan.NumberedDraft], _ db: Database) throws -> [Event] {
+        try drafts.map { numbered in
+            let draft = numbered.draft
             try db.executeCached(
                 sql: """
                     INSERT INTO events (id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    draft.id, draft.runID, run.state.lastRunSeq, draft.taskID, draft.type, draft.status, draft.previousStatus,
+                    draft.id, draft.runID, numbered.runSeq, draft.taskID, draft.type, draft.status, draft.previousStatus,
                     draft.timestamp.milliseconds, draft.attempt,
                     draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) },
                 ])
-            return Event(seq: db.lastInsertedRowID, runSeq: run.state.lastRunSeq, draft: draft)
+            return Event(seq: db.lastInsertedRowID, runSeq: numbered.runSeq, draft: draft)
         }
     }
 
-    /// The outbox: one delivery per event and interested destination — every active
-    /// subscription whose filter matches, and the run's `callback_url` for `run.*` events —
-    /// written in the same transaction as the events, with the run as of this commit. No
-    /// secret is copied in (`secret` is left ''): the lease reads it.
+    /// The outbox rows of `events` (`Outbox.rows`), written in the same transaction as the events.
     static func enqueueDeliveries(for events: [Event], of record: RunRecord, now: Timestamp, _ db: Database) throws {
         guard !events.isEmpty else { return }
-        let subscriptions = try Row.fetchAll(db, sql: "SELECT id, url, events FROM webhooks WHERE active = 1").map { row in
-            (id: row["id"] as String, url: row["url"] as String, patterns: try JSONColumn.decode([String].self, row["events"]))
+        let subscriptions = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, url, events FROM webhooks WHERE active = 1")).map { row in
+            Outbox.Subscription(id: row["id"], url: row["url"], patterns: try JSONColumn.decode([String].self, row["events"]))
         }
-        let callback = record.run.spec.callbackURL
-        guard !subscriptions.isEmpty || callback != nil else { return }
-        for event in events {
-            var destinations = subscriptions.filter { EventFilter.matches($0.patterns, type: event.draft.type) }
-                .map { (webhookID: Optional($0.id), url: $0.url) }
-            if let callback, event.draft.type.hasPrefix("run.") {
-                destinations.append((webhookID: nil, url: callback))
-            }
-            guard !destinations.isEmpty else { continue }
-            let payload = JSONValueEncoder.data(WebhookPayload(event, run: record.run, lockHolders: record.lockHolders))
-            for destination in destinations {
-                try db.executeCached(
-                    sql: """
-                        INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, secret, payload, status,
-                                                attempts, next_attempt_at, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, 'pending', '[]', ?, ?)
-                        """,
-                    arguments: [
-                        Identifier.make(.dlv, at: now), destination.webhookID, event.draft.runID, event.draft.id, event.seq,
-                        event.draft.type, destination.url, payload, now.milliseconds, now.milliseconds,
-                    ])
-            }
+        guard !subscriptions.isEmpty || record.run.spec.callbackURL != nil else { return }
+        for row in Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now) {
+            try db.executeCached(
+                sql: """
+                    INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, secret, payload, status,
+                                            attempts, next_attempt_at, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, 'pending', '[]', ?, ?)
+                    """,
+                arguments: [
+                    row.id, row.webhookID, row.event.draft.runID, row.event.draft.id, row.event.seq, row.event.draft.type, row.url,
+                    row.payload, now.milliseconds, now.milliseconds,
+                ])
         }
     }
 

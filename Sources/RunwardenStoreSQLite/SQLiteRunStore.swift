@@ -63,14 +63,15 @@ public final class SQLiteRunStore: RunStore {
             for (position, task) in run.tasks.enumerated() {
                 try db.executeCached(
                     sql: """
-                        INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, spec, state)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, spec, state,
+                                           dependents)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         task.id, run.id, position, task.status.rawValue, task.spec.workspace, task.state.runner,
                         task.state.queuedAt?.milliseconds, task.state.heartbeatAt?.milliseconds,
                         try JSONColumn.taskSpecs.encode(task.spec, row: task.id),
-                        try JSONColumn.taskStates.encode(task.state, row: task.id),
+                        try JSONColumn.taskStates.encode(task.state, row: task.id), try JSONColumn.encode(task.dependents),
                     ])
             }
             if let idempotency {
@@ -81,7 +82,7 @@ public final class SQLiteRunStore: RunStore {
                     ])
             }
             var stored = run
-            let events = try Self.append([event], to: &stored, db)
+            let events = try Self.append(ChangePlan.number([event], in: &stored), db)
             try Self.writeRunState(stored, db)
             let record = RunRecord(run: stored, lockHolders: try Self.lockHolders(db, for: stored))
             try Self.enqueueDeliveries(for: events, of: record, now: run.state.createdAt, db)
@@ -214,42 +215,46 @@ public final class SQLiteRunStore: RunStore {
     // MARK: - Writes
 
     public func update<Value: Sendable>(
-        runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+        runID: String, scope: ChangeScope, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
-        try await writing { db in try Self.change(runID: runID, now: now, db, body) }
+        try await writing { db in try Self.change(runID: runID, scope: scope, now: now, db, body) }
     }
 
     public func update<Value: Sendable>(
-        runOfTask taskID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value
+        runOfTask taskID: String, dependents: Bool, now: Timestamp,
+        _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
         try await writing { db -> Committed<Value>? in
             guard
                 let runID = try String.fetchOne(
                     db.cachedStatement(sql: "SELECT run_id FROM tasks WHERE id = ?"), arguments: [taskID])
             else { return nil }
-            return try Self.change(runID: runID, now: now, db, body)
+            return try Self.change(runID: runID, scope: .task(taskID, dependents: dependents), now: now, db, body)
         }
     }
 
+    /// Loads `scope`, applies `body`, and saves; again with the whole run when the change
+    /// reached past its scope.
     private static func change<Value: Sendable>(
-        runID: String, now: Timestamp, _ db: Database, _ body: (inout RunChange) throws -> Value
+        runID: String, scope: ChangeScope, now: Timestamp, _ db: Database, _ body: (inout RunChange) throws -> Value
     ) throws -> Committed<Value>? {
-        guard let run = try loadRun(db, runID: runID) else { return nil }
-        var change = RunChange(run, now: now)
+        guard let run = try loadRun(db, runID: runID, scope: scope) else { return nil }
+        var change = RunChange(run, now: now, hasWholeRun: scope == .wholeRun)
         let value = try body(&change)
+        if change.needsWholeRun { return try Self.change(runID: runID, scope: .wholeRun, now: now, db, body) }
         return try save(change, original: run, value: value, db)
     }
 
     public func claim(runner: String, labels: Set<String>, claimID: String?, now: Timestamp) async throws -> Committed<RunTask>? {
         try await writing { db -> Committed<RunTask>? in
             if let claimID, let again = try Self.claimedBefore(db, runner: runner, claimID: claimID) { return again }
-            guard let (taskID, runID) = try Self.oldestClaimable(db, labels: labels),
-                let run = try Self.loadRun(db, runID: runID)
-            else { return nil }
-            var change = RunChange(run, now: now)
-            try change.claim(taskID: taskID, runner: runner, claimID: claimID)
-            guard let task = change.committed.tasks.first(where: { $0.id == taskID }) else { return nil }
-            return try Self.save(change, original: run, value: task, db)
+            guard let (taskID, runID) = try Self.oldestClaimable(db, labels: labels) else { return nil }
+            return try Self.change(runID: runID, scope: .task(taskID, dependents: false), now: now, db) { change in
+                try change.claim(taskID: taskID, runner: runner, claimID: claimID)
+                return change.committed.tasks.first { $0.id == taskID }
+            }.flatMap { committed in
+                committed.value.map { Committed(value: $0, record: committed.record, events: committed.events) }
+            }
         }
     }
 
@@ -286,10 +291,8 @@ public final class SQLiteRunStore: RunStore {
                 return nil
             }
             let lock = try Self.lock(row)
-            if let run = try Self.loadRun(db, runID: lock.runID) {
-                var change = RunChange(run, now: now)
+            _ = try Self.change(runID: lock.runID, scope: .task(lock.taskID, dependents: false), now: now, db) { change in
                 change.lockReleased(taskID: lock.taskID)
-                _ = try Self.save(change, original: run, value: (), db)
             }
             try db.executeCached(
                 sql: "DELETE FROM locks WHERE workspace = ?",

@@ -186,6 +186,28 @@ enum SQLiteSchema {
                         """)
             }
         }
+        migrator.registerMigration("v9-task-dependents") { db in
+            // Each task lists the tasks that need it, so a task that ends looks at those alone
+            // (`RunChange.releaseDependents`). Rows of earlier versions get theirs here; their
+            // `needsLeft` and the run's `taskCounts` are counted by the next whole-run change.
+            try db.execute(
+                sql: """
+                    ALTER TABLE tasks ADD COLUMN dependents TEXT NOT NULL DEFAULT '[]';
+                    CREATE TEMP TABLE migrating_names AS SELECT run_id, json_extract(spec, '$.name') AS name, id FROM tasks;
+                    CREATE INDEX temp.migrating_names_by_name ON migrating_names (run_id, name);
+                    CREATE TEMP TABLE migrating_edges AS
+                        SELECT needed.id AS needed_id, dependent.id AS dependent_id, dependent.position AS position
+                        FROM tasks dependent, json_each(dependent.spec, '$.needs') need
+                        JOIN migrating_names needed ON needed.run_id = dependent.run_id AND needed.name = need.value;
+                    CREATE INDEX temp.migrating_edges_by_needed ON migrating_edges (needed_id, position);
+                    UPDATE tasks SET dependents = (
+                        SELECT json_group_array(dependent_id)
+                        FROM (SELECT dependent_id FROM migrating_edges WHERE needed_id = tasks.id ORDER BY position))
+                    WHERE id IN (SELECT needed_id FROM migrating_edges);
+                    DROP TABLE migrating_edges;
+                    DROP TABLE migrating_names;
+                    """)
+        }
         return migrator
     }
 }

@@ -11,7 +11,7 @@ enum Rendered {
         JSONValueEncoder.encode(Snapshot.task(task, in: run, lockHolders: lockHolders, includeRunID: includeRunID))
     }
 
-    static func progress(_ tasks: [RunTask]) -> JSONValue { JSONValueEncoder.encode(Snapshot.progress(tasks)) }
+    static func progress(_ tasks: [RunTask]) -> JSONValue { JSONValueEncoder.encode(RunProgress(counts: TaskCounts(tasks).byStatus)) }
 
     static func blockedBy(_ task: RunTask, in run: Run, lockHolders: [String: String]) -> JSONValue {
         JSONValueEncoder.encode(Snapshot.blockedBy(task, in: run, lockHolders: lockHolders))

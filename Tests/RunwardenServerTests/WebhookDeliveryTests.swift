@@ -87,7 +87,10 @@ struct WebhookDeliveryTests {
         }
         let created = toAll.first { $0.type == "run.created" && $0.runID == good.runID }?.payload
         #expect(created?["run"]?["version"]?.asInt == 1)
-        #expect(created?["run"]?["tasks"]?.asArray?.first?["status"]?.asString == "queued")
+        // SPEC §7: the run without its tasks (its progress instead); no `task` on a run event.
+        #expect(created?["run"]?["tasks"] == nil, "a payload must not grow with the run's width")
+        #expect(created?["run"]?["progress"]?["queued"]?.asInt == 1)
+        #expect(created?["task"] == nil)
         #expect(created?["previous_status"]?.isNull == true)
         #expect(created?["task_id"]?.isNull == true)
         let succeeded = toAll.first { $0.type == "run.succeeded" }?.payload
@@ -111,6 +114,9 @@ struct WebhookDeliveryTests {
         #expect(taskFailed?["run_id"]?.asString == bad.runID)
         #expect(taskFailed?["previous_status"]?.asString == "running")
         #expect(taskFailed?["error"]?["code"]?.asString == "exit_code")
+        #expect(taskFailed?["task"]?["id"]?.asString == bad.taskID)
+        #expect(taskFailed?["task"]?["status"]?.asString == "failed")
+        #expect(taskFailed?["run"]?["tasks"] == nil)
         // The log records one successful attempt per delivery.
         #expect(observed.logs.count == 3)
         for log in observed.logs {

@@ -14,8 +14,13 @@ public struct WebhookPayload: Codable, Sendable, Equatable {
     public var timestamp: String
     public var attempt: Int?
     public var error: RunError?
+    /// The run as of the event, without its tasks (SPEC §7): a payload does not grow with the run.
     public var run: RunSnapshot
+    /// For a `task.*` event, that task as the run's snapshot shows it.
+    public var task: TaskSnapshot?
 
+    /// - Parameter run: the run as committed; it must hold the event's task (a change holds
+    ///   every task it emitted an event for).
     public init(_ event: Event, run: Run, lockHolders: [String: String]) {
         let draft = event.draft
         type = draft.type
@@ -30,10 +35,13 @@ public struct WebhookPayload: Codable, Sendable, Equatable {
         timestamp = draft.timestamp.iso8601
         attempt = draft.attempt
         error = draft.error
-        self.run = Snapshot.run(run, lockHolders: lockHolders)
+        self.run = Snapshot.run(run, lockHolders: lockHolders, includeTasks: false)
+        task = draft.taskID.flatMap { id in run.tasks.first { $0.id == id } }.map {
+            Snapshot.task($0, in: run, lockHolders: lockHolders)
+        }
     }
 
-    public enum CodingKeys: String, CodingKey, CaseIterable {
+    public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case type
         case eventID = "event_id"
         case seq
@@ -43,7 +51,9 @@ public struct WebhookPayload: Codable, Sendable, Equatable {
         case workflowName = "workflow_name"
         case status
         case previousStatus = "previous_status"
-        case timestamp, attempt, error, run
+        case timestamp, attempt, error, run, task
+
+        public static let omittedWhenNil: Set<String> = ["task"]
     }
 }
 
