@@ -5,7 +5,8 @@ public struct RunDefinition: Sendable, Equatable {
     public var run: RunSpec
     public var tasks: [TaskSpec]
 
-    public static let maxTasks = 5_000
+    /// The most tasks a run may hold unless the server says otherwise (`--max-tasks`, SPEC §7).
+    public static let defaultMaxTasks = 10_000
     public static let maxMetadataDepth = 32
     /// A year: longer than any real run, short enough that deadlines never overflow.
     public static let maxTimeoutSeconds = 31_536_000
@@ -20,8 +21,11 @@ public struct RunDefinition: Sendable, Equatable {
     }
 
     /// Validates a parsed body. Every broken rule is returned, each with its JSON path.
-    /// `egress` is the server's webhook egress policy: a `callback_url` naming a denied address is refused.
-    public static func parse(_ body: JSONValue, egress: EgressPolicy = .standard) -> Result<RunDefinition, ValidationFailure> {
+    /// `egress` is the server's webhook egress policy: a `callback_url` naming a denied address is
+    /// refused; `maxTasks` the most tasks a run may hold.
+    public static func parse(
+        _ body: JSONValue, egress: EgressPolicy = .standard, maxTasks: Int = defaultMaxTasks
+    ) -> Result<RunDefinition, ValidationFailure> {
         var reader = FieldReader()
         guard let object = reader.object(body, at: "", allowed: runFields) else { return .failure(ValidationFailure(reader.errors)) }
 

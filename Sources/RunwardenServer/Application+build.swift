@@ -64,7 +64,7 @@ public func buildApplication(
 public func buildRouter(service: RunService, configuration: ServerConfiguration) -> Router<RunwardenRequestContext> {
     let maxBody = configuration.maxBodyBytes
     let declared =
-        RunRoutes(service: service, maxBody: maxBody, egress: configuration.webhookEgress).routes
+        RunRoutes(service: service, maxBody: maxBody, egress: configuration.webhookEgress, maxTasks: configuration.maxTasks).routes
         + EventRoutes(service: service).routes
         + StreamRoutes(service: service, keepAlive: configuration.streamKeepAlive).routes
         + WebhookRoutes(service: service, maxBody: maxBody, egress: configuration.webhookEgress).routes

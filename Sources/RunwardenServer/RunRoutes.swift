@@ -8,6 +8,8 @@ struct RunRoutes {
     let maxBody: Int
     /// Where a `callback_url` may point (`--webhook-deny`, `--webhook-allow`).
     let egress: EgressPolicy
+    /// The most tasks a run may hold (`--max-tasks`).
+    let maxTasks: Int
     /// Rendered snapshots of unchanged runs, for the reads (the hottest route).
     let snapshots = SnapshotCache()
 
@@ -25,7 +27,7 @@ struct RunRoutes {
     @Sendable func create(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let body = try await request.jsonBody(limit: maxBody)
         let definition: RunDefinition
-        switch RunDefinition.parse(body, egress: egress) {
+        switch RunDefinition.parse(body, egress: egress, maxTasks: maxTasks) {
         case .success(let parsed): definition = parsed
         case .failure(let failure): throw failure
         }

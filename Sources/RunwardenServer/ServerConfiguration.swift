@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var runnerToken: String?
     public var leaseSeconds = 30
     public var maxBodyBytes = 1 << 20
+    /// The most tasks a run may hold (`--max-tasks`, SPEC §7).
+    public var maxTasks = RunDefinition.defaultMaxTasks
     /// Connections to PostgreSQL this node may open (`--db-pool-size`).
     public var databasePoolSize = 20
     /// How often the reaper looks for lost leases and timeouts; nil turns it off (tests that

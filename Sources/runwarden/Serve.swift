@@ -18,6 +18,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Token for runners (env RUNWARDEN_RUNNER_TOKEN).") var runnerToken: String?
     @Option(help: "Runner lease, e.g. 30s or 2m (env RUNWARDEN_LEASE, default 30s).") var lease: String?
     @Option(help: "Largest request body, e.g. 1MiB or 65536 (env RUNWARDEN_MAX_BODY, default 1MiB).") var maxBody: String?
+    @Option(help: "The most tasks one run may hold (env RUNWARDEN_MAX_TASKS, default 10000).") var maxTasks: Int?
     @Option(help: "Webhook retry delays after the first try, e.g. 5s,5m,30m (env RUNWARDEN_WEBHOOK_RETRY, default 5s,5m,30m,2h,5h,10h,10h).")
     var webhookRetry: String?
     @Option(help: "Networks webhooks must not reach, added to the default link-local, unspecified and multicast ones, e.g. 10.0.0.0/8,fd00::/8 (env RUNWARDEN_WEBHOOK_DENY).")
@@ -75,6 +76,12 @@ struct Serve: AsyncParsableCommand {
             maxBody, env: "RUNWARDEN_MAX_BODY", option: "--max-body", must: "a size such as 1MiB, 512KiB or 65536", Units.bytes)
         {
             config.maxBodyBytes = bytes
+        }
+        if let limit = try settings.parsed(
+            maxTasks.map(String.init), env: "RUNWARDEN_MAX_TASKS", option: "--max-tasks", must: "1 to 100000",
+            { Int($0).flatMap { (1...100_000).contains($0) ? $0 : nil } })
+        {
+            config.maxTasks = limit
         }
         if let schedule = try settings.parsed(
             webhookRetry, env: "RUNWARDEN_WEBHOOK_RETRY", option: "--webhook-retry",

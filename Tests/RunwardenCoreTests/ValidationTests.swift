@@ -160,8 +160,8 @@ struct ValidationTests {
         }
     }
 
-    @Test func aFiveThousandTaskChainValidatesWithoutExhaustingTheStack() throws {
-        let count = RunDefinition.maxTasks
+    @Test func aMaximalTaskChainValidatesWithoutExhaustingTheStack() throws {
+        let count = RunDefinition.defaultMaxTasks
         var tasks: [JSONValue] = []
         for index in 0..<count {
             var members: [JSONValue.Member] = [.init("name", .string("t\(index)")), .init("command", .string("true"))]
@@ -175,7 +175,7 @@ struct ValidationTests {
     }
 
     @Test func moreThanTheMaximumNumberOfTasksIsRejected() {
-        let tasks = (0...RunDefinition.maxTasks).map { index in
+        let tasks = (0...RunDefinition.defaultMaxTasks).map { index in
             JSONValue.object(["name": .string("t\(index)"), "command": .string("true")])
         }
         let result = RunDefinition.parse(.object(["workflow": .string("w"), "tasks": .array(tasks)]))

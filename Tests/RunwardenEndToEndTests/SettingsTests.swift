@@ -93,6 +93,10 @@ struct SettingsTests {
         #expect(fromEnvironment.leaseSeconds == 120)
         #expect(fromEnvironment.host == "127.0.0.1")
         #expect(try Serve.parse(["--port", "9200"]).serverConfiguration(settings).port == 9200)
+        #expect(fromEnvironment.maxTasks == 10_000)
+        #expect(try Serve.parse([]).serverConfiguration(Settings(environment: ["RUNWARDEN_MAX_TASKS": "20000"])).maxTasks == 20_000)
+        #expect(try Serve.parse(["--max-tasks", "3"]).serverConfiguration(settings).maxTasks == 3)
+        #expect(throws: ValidationError.self) { try Serve.parse(["--max-tasks", "0"]).serverConfiguration(settings) }
     }
 
     @Test("the log level and format read flag, variable, default")
@@ -133,7 +137,7 @@ struct SettingsTests {
             #expect(runnerHelp.contains(name), "runner --help does not say \(name)")
         }
         let serveHelp = Serve.helpMessage(columns: 400)
-        for name in ["RUNWARDEN_HOST", "RUNWARDEN_PORT", "RUNWARDEN_DATABASE", "RUNWARDEN_LOG_LEVEL, default info"] {
+        for name in ["RUNWARDEN_HOST", "RUNWARDEN_PORT", "RUNWARDEN_DATABASE", "RUNWARDEN_LOG_LEVEL, default info", "RUNWARDEN_MAX_TASKS, default 10000"] {
             #expect(serveHelp.contains(name), "serve --help does not say \(name)")
         }
     }

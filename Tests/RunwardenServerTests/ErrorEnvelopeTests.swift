@@ -223,6 +223,21 @@ struct ErrorEnvelopeTests {
         }
     }
 
+    @Test("A run of more tasks than --max-tasks answers 422 naming tasks and stores nothing; as many is accepted")
+    func tooManyTasksAreRefused() async throws {
+        try await withApp({ $0.maxTasks = 3 }) { client in
+            let four = try await client.send(.post, "/v1/runs", json: runBody(tasks: "[" + (1...4).map { taskJSON("t\($0)") }.joined(separator: ",") + "]"))
+            let details = try four.errorObject()?["details"]?.asArray ?? []
+            #expect(details.compactMap { $0["field"]?.asString } == ["tasks"])
+            #expect(details.first?["message"]?.asString == "must list at most 3 tasks")
+            try expectError(four, .unprocessableContent, "validation_failed")
+            #expect(try await client.getJSON("/v1/runs")["items"]?.asArray?.isEmpty == true)
+
+            let three = try await client.send(.post, "/v1/runs", json: runBody(tasks: "[" + (1...3).map { taskJSON("t\($0)") }.joined(separator: ",") + "]"))
+            #expect(three.status == .accepted)
+        }
+    }
+
     @Test("An unknown run id answers 404 run_not_found", arguments: ["run_01JZZZZZZZZZZZZZZZZZZZZZZZ", "not-an-id"])
     func unknownRunIsRunNotFound(id: String) async throws {
         try await withApp { client in
