@@ -327,11 +327,13 @@ public struct RunService: Sendable {
 
     // MARK: - Helpers
 
-    /// Wakes long-polls on the run, on all events, and claimers (a change may free work).
+    /// Wakes long-polls on the run and on all events, and claimers only when the change queued
+    /// a task or freed a workspace (a claim that finds nothing new costs a request per waiter).
     private func publish<Value>(_ committed: Committed<Value>) async {
         metrics.recordCommitted(committed.events, run: committed.record.run)
         var topics: [ChangeHub.Topic] = [.run(committed.record.run.id)]
-        if !committed.events.isEmpty { topics += [.events, .claims, .deliveries] }
+        if !committed.events.isEmpty { topics += [.events, .deliveries] }
+        if committed.freesWork { topics.append(.claims) }
         await hub.notify(topics)
     }
 

@@ -107,10 +107,13 @@ public struct Committed<Value: Sendable>: Sendable {
     /// the whole run): enough for the changed tasks and the run's own fields, not a snapshot.
     public var record: RunRecord
     public var events: [Event]
-    public init(value: Value, record: RunRecord, events: [Event]) {
+    /// A task became `queued` or a workspace was freed: claimers waiting for work should look.
+    public var freesWork: Bool
+    public init(value: Value, record: RunRecord, events: [Event], freesWork: Bool = false) {
         self.value = value
         self.record = record
         self.events = events
+        self.freesWork = freesWork
     }
 }
 

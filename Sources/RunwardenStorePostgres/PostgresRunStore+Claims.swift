@@ -51,6 +51,20 @@ extension PostgresRunStore {
     private static func claimOnce(runner: String, labels: [String], claimID: String?, now: Timestamp, _ tx: PostgresTransaction) async throws
         -> ClaimAttempt
     {
+        // 0. The label sets of queued tasks this runner can take (`ClaimSQL`): the backlog it
+        // cannot take is never read. One set (the usual case) is read in index order.
+        let runnerLabels = Set(labels)
+        let keys = try await tx.rows(PostgresQuery(unsafeSQL: ClaimSQL.queuedLabelSets)).map { try $0.decode(String.self) }
+            .filter { ClaimSQL.runner(runnerLabels, canTake: $0) }
+        guard !keys.isEmpty else { return .nothingClaimable }
+        func candidates(_ sql: String, runID: String? = nil) -> PostgresQuery {
+            var binds = PostgresBindings()
+            if keys.count == 1 { binds.append(keys[0]) } else { binds.append(keys) }
+            if let runID { binds.append(runID) }
+            let keyFilter = keys.count == 1 ? "t.labels_key = $1" : "t.labels_key = ANY($1)"
+            return PostgresQuery(unsafeSQL: sql.replacingOccurrences(of: "LABELS", with: keyFilter), binds: binds)
+        }
+
         // 1. The run of the oldest candidate, locked. First choice: the oldest candidate whose
         // run nobody else is changing right now. `FOR UPDATE OF r SKIP LOCKED` takes that run's
         // row without waiting, so concurrent claims on any number of nodes spread over
@@ -59,14 +73,15 @@ extension PostgresRunStore {
         // candidates locked until commit, and a claim holding those while it waits below could
         // deadlock with one holding their run).
         var runID = try await tx.rows(
-            """
+            candidates(
+                """
             SELECT t.run_id FROM tasks t JOIN runs r ON r.id = t.run_id
-            WHERE t.status = 'queued' AND t.labels <@ \(labels)::text[]
+            WHERE t.status = 'queued' AND LABELS
               AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
             ORDER BY t.queued_at, t.run_id, t.position
             LIMIT 1
             FOR UPDATE OF r SKIP LOCKED
-            """
+            """)
         ).first?.decode(String.self)
         if runID == nil {
             // Every candidate's run is locked by someone: usually another change of that run (a
@@ -75,13 +90,14 @@ extension PostgresRunStore {
             // instead, holding no lock while we wait.
             guard
                 let oldest = try await tx.rows(
-                    """
+                    candidates(
+                        """
                     SELECT t.run_id FROM tasks t
-                    WHERE t.status = 'queued' AND t.labels <@ \(labels)::text[]
+                    WHERE t.status = 'queued' AND LABELS
                       AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
                     ORDER BY t.queued_at, t.run_id, t.position
                     LIMIT 1
-                    """
+                    """)
                 ).first?.decode(String.self)
             else { return .nothingClaimable }
             try await tx.execute("SELECT 1 FROM runs WHERE id = \(oldest) FOR UPDATE")
@@ -92,14 +108,15 @@ extension PostgresRunStore {
         // else can be taking it while we hold the run row; the task lock only makes sure.
         guard let runID,
             let taskID = try await tx.rows(
-                """
+                candidates(
+                    """
                 SELECT t.id FROM tasks t
-                WHERE t.run_id = \(runID) AND t.status = 'queued' AND t.labels <@ \(labels)::text[]
+                WHERE t.run_id = $2 AND t.status = 'queued' AND LABELS
                   AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
                 ORDER BY t.queued_at, t.position
                 LIMIT 1
                 FOR UPDATE OF t SKIP LOCKED
-                """
+                """, runID: runID)
             ).first?.decode(String.self)
         else { return .lookAgain }
         let committed: Committed<RunTask?>?

@@ -45,7 +45,7 @@ extension PostgresRunStore {
             try await tx.insert(
                 """
                 INSERT INTO tasks (id, run_id, position, status, workspace, labels, runner, queued_at, heartbeat_at,
-                                   deadline_at, spec, state, dependents)
+                                   deadline_at, spec, state, dependents, labels_key)
                 """, stored.tasks.enumerated()
             ) { values, item in
                 let (position, task) = item
@@ -62,12 +62,14 @@ extension PostgresRunStore {
                 try values.add(try JSONColumn.taskSpecs.encode(task.spec, row: task.id))
                 try values.add(try JSONColumn.taskStates.encode(task.state, row: task.id))
                 try values.add(try JSONColumn.encode(task.dependents))
+                try values.add(ClaimSQL.labelsKey(task.spec.labels))
             }
             tx.notify(.run(stored.id))
             if stored.tasks.contains(where: { $0.status == .queued }) { tx.notify(.claims) }
             let record = RunRecord(run: stored, lockHolders: try await Self.lockHolders(tx, for: stored))
             let events = try await Self.commitEvents(drafts, of: record, now: stored.state.createdAt, tx)
-            return .created(Committed(value: (), record: record, events: events))
+            return .created(
+                Committed(value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued }))
         }
     }
 

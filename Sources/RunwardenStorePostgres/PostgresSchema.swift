@@ -219,6 +219,18 @@ enum PostgresSchema {
                 WHERE tasks.id = edges.needed_id
                 """,
             ]),
+        // A claim reads only the label sets the runner can take (`ClaimSQL`). New rows get
+        // `ClaimSQL.labelsKey`; older ones an equivalent JSON array (spaced as json_agg writes it).
+        Migration(
+            version: 8, name: "claims-by-label-set",
+            statements: [
+                "ALTER TABLE tasks ADD COLUMN labels_key TEXT NOT NULL DEFAULT '[]'",
+                """
+                UPDATE tasks SET labels_key = (SELECT json_agg(label ORDER BY label)::text FROM unnest(labels) AS label)
+                WHERE cardinality(labels) > 0
+                """,
+                ClaimSQL.queuedByLabelsIndex,
+            ]),
     ]
 }
 

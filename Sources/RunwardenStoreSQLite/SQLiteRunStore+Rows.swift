@@ -75,27 +75,30 @@ extension SQLiteRunStore {
         return holders
     }
 
-    /// The oldest `queued` task whose workspace is free and whose labels the runner has.
+    /// The oldest `queued` task whose workspace is free and whose labels the runner has: the
+    /// oldest of the heads of the label sets the runner can take (`ClaimSQL`).
     static func oldestClaimable(_ db: Database, labels: Set<String>) throws -> (taskID: String, runID: String)? {
-        let pageSize = 200
-        var offset = 0
-        while true {
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT t.id, t.run_id, t.spec FROM tasks t
-                    WHERE t.status = 'queued'
-                      AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-                    ORDER BY t.queued_at, t.run_id, t.position LIMIT ? OFFSET ?
-                    """,
-                arguments: [pageSize, offset])
-            for row in rows {
-                let spec = try JSONColumn.taskSpecs.decode(row["spec"], row: row["id"])
-                if LabelMatch.runner(labels, canRun: spec) { return (row["id"], row["run_id"]) }
-            }
-            if rows.count < pageSize { return nil }
-            offset += pageSize
+        let keys = try String.fetchAll(db.cachedStatement(sql: ClaimSQL.queuedLabelSets)).filter {
+            ClaimSQL.runner(labels, canTake: $0)
         }
+        var oldest: (taskID: String, runID: String, order: (Int64, String, Int64))?
+        for key in keys {
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(
+                        sql: """
+                            SELECT t.id, t.run_id, t.queued_at, t.position FROM tasks t INDEXED BY tasks_queued_by_labels
+                            WHERE t.status = 'queued' AND t.labels_key = ?
+                              AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+                            ORDER BY t.queued_at, t.run_id, t.position LIMIT 1
+                            """),
+                    arguments: [key])
+            else { continue }
+            let order = (row["queued_at"] as Int64? ?? 0, row["run_id"] as String, row["position"] as Int64)
+            if let current = oldest, current.order <= order { continue }
+            oldest = (row["id"], row["run_id"], order)
+        }
+        return oldest.map { ($0.taskID, $0.runID) }
     }
 
     /// The task this runner already took with this claim id and has not started yet, as it
@@ -142,7 +145,7 @@ extension SQLiteRunStore {
         if plan.writesRun { try writeRunState(plan.run, db) }
         let record = RunRecord(run: plan.run, lockHolders: try lockHolders(db, for: plan.run))
         try enqueueDeliveries(for: events, of: record, now: change.now, db)
-        return Committed(value: value, record: record, events: events)
+        return Committed(value: value, record: record, events: events, freesWork: plan.freesWork)
     }
 
     /// Inserts numbered events: `seq` from the table's autoincrement (strictly increasing in

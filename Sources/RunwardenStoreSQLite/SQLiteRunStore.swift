@@ -64,14 +64,15 @@ public final class SQLiteRunStore: RunStore {
                 try db.executeCached(
                     sql: """
                         INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, spec, state,
-                                           dependents)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                           dependents, labels_key)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         task.id, run.id, position, task.status.rawValue, task.spec.workspace, task.state.runner,
                         task.state.queuedAt?.milliseconds, task.state.heartbeatAt?.milliseconds,
                         try JSONColumn.taskSpecs.encode(task.spec, row: task.id),
                         try JSONColumn.taskStates.encode(task.state, row: task.id), try JSONColumn.encode(task.dependents),
+                        ClaimSQL.labelsKey(task.spec.labels),
                     ])
             }
             if let idempotency {
@@ -86,7 +87,8 @@ public final class SQLiteRunStore: RunStore {
             try Self.writeRunState(stored, db)
             let record = RunRecord(run: stored, lockHolders: try Self.lockHolders(db, for: stored))
             try Self.enqueueDeliveries(for: events, of: record, now: run.state.createdAt, db)
-            return .created(Committed(value: (), record: record, events: events))
+            return .created(
+                Committed(value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued }))
         }
     }
 

@@ -1,4 +1,5 @@
 import GRDB
+import RunwardenCore
 import RunwardenStore
 
 /// The SQLite schema. Migrations are registered once and never edited after they ship.
@@ -207,6 +208,19 @@ enum SQLiteSchema {
                     DROP TABLE migrating_edges;
                     DROP TABLE migrating_names;
                     """)
+        }
+        migrator.registerMigration("v10-claims-by-label-set") { db in
+            // A claim reads only the label sets the runner can take (`ClaimSQL`). Keys are
+            // written by `ClaimSQL.labelsKey`, here too, so equal sets have equal keys.
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN labels_key TEXT NOT NULL DEFAULT '[]'")
+            let labelled = try Row.fetchAll(db, sql: "SELECT id, spec FROM tasks WHERE json_array_length(spec, '$.labels') > 0")
+            for row in labelled {
+                let spec = try JSONColumn.decode(TaskSpec.self, row["spec"])
+                try db.execute(
+                    sql: "UPDATE tasks SET labels_key = ? WHERE id = ?", arguments: [ClaimSQL.labelsKey(spec.labels), row["id"]])
+            }
+            try db.execute(sql: ClaimSQL.queuedByLabelsIndex)
+            try db.execute(sql: "DROP INDEX tasks_claimable")
         }
         return migrator
     }

@@ -59,6 +59,25 @@ struct ScopedChangeStoreTests {
         #expect(stored.state.taskCounts == TaskCounts(stored.tasks))
     }
 
+    @Test("a claim takes the oldest task of the label sets the runner can take, past a backlog of sets it cannot", arguments: Backend.all)
+    func claimsPassOverOtherLabelSets(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        try await create(store, (0..<200).map { task("gpu\($0)", labels: ["gpu"]) }, now: at(0))
+        try await create(store, [task("both", labels: ["linux", "gpu", "linux"])], now: at(1))
+        let plain = try await create(store, [task("plain")], now: at(2))
+        let linux = try await create(store, [task("linux", labels: ["linux"])], now: at(3))
+
+        let first = try #require(try await store.claim(runner: "l", labels: ["linux"], now: at(4)))
+        #expect(first.value.runID == plain.id, "the oldest task a linux runner can take")
+        let second = try #require(try await store.claim(runner: "l", labels: ["linux"], now: at(5)))
+        #expect(second.value.runID == linux.id)
+        #expect(try await store.claim(runner: "l", labels: ["linux"], now: at(6)) == nil)
+        let both = try #require(try await store.claim(runner: "lg", labels: ["gpu", "linux"], now: at(7)))
+        #expect(both.value.name == "gpu0", "the oldest of all the sets it can take")
+        let gpuLinux = try #require(try await store.claim(runner: "lg2", labels: ["linux", "gpu"], now: at(8)))
+        #expect(gpuLinux.value.name == "gpu1")
+    }
+
     // MARK: - Rows from before the plan
 
     /// A run a → b → c (and c needs a) written as the schema before `dependents` wrote it.
@@ -66,17 +85,18 @@ struct ScopedChangeStoreTests {
         {"status":"queued","version":1,"createdAt":{"milliseconds":1800000000000},\
         "updatedAt":{"milliseconds":1800000000000},"lastRunSeq":1}
         """
-    static func taskSpec(_ name: String, needs: [String]) -> String {
+    static func taskSpec(_ name: String, needs: [String], labels: [String] = []) -> String {
         let needs = needs.map { "\"\($0)\"" }.joined(separator: ",")
-        return #"{"name":"\#(name)","command":{"argv":{"_0":["true"]}},"env":{},"needs":[\#(needs)],"retries":0,"allowFailure":false,"labels":[]}"#
+        let labels = labels.map { "\"\($0)\"" }.joined(separator: ",")
+        return #"{"name":"\#(name)","command":{"argv":{"_0":["true"]}},"env":{},"needs":[\#(needs)],"retries":0,"allowFailure":false,"labels":[\#(labels)]}"#
     }
     static let tasks: [(id: String, status: String, spec: String, state: String)] = [
         ("task_a", "queued", taskSpec("a", needs: []), #"{"status":"queued","attempt":1,"queuedAt":{"milliseconds":1800000000000},"holdsLock":false}"#),
         ("task_b", "pending", taskSpec("b", needs: ["a"]), #"{"status":"pending","attempt":1,"holdsLock":false}"#),
-        ("task_c", "pending", taskSpec("c", needs: ["a", "b"]), #"{"status":"pending","attempt":1,"holdsLock":false}"#),
+        ("task_c", "pending", taskSpec("c", needs: ["a", "b"], labels: ["linux", "gpu"]), #"{"status":"pending","attempt":1,"holdsLock":false}"#),
     ]
 
-    @Test("the migration lists each older task's dependents, and its run goes on to the end", arguments: Backend.all)
+    @Test("the migrations list each older task's dependents and label set, and its run goes on to the end", arguments: Backend.all)
     func olderRunsGoOn(backend: Backend) async throws {
         let store = try await Self.storeWithAnOlderRun(backend)
         let a = try #require(try await store.task(id: "task_a")).record.run
@@ -84,7 +104,11 @@ struct ScopedChangeStoreTests {
         #expect(a.state.taskCounts == nil, "counted by the next whole-run change, not by the migration")
 
         for (index, name) in ["a", "b", "c"].enumerated() {
-            let claimed = try #require(try await store.claim(runner: "r", labels: [], now: at(2 * index + 1)))
+            if name == "c" {
+                let unlabelled = try await store.claim(runner: "r", labels: ["linux"], now: at(2 * index + 1))
+                #expect(unlabelled == nil, "c needs both labels, as its spec says")
+            }
+            let claimed = try #require(try await store.claim(runner: "r", labels: ["gpu", "linux", "arm"], now: at(2 * index + 1)))
             #expect(claimed.value.id == "task_\(name)")
             _ = try await store.update(runOfTask: claimed.value.id, dependents: true, now: at(2 * index + 2)) { change in
                 try change.report(taskID: claimed.value.id, StatusReport(status: .succeeded), runner: "r")
@@ -132,7 +156,8 @@ struct ScopedChangeStoreTests {
                     try await tx.execute(
                         """
                         INSERT INTO tasks (id, run_id, position, status, labels, queued_at, spec, state)
-                        VALUES (\(task.id), 'run_old', \(position), \(task.status), '{}', \(queuedAt), \(task.spec), \(task.state))
+                        VALUES (\(task.id), 'run_old', \(position), \(task.status), \(task.id == "task_c" ? ["gpu", "linux"] : [String]()),
+                                \(queuedAt), \(task.spec), \(task.state))
                         """)
                 }
             }
