@@ -20,6 +20,10 @@ public struct ChangePlan: Sendable {
     public struct NumberedDraft: Sendable {
         public let draft: EventDraft
         public let runSeq: Int
+        public init(draft: EventDraft, runSeq: Int) {
+            self.draft = draft
+            self.runSeq = runSeq
+        }
     }
 
     public init(_ change: RunChange, original: Run) {

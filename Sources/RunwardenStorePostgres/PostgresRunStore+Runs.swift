@@ -121,26 +121,45 @@ extension PostgresRunStore {
 
     public func events(runID: String?, after seq: Int64, limit: Int) async throws -> [Event] {
         let limit = max(0, limit)
-        return try await transaction(.read) { tx in
-            let rows: [PostgresRow]
-            if let runID {
-                rows = try await tx.rows(
+        if let runID {
+            // One run's events: its changes commit one after another (see `PostgresRunStore+Seq`).
+            return try await transaction(.read) { tx in
+                try await tx.rows(
                     """
                     SELECT \(unescaped: Self.eventColumns) FROM events WHERE run_id = \(runID) AND seq > \(seq)
                     ORDER BY seq LIMIT \(limit)
-                    """)
-            } else {
-                rows = try await tx.rows(
-                    "SELECT \(unescaped: Self.eventColumns) FROM events WHERE seq > \(seq) ORDER BY seq LIMIT \(limit)")
+                    """
+                ).map(Self.event)
             }
-            return try rows.map(Self.event)
         }
+        // The whole feed stops at the fence. Events beyond it that are already visible wait
+        // for a writer still in flight, which commits or rolls back within milliseconds: look
+        // again shortly (a bounded number of times) rather than answer nothing.
+        for attempt in 1...Self.fencedReadAttempts {
+            let fence = try await seqFence()
+            let (events, heldBack) = try await transaction(.read) { tx -> ([Event], Bool) in
+                let events = try await tx.rows(
+                    """
+                    SELECT \(unescaped: Self.eventColumns) FROM events WHERE seq > \(seq) AND seq <= \(fence)
+                    ORDER BY seq LIMIT \(limit)
+                    """
+                ).map(Self.event)
+                guard events.isEmpty else { return (events, false) }
+                let beyond = try await tx.rows("SELECT 1 FROM events WHERE seq > \(max(seq, fence)) LIMIT 1")
+                return (events, !beyond.isEmpty)
+            }
+            if !heldBack || attempt == Self.fencedReadAttempts { return events }
+            try await Task.sleep(for: .milliseconds(2 * attempt))
+        }
+        return []
     }
 
+    /// Looks at a feed held back by the fence, about 0.1 s in all.
+    static let fencedReadAttempts = 10
+
+    /// The fence: a stream that starts live from here misses nothing still in flight.
     public func latestSeq() async throws -> Int64 {
-        try await transaction(.read) { tx in
-            try await tx.rows("SELECT COALESCE(MAX(seq), 0)::bigint FROM events").first?.decode(Int64.self) ?? 0
-        }
+        try await seqFence()
     }
 
     public func locks() async throws -> [WorkspaceLock] {

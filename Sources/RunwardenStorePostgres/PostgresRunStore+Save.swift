@@ -91,29 +91,12 @@ extension PostgresRunStore {
         return events
     }
 
-    /// Numbers the events with the global `seq` and inserts them.
-    ///
-    /// `seq` must grow in commit order: a reader that has seen `seq` N reads on with
-    /// `after=N`, so an event committed later with a smaller number would be skipped for good.
-    /// A sequence (BIGSERIAL) hands out numbers at insert time, not commit time, so two nodes
-    /// could commit 8 before 7. Instead the number comes from the `counters` row `seq`, whose
-    /// row lock (taken by this UPDATE) is held until this transaction commits: every
-    /// transaction that appends events queues on it, so numbers are handed out and made
-    /// visible strictly one transaction after another (PostgreSQL makes a commit visible
-    /// before it releases its locks). Transactions that append no event never touch the row.
-    /// The counter is taken last in the transaction (`commitEvents`), so it is held briefly and
-    /// its holder never waits for another lock — no deadlock can form around it.
+    /// Numbers the events with the global `seq` (`drawSeqs`: fenced, see `PostgresRunStore+Seq`)
+    /// and inserts them.
     static func appendEvents(_ drafts: [ChangePlan.NumberedDraft], _ tx: PostgresTransaction) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        guard
-            let last = try await tx.rows(
-                "UPDATE counters SET value = value + \(Int64(drafts.count)) WHERE name = 'seq' RETURNING value"
-            ).first?.decode(Int64.self)
-        else { throw StoreError.unavailable("the Runwarden schema is incomplete: counter 'seq' is missing") }
-        let first = last - Int64(drafts.count) + 1
-        let events = drafts.enumerated().map { offset, item in
-            Event(seq: first + Int64(offset), runSeq: item.runSeq, draft: item.draft)
-        }
+        let seqs = try await drawSeqs(drafts.count, tx)
+        let events = zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }
         try await tx.insert(
             """
             INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error)

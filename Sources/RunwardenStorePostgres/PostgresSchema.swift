@@ -231,6 +231,16 @@ enum PostgresSchema {
                 """,
                 ClaimSQL.queuedByLabelsIndex,
             ]),
+        // Events are numbered by a sequence, fenced for readers, instead of the `counters` row
+        // whose lock every event-writing transaction held until it committed
+        // (`PostgresRunStore+Seq`). The sequence goes on from the counter.
+        Migration(
+            version: 9, name: "events-seq",
+            statements: [
+                "CREATE SEQUENCE events_seq AS BIGINT",
+                "SELECT setval('events_seq', GREATEST(value, 1), value > 0) FROM counters WHERE name = 'seq'",
+                "DELETE FROM counters WHERE name = 'seq'",
+            ]),
     ]
 }
 
