@@ -23,12 +23,14 @@ struct RunCommand: AsyncParsableCommand {
             and GET /healthz) at each --levels concurrency; fanout (one 1,000-task run, needs chains, shared \
             workspaces, 8 runner loops); webhooks (deliveries/s and commit-to-receipt to a local receiver); \
             wake (idle long-poll waiters, one change at a time); memory (RSS idle, after --memory-runs finished \
-            runs, database size per 100k runs). Each level is bounded by --duration AND an iteration count.
+            runs, database size per 100k runs). Each level is bounded by --duration AND an iteration count. \
+            Not in the default list (it takes minutes): width (W tasks as one run and as W one-task runs, \
+            drained by --width-runners loops, fresh servers, also on --postgres).
             """)
 
     @Option(help: "The runwarden executable (default: next to this one).") var serverBinary: String?
     @Option(help: "Where results go.") var out = "Benchmarks/results/runwarden.json"
-    @Option(help: "Workloads, comma-separated: lifecycle,read,create,fanout,webhooks,wake,memory.")
+    @Option(help: "Workloads, comma-separated: lifecycle,read,create,fanout,webhooks,wake,memory; also width (long, not in the default).")
     var workloads = "lifecycle,read,create,fanout,webhooks,wake,memory"
     @Option(help: "Concurrency levels of lifecycle and read.") var levels = "1,8,32"
     @Option(help: "Seconds per level.") var duration: Double = 10
@@ -41,7 +43,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Shorter: memory workload of 10,000 runs (database size extrapolated per 100k), 5 s levels.") var quick = false
     @Option(help: "Lifecycle runs of the webhook burst.") var webhookRuns = 400
     @Option(help: "Seconds the fan-out run may take at most (then it reports how far it got).") var fanoutMaxSeconds = 240
-    @Option(help: "PostgreSQL URL: also run lifecycle and read against a server on it.") var postgres: String?
+    @Option(help: "width: tasks per phase (one run of W tasks, then W one-task runs), comma-separated.") var widthTasks = "1000,10000"
+    @Option(help: "width: runner loops draining each phase.") var widthRunners = 16
+    @Option(help: "width: seconds each phase may take at most (then it reports how far it got).") var widthMaxSeconds: Double = 300
+    @Option(help: "PostgreSQL URL: also run lifecycle, read, fanout and width against servers on it.") var postgres: String?
     @Option(help: "Write perf profiles (perf record -g) of the c=32 lifecycle and read levels into this directory.") var profile: String?
     @Option(help: "Directory for the databases and server logs (default: a new one under the temporary directory).") var workDir: String?
     @Flag(help: "Keep the work directory.") var keep = false
@@ -141,9 +146,14 @@ struct RunCommand: AsyncParsableCommand {
             results.append(.init("memory", memory))
         }
 
+        // ---- width: fresh servers ---------------------------------------------------------------
+        if selected.contains("width") {
+            results.append(.init("width", try await width(binary, directory)))
+        }
+
         // ---- PostgreSQL, when given -----------------------------------------------------------
         if let postgres {
-            let sections: [JSONValue.Member] = try await withServer(binary, directory, name: "postgres", database: postgres) { server, client in
+            var sections: [JSONValue.Member] = try await withServer(binary, directory, name: "postgres", database: postgres) { server, client in
                 try await Task.sleep(for: .seconds(2))
                 let rssIdle = server.rssMiB
                 say("postgres server pid \(server.pid) on \(server.base): RSS idle \(fmt(rssIdle)) MiB")
@@ -152,6 +162,9 @@ struct RunCommand: AsyncParsableCommand {
                     levelDuration: levelDuration, directory: directory, profileSuffix: "-postgres")
                 sections.append(.init("rss_mb_idle", number(rssIdle)))
                 return sections
+            }
+            if selected.contains("width") {
+                sections.append(.init("width", try await width(binary, directory, postgres: postgres)))
             }
             results.append(.init("postgres", .object(sections)))
         }
@@ -189,6 +202,31 @@ struct RunCommand: AsyncParsableCommand {
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
         throw BenchError("no runwarden executable next to this one; build it (swift build -c release --product runwarden) or pass --server-binary")
+    }
+
+    /// width: for each --width-tasks W, the one-run phase and the many-runs phase, each on a
+    /// fresh server (a long lease: a claimed task waiting for its report must not be reaped).
+    func width(_ binary: String, _ directory: String, postgres: String? = nil) async throws -> JSONValue {
+        var members: [JSONValue.Member] = []
+        let store = postgres == nil ? "sqlite" : "postgres"
+        for tasks in widthTasks.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+            let label = "\(tasks) \(store)"
+            let one = try await withServer(binary, directory, name: "width-\(tasks)-one-\(store)", database: postgres, lease: "2h") { server, client in
+                say("width server pid \(server.pid) on \(server.base) (\(store)): one run of \(tasks) tasks, \(widthRunners) runner loops")
+                return await WidthWorkload.oneRun(client, server: server, tasks: tasks, runners: widthRunners, maxSeconds: widthMaxSeconds, label: label)
+            }
+            try await Task.sleep(for: .seconds(settle))
+            let many = try await withServer(binary, directory, name: "width-\(tasks)-many-\(store)", database: postgres, lease: "2h") { server, client in
+                say("width server pid \(server.pid) on \(server.base) (\(store)): \(tasks) one-task runs, \(widthRunners) runner loops")
+                return await WidthWorkload.manyRuns(
+                    client, server: server, tasks: tasks, runners: widthRunners, maxSeconds: widthMaxSeconds, label: label, cleanUp: postgres != nil)
+            }
+            let summary = WidthWorkload.summary(tasks: tasks, runners: widthRunners, one: one, many: many)
+            say("  width \(label): one/many \(fmt(summary["one_over_many"]?.doubleValue, 3)) (\(summary["ratio_basis"]?.stringValue ?? "no ratio"); target ≤ 1.3)")
+            members.append(.init(String(tasks), summary))
+            try await Task.sleep(for: .seconds(settle))
+        }
+        return .object(members)
     }
 
     /// lifecycle and read (+ fan-out and webhooks) against one server.

@@ -70,6 +70,45 @@ enum Table {
         if let memory = w["memory"] {
             say("memory: RSS idle \(fmt(memory["rss_mb_idle"]?.doubleValue)) MiB; after \(int(memory["runs"])) finished runs \(fmt(memory["rss_mb_after"]?.doubleValue)) MiB (peak \(fmt(memory["rss_mb_peak"]?.doubleValue))); database \(fmt(memory["database_mb"]?.doubleValue)) MiB = \(fmt(memory["database_mb_per_100k_runs"]?.doubleValue)) MiB per 100k runs")
         }
+        printWidth([("sqlite", w["width"]), ("postgres", w["postgres"]?["width"])])
+    }
+
+    /// width: per store and W, the one-run and many-runs phases and their ratio.
+    static func printWidth(_ stores: [(String, JSONValue?)]) {
+        let rows = stores.compactMap { store, section in section?.objectMembers.map { (store, $0) } }
+        guard !rows.isEmpty else { return }
+        say("")
+        let runners = rows.first?.1.first.map { int($0.value["runners"]) } ?? "-"
+        say("width (\(runners) runner loops: claim → running → succeeded; s = first claim → last task succeeded)")
+        let header = "store       tasks  phase      status         s    done   trans/s  claim p50/p99  all p50/p99  fail  failures"
+        say(header)
+        say(String(repeating: "-", count: header.count))
+        for (store, members) in rows {
+            for member in members {
+                let r = member.value
+                for (phase, key) in [("one run", "one_run"), ("many runs", "many_runs")] {
+                    guard let p = r[key] else { continue }
+                    let lead = pad(store, 9, right: false) + pad(member.key, 8) + "  " + pad(phase, 10, right: false)
+                    let status = p["status"]?.stringValue ?? "-"
+                    guard status == "finished" || status == "unfinished" else {
+                        let detail = p["http_status"].map { "HTTP \(int($0)): " } ?? ""
+                        say(lead + " " + status + " (" + detail + String((p["error"]?.stringValue ?? failures(p["failures"])).prefix(120)) + ")")
+                        continue
+                    }
+                    func pp(_ kind: String) -> String {
+                        "\(fmt(p.at("latency_ms.\(kind).p50")?.doubleValue, 1))/\(fmt(p.at("latency_ms.\(kind).p99")?.doubleValue, 1))"
+                    }
+                    say(
+                        lead + " " + pad(status, 10, right: false) + pad(fmt(p["seconds"]?.doubleValue, 2), 8) + pad(int(p["tasks_done"]), 8)
+                            + pad(fmt(p["transitions_per_s"]?.doubleValue), 10) + pad(pp("claim"), 15) + pad(pp("transition"), 13)
+                            + pad(int(p["failed"]), 6) + "  " + failures(p["failures"]))
+                }
+                let ratio = r["one_over_many"]?.doubleValue
+                let verdict = r["target_met"].map { $0 == .bool(true) ? "met" : ($0 == .bool(false) ? "missed" : "-") } ?? "-"
+                say(pad("", 19) + "one/many = \(fmt(ratio, 3)) (\(r["ratio_basis"]?.stringValue ?? "no ratio")); target ≤ 1.3: \(verdict)")
+            }
+        }
+        say("(latencies in ms; all = claim, running and succeeded together)")
     }
 
     static func int(_ value: JSONValue?) -> String { value?.doubleValue.map { String(Int($0)) } ?? "-" }
