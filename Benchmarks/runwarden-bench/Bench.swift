@@ -24,13 +24,14 @@ struct RunCommand: AsyncParsableCommand {
             workspaces, 8 runner loops); webhooks (deliveries/s and commit-to-receipt to a local receiver); \
             wake (idle long-poll waiters, one change at a time); memory (RSS idle, after --memory-runs finished \
             runs, database size per 100k runs). Each level is bounded by --duration AND an iteration count. \
-            Not in the default list (it takes minutes): width (W tasks as one run and as W one-task runs, \
-            drained by --width-runners loops, fresh servers, also on --postgres).
+            Not in the default list (they take minutes): width (W tasks as one run and as W one-task runs, \
+            drained by --width-runners loops, fresh servers, also on --postgres) and backlog (lifecycles/s at \
+            c=16 before and after B queued tasks no runner can take).
             """)
 
     @Option(help: "The runwarden executable (default: next to this one).") var serverBinary: String?
     @Option(help: "Where results go.") var out = "Benchmarks/results/runwarden.json"
-    @Option(help: "Workloads, comma-separated: lifecycle,read,create,fanout,webhooks,wake,memory; also width (long, not in the default).")
+    @Option(help: "Workloads, comma-separated: lifecycle,read,create,fanout,webhooks,wake,memory; also width,backlog (long, not in the default).")
     var workloads = "lifecycle,read,create,fanout,webhooks,wake,memory"
     @Option(help: "Concurrency levels of lifecycle and read.") var levels = "1,8,32"
     @Option(help: "Seconds per level.") var duration: Double = 10
@@ -46,6 +47,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "width: tasks per phase (one run of W tasks, then W one-task runs), comma-separated.") var widthTasks = "1000,10000"
     @Option(help: "width: runner loops draining each phase.") var widthRunners = 16
     @Option(help: "width: seconds each phase may take at most (then it reports how far it got).") var widthMaxSeconds: Double = 300
+    @Option(help: "backlog: unclaimable queued tasks, comma-separated (a fresh server each).") var backlogTasks = "5000,50000"
+    @Option(help: "backlog: tasks per run of the backlog.") var backlogRunSize = 1000
     @Option(help: "PostgreSQL URL: also run lifecycle, read, fanout and width against servers on it.") var postgres: String?
     @Option(help: "Write perf profiles (perf record -g) of the c=32 lifecycle and read levels into this directory.") var profile: String?
     @Option(help: "Directory for the databases and server logs (default: a new one under the temporary directory).") var workDir: String?
@@ -146,9 +149,22 @@ struct RunCommand: AsyncParsableCommand {
             results.append(.init("memory", memory))
         }
 
-        // ---- width: fresh servers ---------------------------------------------------------------
+        // ---- width and backlog: fresh servers ---------------------------------------------------
         if selected.contains("width") {
             results.append(.init("width", try await width(binary, directory)))
+        }
+        if selected.contains("backlog") {
+            var backlog: [JSONValue.Member] = []
+            for count in backlogTasks.split(separator: ",").compactMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
+                let result = try await withServer(binary, directory, name: "backlog-\(count)") { server, client in
+                    say("backlog server pid \(server.pid) on \(server.base)")
+                    return try await BacklogWorkload.run(
+                        client, server: server, backlog: count, runSize: backlogRunSize, duration: levelDuration, maxIterations: maxIterations,
+                        settle: settle)
+                }
+                backlog.append(.init(String(count), result))
+            }
+            results.append(.init("backlog", .object(backlog)))
         }
 
         // ---- PostgreSQL, when given -----------------------------------------------------------

@@ -71,6 +71,7 @@ enum Table {
             say("memory: RSS idle \(fmt(memory["rss_mb_idle"]?.doubleValue)) MiB; after \(int(memory["runs"])) finished runs \(fmt(memory["rss_mb_after"]?.doubleValue)) MiB (peak \(fmt(memory["rss_mb_peak"]?.doubleValue))); database \(fmt(memory["database_mb"]?.doubleValue)) MiB = \(fmt(memory["database_mb_per_100k_runs"]?.doubleValue)) MiB per 100k runs")
         }
         printWidth([("sqlite", w["width"]), ("postgres", w["postgres"]?["width"])])
+        if let backlog = w["backlog"] { printBacklog(backlog) }
     }
 
     /// width: per store and W, the one-run and many-runs phases and their ratio.
@@ -109,6 +110,33 @@ enum Table {
             }
         }
         say("(latencies in ms; all = claim, running and succeeded together)")
+    }
+
+    /// backlog: lifecycles/s at c=16 without and with B unclaimable tasks queued.
+    static func printBacklog(_ backlog: JSONValue) {
+        guard let members = backlog.objectMembers, !members.isEmpty else { return }
+        say("")
+        say("backlog (lifecycle c=16 on a fresh server, then again with B queued tasks no runner can take)")
+        let header = "backlog   queued   without runs/s  claim p50/p99   with runs/s  claim p50/p99   with/without  target ≥ 0.8  failed w/o / with"
+        say(header)
+        say(String(repeating: "-", count: header.count))
+        for member in members {
+            let r = member.value
+            func pp(_ phase: String) -> String {
+                "\(fmt(r.at("\(phase).latency_ms.claim.p50")?.doubleValue, 2))/\(fmt(r.at("\(phase).latency_ms.claim.p99")?.doubleValue, 2))"
+            }
+            var verdict = r["target_met"].map { $0 == .bool(true) ? "met" : ($0 == .bool(false) ? "missed" : "-") } ?? "-"
+            if r["backlog_complete"] == .bool(false) { verdict = "incomplete" }
+            say(
+                pad(member.key, 7, right: false) + pad(int(r["backlog_tasks_queued"]), 9) + pad(fmt(r.at("without.runs_per_s")?.doubleValue), 17)
+                    + pad(pp("without"), 15) + pad(fmt(r.at("with.runs_per_s")?.doubleValue), 14) + pad(pp("with"), 15)
+                    + pad(fmt(r["with_over_without"]?.doubleValue, 3), 15) + pad(verdict, 14)
+                    + pad("\(int(r.at("without.failed"))) / \(int(r.at("with.failed")))", 19))
+        }
+        say("(claim latencies in ms)")
+        for member in members where member.value["backlog_complete"] == .bool(false) {
+            say("backlog \(member.key): only \(int(member.value["backlog_tasks_queued"])) tasks queued: \(failures(member.value["backlog_create_failures"])) \(member.value["backlog_create_failure_samples"]?.objectMembers?.first?.value.stringValue?.prefix(160) ?? "")")
+        }
     }
 
     static func int(_ value: JSONValue?) -> String { value?.doubleValue.map { String(Int($0)) } ?? "-" }
