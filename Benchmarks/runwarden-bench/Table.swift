@@ -81,7 +81,7 @@ enum Table {
         say("")
         let runners = rows.first?.1.first.map { int($0.value["runners"]) } ?? "-"
         say("width (\(runners) runner loops: claim → running → succeeded; s = first claim → last task succeeded)")
-        let header = "store       tasks  phase      status         s    done   trans/s  claim p50/p99  all p50/p99  fail  failures"
+        let header = "store       tasks  phase      status         s    done   trans/s    claim p50/p99      all p50/p99  fail  failures"
         say(header)
         say(String(repeating: "-", count: header.count))
         for (store, members) in rows {
@@ -101,7 +101,7 @@ enum Table {
                     }
                     say(
                         lead + " " + pad(status, 10, right: false) + pad(fmt(p["seconds"]?.doubleValue, 2), 8) + pad(int(p["tasks_done"]), 8)
-                            + pad(fmt(p["transitions_per_s"]?.doubleValue), 10) + pad(pp("claim"), 15) + pad(pp("transition"), 13)
+                            + pad(fmt(p["transitions_per_s"]?.doubleValue), 10) + pad(pp("claim"), 17) + pad(pp("transition"), 17)
                             + pad(int(p["failed"]), 6) + "  " + failures(p["failures"]))
                 }
                 let ratio = r["one_over_many"]?.doubleValue
