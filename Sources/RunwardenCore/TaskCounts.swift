@@ -9,6 +9,8 @@ public struct TaskCounts: Sendable, Equatable, Codable {
         byStatus = counts
     }
 
+    public init(_ counts: [TaskStatus: Int]) { byStatus = counts.filter { $0.value != 0 } }
+
     public subscript(status: TaskStatus) -> Int { byStatus[status] ?? 0 }
 
     public var total: Int { byStatus.values.reduce(0, +) }

@@ -82,9 +82,9 @@ struct RunRoutes {
         let wait = try request.waitDuration()
         let includeTasks = try request.booleanQuery("tasks", default: true)
         let record = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service] in
-            try await service.run(id, afterVersion: version, wait: wait)
+            try await service.run(id, afterVersion: version, wait: wait, withTasks: includeTasks)
         }
-        // Without tasks the answer is small whatever the run's width: rendered each time.
+        // Without tasks the answer is small whatever the run's width, and so is its read.
         guard includeTasks else { return .json(Snapshot.run(record.run, lockHolders: [:], includeTasks: false)) }
         return .json(bytes: snapshots.bytes(of: record))
     }

@@ -79,12 +79,21 @@ public struct RunService: Sendable {
         Task.isCancelled || Task.isShuttingDownGracefully || WaitInterrupt.current?.isFired == true
     }
 
-    /// The run once its `version` is past `afterVersion`, or as it is when `wait` runs out.
-    public func run(_ id: String, afterVersion: Int?, wait: Duration) async throws -> RunRecord {
+    /// The run without reading its tasks (`RunStore.runSummary`).
+    public func runSummary(_ id: String) async throws -> Run {
+        guard let run = try await timed("read_run_summary", { try await store.runSummary(id: id) }) else {
+            throw RunwardenError.notFound(.run, id)
+        }
+        return run
+    }
+
+    /// The run once its `version` is past `afterVersion`, or as it is when `wait` runs out;
+    /// without `withTasks`, its summary only (no lock holders either).
+    public func run(_ id: String, afterVersion: Int?, wait: Duration, withTasks: Bool = true) async throws -> RunRecord {
         let deadline = ContinuousClock.now + wait
         while true {
             let generation = await hub.generation(of: .run(id))
-            let record = try await run(id)
+            let record = withTasks ? try await run(id) : RunRecord(run: try await runSummary(id), lockHolders: [:])
             guard let afterVersion, record.run.state.version <= afterVersion else { return record }
             let remaining = deadline - .now
             if remaining <= .zero || Self.waitIsOver { return record }
@@ -113,7 +122,7 @@ public struct RunService: Sendable {
             let generation = await hub.generation(of: topic)
             let events = try await timed("read_events", { try await store.events(runID: runID, after: seq, limit: limit) })
             if !events.isEmpty { return events }
-            if let runID, try await store.run(id: runID) == nil { throw RunwardenError.notFound(.run, runID) }
+            if let runID, try await store.runSummary(id: runID) == nil { throw RunwardenError.notFound(.run, runID) }
             let remaining = deadline - .now
             if remaining <= .zero || Self.waitIsOver { return [] }
             await hub.wait(for: topic, after: generation, timeout: remaining)

@@ -20,7 +20,7 @@ struct StreamRoutes {
 
     @Sendable func runStream(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let runID = try context.parameters.require("id")
-        _ = try await service.run(runID)  // 404 before the stream starts
+        _ = try await service.runSummary(runID)  // 404 before the stream starts
         return stream(runID: runID, after: try Self.resumePoint(request))
     }
 
@@ -55,7 +55,7 @@ struct StreamRoutes {
                 // The status is read before the events: a run that was already over then has
                 // its terminal event among them, so an empty page means the client has it all.
                 var wasOver = false
-                if let runID { wasOver = try await service.run(runID).run.status.isTerminal }
+                if let runID { wasOver = try await service.runSummary(runID).status.isTerminal }
                 var events = try await service.events(runID: runID, after: cursor, limit: 500, wait: .zero)
                 if events.isEmpty, wasOver { break }
                 if events.isEmpty {

@@ -12,8 +12,12 @@ public protocol RunStore: WebhookStore {
     func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome
 
     func run(id: String) async throws -> RunRecord?
+    /// The run's own fields without reading its tasks: `tasks` is empty and `state.taskCounts`
+    /// holds their counts. What a summary, a list item or a stream's check needs.
+    func runSummary(id: String) async throws -> Run?
     /// The run holding the task, and the task's index in it.
     func task(id: String) async throws -> (record: RunRecord, index: Int)?
+    /// A page of run summaries (as `runSummary` reads them).
     func runs(_ query: RunQuery) async throws -> RunPage
     /// Events after `seq`, in `seq` order: one run's, or every run's when `runID` is nil.
     func events(runID: String?, after seq: Int64, limit: Int) async throws -> [Event]

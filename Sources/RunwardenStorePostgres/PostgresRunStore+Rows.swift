@@ -46,22 +46,29 @@ extension PostgresRunStore {
 
     static let taskColumns = "id, spec, state, heartbeat_at, dependents"
 
-    /// Several runs with their tasks in two statements, in the order of `ids` (unknown ids left out).
-    static func loadRuns(_ tx: PostgresTransaction, ids: [String]) async throws -> [Run] {
+    /// Run rows without their tasks, in the order of `ids` (unknown ids left out); task counts
+    /// counted in SQL for rows written before they were kept.
+    static func loadSummaries(_ tx: PostgresTransaction, ids: [String]) async throws -> [Run] {
         guard !ids.isEmpty else { return [] }
-        var tasksByRun: [String: [RunTask]] = [:]
-        for row in try await tx.rows(
-            "SELECT run_id, \(unescaped: taskColumns) FROM tasks WHERE run_id = ANY(\(ids)) ORDER BY run_id, position")
-        {
-            let runID = try row.decode(String.self)
-            tasksByRun[runID, default: []].append(try task(row, runID: runID, from: 1))
-        }
         var runs: [String: Run] = [:]
+        var uncounted: [String] = []
         for row in try await tx.rows("SELECT id, spec, state FROM runs WHERE id = ANY(\(ids))") {
             let (id, spec, state) = try row.decode((String, String, String).self)
-            runs[id] = Run(
+            let run = Run(
                 id: id, spec: try JSONColumn.runSpecs.decode(spec, row: id), state: try JSONColumn.runStates.decode(state, row: id),
-                tasks: tasksByRun[id] ?? [])
+                tasks: [])
+            if run.state.taskCounts == nil { uncounted.append(id) }
+            runs[id] = run
+        }
+        if !uncounted.isEmpty {
+            var counts: [String: [TaskStatus: Int]] = [:]
+            for row in try await tx.rows(
+                "SELECT run_id, status, count(*) FROM tasks WHERE run_id = ANY(\(uncounted)) GROUP BY run_id, status")
+            {
+                let (runID, status, count) = try row.decode((String, String, Int).self)
+                if let status = TaskStatus(rawValue: status) { counts[runID, default: [:]][status] = count }
+            }
+            for id in uncounted { runs[id]?.state.taskCounts = TaskCounts(counts[id] ?? [:]) }
         }
         return ids.compactMap { runs[$0] }
     }

@@ -79,6 +79,10 @@ extension PostgresRunStore {
         try await transaction(.read) { tx in try await Self.loadRecord(tx, runID: id) }
     }
 
+    public func runSummary(id: String) async throws -> Run? {
+        try await transaction(.read) { tx in try await Self.loadSummaries(tx, ids: [id]).first }
+    }
+
     public func task(id: String) async throws -> (record: RunRecord, index: Int)? {
         let found = try await transaction(.read) { tx -> TaskLookup? in
             guard let runID = try await tx.rows("SELECT run_id FROM tasks WHERE id = \(id)").first?.decode(String.self),
@@ -114,7 +118,7 @@ extension PostgresRunStore {
                 PostgresQuery(unsafeSQL: "SELECT id FROM runs \(filter) ORDER BY id DESC LIMIT $\(binds.count)", binds: binds)
             ).map { try $0.decode(String.self) }
             let page = Array(ids.prefix(limit))
-            let runs = try await Self.loadRuns(tx, ids: page)
+            let runs = try await Self.loadSummaries(tx, ids: page)
             return RunPage(runs: runs, nextCursor: ids.count > limit ? page.last : nil)
         }
     }

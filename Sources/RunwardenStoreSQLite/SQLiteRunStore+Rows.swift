@@ -12,14 +12,24 @@ extension SQLiteRunStore {
 
     static let taskColumns = "id, spec, state, heartbeat_at, dependents"
 
+    /// The run's row alone; its task counts counted in SQL for rows written before they were kept.
+    static func loadSummary(_ db: Database, runID: String) throws -> Run? {
+        guard let run = try loadRunRow(db, runID: runID) else { return nil }
+        guard run.state.taskCounts == nil else { return run }
+        var summary = run
+        var counts = [TaskStatus: Int]()
+        for row in try Row.fetchAll(
+            db.cachedStatement(sql: "SELECT status, count(*) AS n FROM tasks WHERE run_id = ? GROUP BY status"), arguments: [runID])
+        {
+            if let status = TaskStatus(rawValue: row["status"]) { counts[status] = row["n"] }
+        }
+        summary.state.taskCounts = TaskCounts(counts)
+        return summary
+    }
+
     /// The run's own row and the tasks `scope` names, in run order.
     static func loadRun(_ db: Database, runID: String, scope: ChangeScope) throws -> Run? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT spec, state FROM runs WHERE id = ?"), arguments: [runID])
-        else {
-            return nil
-        }
-        let spec = try JSONColumn.runSpecs.decode(row["spec"], row: runID)
-        let state = try JSONColumn.runStates.decode(row["state"], row: runID)
+        guard let run = try loadRunRow(db, runID: runID) else { return nil }
         let rows: [Row]
         switch scope {
         case .wholeRun:
@@ -44,7 +54,18 @@ extension SQLiteRunStore {
                 rows = [target]
             }
         }
-        return Run(id: runID, spec: spec, state: state, tasks: try rows.map { try task($0, runID: runID) })
+        return Run(id: runID, spec: run.spec, state: run.state, tasks: try rows.map { try task($0, runID: runID) })
+    }
+
+    /// The run's own row, without tasks.
+    static func loadRunRow(_ db: Database, runID: String) throws -> Run? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT spec, state FROM runs WHERE id = ?"), arguments: [runID])
+        else {
+            return nil
+        }
+        return Run(
+            id: runID, spec: try JSONColumn.runSpecs.decode(row["spec"], row: runID),
+            state: try JSONColumn.runStates.decode(row["state"], row: runID), tasks: [])
     }
 
     static func task(_ row: Row, runID: String) throws -> RunTask {

@@ -98,6 +98,10 @@ public final class SQLiteRunStore: RunStore {
         try await reading { db in try Self.loadRecord(db, runID: id) }
     }
 
+    public func runSummary(id: String) async throws -> Run? {
+        try await reading { db in try Self.loadSummary(db, runID: id) }
+    }
+
     public func task(id: String) async throws -> (record: RunRecord, index: Int)? {
         try await reading { db in
             guard
@@ -131,7 +135,7 @@ public final class SQLiteRunStore: RunStore {
             let ids = try String.fetchAll(
                 db.cachedStatement(sql: "SELECT id FROM runs \(filter) ORDER BY id DESC LIMIT ?"), arguments: arguments)
             let page = ids.prefix(query.limit)
-            let runs = try page.compactMap { try Self.loadRun(db, runID: $0) }
+            let runs = try page.compactMap { try Self.loadSummary(db, runID: $0) }
             return RunPage(runs: runs, nextCursor: ids.count > query.limit ? page.last : nil)
         }
     }

@@ -39,6 +39,10 @@ struct ScopedChangeStoreTests {
         #expect(stored.state.taskCounts == TaskCounts(stored.tasks), "counts kept as the changes committed")
         #expect(stored.state.version == 4)
         #expect(Snapshot.progress(of: stored).queued == 301)
+        let summary = try #require(try await store.runSummary(id: run.id))
+        #expect(summary.tasks.isEmpty)
+        #expect(summary.state == stored.state, "a summary reads the run's row only")
+        #expect(try await store.runs(RunQuery()).runs == [summary])
     }
 
     @Test("a task that fails its run reaches for the whole run: every other task ends in the same commit", arguments: Backend.all)
@@ -102,6 +106,8 @@ struct ScopedChangeStoreTests {
         let a = try #require(try await store.task(id: "task_a")).record.run
         #expect(a.tasks.map(\.dependents) == [["task_b", "task_c"], ["task_c"], []])
         #expect(a.state.taskCounts == nil, "counted by the next whole-run change, not by the migration")
+        let summary = try #require(try await store.runSummary(id: "run_old"))
+        #expect(summary.state.taskCounts == TaskCounts(a.tasks), "a summary of an uncounted run counts in SQL")
 
         for (index, name) in ["a", "b", "c"].enumerated() {
             if name == "c" {
