@@ -269,6 +269,10 @@ public struct RunService: Sendable {
         try await timed("due_deliveries") { try await store.dueDeliveries(now: now, limit: limit) }
     }
 
+    public func dueDeliveries(url: String, now: Timestamp, limit: Int) async throws -> [Delivery] {
+        try await timed("due_deliveries") { try await store.dueDeliveries(url: url, now: now, limit: limit) }
+    }
+
     public func leaseDelivery(id: String, now: Timestamp, until: Timestamp) async throws -> DeliveryLease? {
         try await timed("lease_delivery") { try await store.leaseDelivery(id: id, now: now, until: until) }
     }

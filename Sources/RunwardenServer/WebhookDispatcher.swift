@@ -19,11 +19,12 @@ public struct WebhookDispatcher: Service {
         public var attemptTimeout = standardAttemptTimeout
         /// Which addresses a delivery may connect to (checked after resolving).
         public var egress = EgressPolicy.standard
-        public var maxInFlight = 16
-        /// Attempts to one URL at a time: a receiver gets a run's events in `seq` order (while
-        /// none fails), and one that never answers holds a single slot while the others keep
-        /// flowing to healthy receivers.
-        public var maxInFlightPerURL = 1
+        public var maxInFlight = 128
+        /// Attempts to one URL at a time at most, each of a different run: a run's events go
+        /// one after another, so a receiver gets them in `seq` order (while none fails). A URL
+        /// starts at one and doubles its share with each success, back to one at a failure: a
+        /// receiver that is down or never answers holds one slot while the rest keep flowing.
+        public var maxInFlightPerURL = 32
         /// How often due retries are looked for when nothing wakes the dispatcher.
         public var pollInterval: Duration = .seconds(1)
 
@@ -46,6 +47,8 @@ public struct WebhookDispatcher: Service {
         // A refused connection is one failed attempt, not five seconds of reconnecting: the
         // retry schedule is ours to apply.
         configuration.connectionPool.retryConnectionEstablishment = false
+        // As many connections to one receiver as attempts may be in flight to it.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = settings.maxInFlightPerURL
         let http = WebhookEgress(policy: settings.egress, configuration: configuration)
         await withDiscardingTaskGroup { group in
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
@@ -55,18 +58,29 @@ public struct WebhookDispatcher: Service {
                     // Held past the attempt's own timeout; the attempt's verdict replaces it.
                     let leaseEnd = now.adding(saturatingMilliseconds: settings.attemptTimeout.saturatingMilliseconds)
                         .adding(saturatingMilliseconds: 30_000)
-                    for delivery in try await service.dueDeliveries(now: now, limit: 200) {
-                        guard await inFlight.start(delivery, limits: settings) else { continue }
-                        // The read above may be stale, and other nodes dispatch too: only the
-                        // lease decides who attempts a delivery.
-                        guard let lease = try await service.leaseDelivery(id: delivery.id, now: now, until: leaseEnd) else {
-                            await inFlight.finish(delivery)
-                            continue
+                    // The oldest due delivery of each URL; then, for a URL whose receiver has
+                    // earned more than one slot, the heads of its other runs.
+                    for head in try await service.dueDeliveries(now: now, limit: 200) {
+                        let slots = await inFlight.freeSlots(for: head.url, limits: settings)
+                        guard slots > 0 else { continue }
+                        var batch = [head]
+                        if slots > 1 {
+                            batch += try await service.dueDeliveries(url: head.url, now: now, limit: slots)
+                                .filter { $0.runID != head.runID }.prefix(slots - 1)
                         }
-                        group.addTask {
-                            await attempt(delivery, secret: lease.secret, http: http)
-                            await inFlight.finish(delivery)
-                            await service.hub.notify([.deliveries])
+                        for delivery in batch {
+                            guard await inFlight.start(delivery, limits: settings) else { continue }
+                            // The read above may be stale, and other nodes dispatch too: only the
+                            // lease decides who attempts a delivery.
+                            guard let lease = try await service.leaseDelivery(id: delivery.id, now: now, until: leaseEnd) else {
+                                await inFlight.finish(delivery, succeeded: nil)
+                                continue
+                            }
+                            group.addTask {
+                                let verdict = await attempt(delivery, secret: lease.secret, http: http)
+                                await inFlight.finish(delivery, succeeded: verdict == .succeeded)
+                                await service.hub.notify([.deliveries])
+                            }
                         }
                     }
                 } catch {
@@ -80,8 +94,9 @@ public struct WebhookDispatcher: Service {
         await http.shutdown()
     }
 
-    /// One attempt: sign, POST, record what happened and what comes next.
-    func attempt(_ delivery: Delivery, secret: String?, http: WebhookEgress) async {
+    /// One attempt: sign, POST, record what happened and what comes next (returned).
+    @discardableResult
+    func attempt(_ delivery: Delivery, secret: String?, http: WebhookEgress) async -> DeliveryVerdict {
         let started = ContinuousClock.now
         let now = service.clock()
         let unixSeconds = now.milliseconds / 1000
@@ -130,6 +145,7 @@ public struct WebhookDispatcher: Service {
         if let failure { metadata["error"] = "\(failure)" }
         service.logger.log(level: failure == nil ? .debug : .info, "webhook attempt", metadata: metadata)
         service.metrics.recordDelivery(outcome: verdict.outcome, duration: latency)
+        return verdict
     }
 
     /// What follows an attempt: `attemptsSoFar` counts this one.
@@ -171,24 +187,46 @@ public struct WebhookDispatcher: Service {
     }
 }
 
-/// Which deliveries are being attempted now, overall and per URL.
+/// Which deliveries are being attempted now — overall, per URL, and per URL and run (one at a
+/// time, so a run's events keep their order) — and how many slots each URL has earned.
 actor InFlightDeliveries {
+    private struct Lane: Hashable {
+        let url: String
+        let runID: String
+    }
+
     private var ids: Set<String> = []
     private var perURL: [String: Int] = [:]
+    private var lanes: Set<Lane> = []
+    /// Slots a URL may use: 1 (absent) until its receiver succeeds, doubled by each success up to
+    /// `maxInFlightPerURL`, back to 1 at a failure. Kept only for URLs above 1.
+    private var earned: [String: Int] = [:]
+
+    func freeSlots(for url: String, limits: WebhookDispatcher.Settings) -> Int {
+        let allowed = min(earned[url] ?? 1, limits.maxInFlightPerURL)
+        return max(0, min(allowed - perURL[url, default: 0], limits.maxInFlight - ids.count))
+    }
 
     func start(_ delivery: Delivery, limits: WebhookDispatcher.Settings) -> Bool {
-        guard !ids.contains(delivery.id), ids.count < limits.maxInFlight,
-            perURL[delivery.url, default: 0] < limits.maxInFlightPerURL
-        else { return false }
+        let lane = Lane(url: delivery.url, runID: delivery.runID)
+        guard !ids.contains(delivery.id), !lanes.contains(lane), freeSlots(for: delivery.url, limits: limits) > 0 else { return false }
         ids.insert(delivery.id)
+        lanes.insert(lane)
         perURL[delivery.url, default: 0] += 1
         return true
     }
 
-    func finish(_ delivery: Delivery) {
+    /// - Parameter succeeded: the attempt's outcome; nil when no attempt was made.
+    func finish(_ delivery: Delivery, succeeded: Bool?) {
         ids.remove(delivery.id)
+        lanes.remove(Lane(url: delivery.url, runID: delivery.runID))
         perURL[delivery.url, default: 1] -= 1
         if perURL[delivery.url] == 0 { perURL[delivery.url] = nil }
+        switch succeeded {
+        case true?: earned[delivery.url] = min(2 * (earned[delivery.url] ?? 1), 1 << 16)
+        case false?: earned[delivery.url] = nil
+        case nil: break
+        }
     }
 }
 

@@ -26,6 +26,34 @@ public enum DeliverySQL {
         """
     }
 
+    /// For one URL (`url`), the oldest due delivery of each run with pending deliveries to it,
+    /// runs oldest first (run ids sort by creation), at most `limit`: what may go to one receiver
+    /// at once while each run's events still go one after another. Walks the URL's pending runs
+    /// through `deliveries_pending_by_url_run`, one seek each (the walk's order is the answer's:
+    /// PostgreSQL may join it out of order, hence the `ORDER BY`).
+    /// `url`, `now` and `limit` are the backend's placeholders (`url` is used three times).
+    public static func dueHeadsPerRun(columns: String, url: String, now: String, limit: String) -> String {
+        """
+        WITH RECURSIVE pending_runs(run_id) AS (
+            SELECT (SELECT run_id FROM deliveries WHERE status = 'pending' AND url = \(url) ORDER BY run_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT d.run_id FROM deliveries d
+                    WHERE d.status = 'pending' AND d.url = \(url) AND d.run_id > pending_runs.run_id ORDER BY d.run_id LIMIT 1)
+            FROM pending_runs WHERE pending_runs.run_id IS NOT NULL
+        )
+        SELECT \(columns) FROM pending_runs JOIN deliveries ON deliveries.id = (
+            SELECT h.id FROM deliveries h
+            WHERE h.status = 'pending' AND h.url = \(url) AND h.run_id = pending_runs.run_id AND h.next_attempt_at <= \(now)
+            ORDER BY h.next_attempt_at, h.event_seq LIMIT 1
+        )
+        ORDER BY pending_runs.run_id LIMIT \(limit)
+        """
+    }
+
+    /// The index of the per-run walk above; created by each backend's migration.
+    public static let pendingByURLAndRunIndex =
+        "CREATE INDEX deliveries_pending_by_url_run ON deliveries (url, run_id, next_attempt_at, event_seq) WHERE status = 'pending'"
+
     /// The index the walk above and the "receiver is back" catch-up (`url = ? AND status =
     /// 'pending'`) use; created by each backend's migration.
     public static let pendingByURLIndex =

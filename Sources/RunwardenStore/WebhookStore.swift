@@ -143,6 +143,9 @@ public protocol WebhookStore: Sendable {
     /// oldest first — so a URL with thousands of due rows (a receiver that is down) takes one
     /// place in the answer and cannot keep healthy receivers' deliveries out of it.
     func dueDeliveries(now: Timestamp, limit: Int) async throws -> [Delivery]
+    /// For one URL, the oldest due delivery of each of its runs, runs oldest first, at most
+    /// `limit`: what may be attempted at once to that receiver, one per run.
+    func dueDeliveries(url: String, now: Timestamp, limit: Int) async throws -> [Delivery]
     /// Takes a due delivery for one attempt by moving its next attempt to `until`, and reads
     /// its signing secret; nil when it is no longer pending and due (another dispatcher, or a
     /// stale read, got there first) or its subscription is gone or disabled (then it fails).

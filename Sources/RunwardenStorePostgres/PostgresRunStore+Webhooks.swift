@@ -87,6 +87,17 @@ extension PostgresRunStore {
         return try await transaction(.read) { tx in try await tx.rows(query).map(Self.delivery) }
     }
 
+    public func dueDeliveries(url: String, now: Timestamp, limit: Int) async throws -> [Delivery] {
+        var binds = PostgresBindings()
+        binds.append(url)
+        binds.append(now.milliseconds)
+        binds.append(Int64(max(0, limit)))
+        let query = PostgresQuery(
+            unsafeSQL: DeliverySQL.dueHeadsPerRun(columns: Self.qualifiedDeliveryColumns, url: "$1", now: "$2", limit: "$3"),
+            binds: binds)
+        return try await transaction(.read) { tx in try await tx.rows(query).map(Self.delivery) }
+    }
+
     public func recordAttempt(deliveryID: String, _ attempt: DeliveryAttempt, verdict: DeliveryVerdict) async throws {
         try await transaction(.write) { tx in
             guard

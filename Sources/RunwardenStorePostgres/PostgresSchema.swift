@@ -241,6 +241,8 @@ enum PostgresSchema {
                 "SELECT setval('events_seq', GREATEST(value, 1), value > 0) FROM counters WHERE name = 'seq'",
                 "DELETE FROM counters WHERE name = 'seq'",
             ]),
+        // Several deliveries to one receiver at once, one per run (`DeliverySQL.dueHeadsPerRun`).
+        Migration(version: 10, name: "deliveries-per-run", statements: [DeliverySQL.pendingByURLAndRunIndex]),
     ]
 }
 

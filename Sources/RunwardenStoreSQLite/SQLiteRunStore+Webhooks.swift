@@ -76,6 +76,15 @@ extension SQLiteRunStore {
         }
     }
 
+    public func dueDeliveries(url: String, now: Timestamp, limit: Int) async throws -> [Delivery] {
+        try await reading { db in
+            try Row.fetchAll(
+                db.cachedStatement(sql: DeliverySQL.dueHeadsPerRun(columns: "deliveries.*", url: "?1", now: "?2", limit: "?3")),
+                arguments: [url, now.milliseconds, limit]
+            ).map(Self.delivery)
+        }
+    }
+
     public func recordAttempt(deliveryID: String, _ attempt: DeliveryAttempt, verdict: DeliveryVerdict) async throws {
         try await writing { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM deliveries WHERE id = ?", arguments: [deliveryID]) else {

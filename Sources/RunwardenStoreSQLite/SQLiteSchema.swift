@@ -222,6 +222,10 @@ enum SQLiteSchema {
             try db.execute(sql: ClaimSQL.queuedByLabelsIndex)
             try db.execute(sql: "DROP INDEX tasks_claimable")
         }
+        migrator.registerMigration("v11-deliveries-per-run") { db in
+            // Several deliveries to one receiver at once, one per run (`DeliverySQL.dueHeadsPerRun`).
+            try db.execute(sql: DeliverySQL.pendingByURLAndRunIndex)
+        }
         return migrator
     }
 }

@@ -155,6 +155,35 @@ struct WebhookStoreConformanceTests {
         #expect(next.map(\.id) == [downDeliveries[downDeliveries.count - 2].id, due[1].id])
     }
 
+    @Test("per URL, the due query gives each run's oldest due delivery, runs oldest first, so one run's events go in order", arguments: Backend.all)
+    func dueDeliveriesPerRun(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        let hook = webhook("wh_all", events: ["*"])
+        try await store.createWebhook(hook)
+        var runs: [Run] = []
+        for index in 0..<5 { runs.append(try await create(store, [task("a\(index)")], now: at(index))) }
+        // The first run has two events: its second waits behind its first.
+        let claimed = try #require(try await store.claim(runner: "r", labels: [], now: at(10)))
+        #expect(claimed.value.runID == runs[0].id)
+
+        let heads = try await store.dueDeliveries(url: hook.url, now: at(11), limit: 3)
+        #expect(heads.map(\.runID) == runs.prefix(3).map(\.id))
+        #expect(heads.first?.type == "run.created", "a run's first event before its later ones")
+        #expect(try await store.dueDeliveries(url: hook.url, now: at(11), limit: 10).count == 5)
+        #expect(try await store.dueDeliveries(url: "https://hooks.example/nobody", now: at(11), limit: 10).isEmpty)
+
+        // Once the head is attempted, the run's next event is its head.
+        let first = try #require(heads.first)
+        #expect(try await store.leaseDelivery(id: first.id, now: at(11), until: at(100)) != nil)
+        try await store.recordAttempt(
+            deliveryID: first.id, DeliveryAttempt(at: at(12), statusCode: 204, latencyMs: 3, error: nil), verdict: .succeeded)
+        let next = try await store.dueDeliveries(url: hook.url, now: at(13), limit: 1)
+        #expect(next.map(\.runID) == [runs[0].id])
+        #expect(next.first?.type == "task.dispatched")
+        // Nothing due before its time.
+        #expect(try await store.dueDeliveries(url: hook.url, now: at(-100), limit: 10).isEmpty)
+    }
+
     @Test("a lease reads the secret from the subscription or the run; deliveries keep no copy", arguments: Backend.all)
     func leaseReadsTheSecret(backend: Backend) async throws {
         let (store, _) = try await backend.makeStore()
