@@ -65,8 +65,11 @@ public struct WebhookDispatcher: Service {
                         guard slots > 0 else { continue }
                         var batch = [head]
                         if slots > 1 {
-                            batch += try await service.dueDeliveries(url: head.url, now: now, limit: slots)
-                                .filter { $0.runID != head.runID }.prefix(slots - 1)
+                            // Runs with an attempt in flight show their next event as due too,
+                            // and are passed over below: ask for enough heads to fill the slots.
+                            let busy = await inFlight.count(for: head.url)
+                            batch += try await service.dueDeliveries(url: head.url, now: now, limit: slots + busy)
+                                .filter { $0.runID != head.runID }
                         }
                         for delivery in batch {
                             guard await inFlight.start(delivery, limits: settings) else { continue }
@@ -201,6 +204,9 @@ actor InFlightDeliveries {
     /// Slots a URL may use: 1 (absent) until its receiver succeeds, doubled by each success up to
     /// `maxInFlightPerURL`, back to 1 at a failure. Kept only for URLs above 1.
     private var earned: [String: Int] = [:]
+
+    /// Attempts in flight to `url`.
+    func count(for url: String) -> Int { perURL[url, default: 0] }
 
     func freeSlots(for url: String, limits: WebhookDispatcher.Settings) -> Int {
         let allowed = min(earned[url] ?? 1, limits.maxInFlightPerURL)
