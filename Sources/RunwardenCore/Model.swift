@@ -234,6 +234,8 @@ public struct RunState: Sendable, Equatable, Codable {
     /// Its tasks by status, kept as each change commits. Nil in rows written before they were
     /// kept: the next change of such a run loads all its tasks and counts them.
     public var taskCounts: TaskCounts?
+    /// When retention removed the run's events, deliveries and idempotency keys (SPEC §7).
+    public var compactedAt: Timestamp?
 
     public init(createdAt: Timestamp) {
         self.createdAt = createdAt
@@ -242,7 +244,7 @@ public struct RunState: Sendable, Equatable, Codable {
 
     // Pinned: the stored `state` column's keys.
     enum CodingKeys: String, CodingKey {
-        case status, version, createdAt, updatedAt, startedAt, finishedAt, error, outputRef, lastRunSeq, taskCounts
+        case status, version, createdAt, updatedAt, startedAt, finishedAt, error, outputRef, lastRunSeq, taskCounts, compactedAt
     }
 }
 

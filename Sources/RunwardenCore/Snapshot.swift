@@ -14,7 +14,8 @@ public enum Snapshot {
             finishedAt: state.finishedAt?.iso8601,
             durationMs: state.finishedAt.map { max(0, $0.milliseconds - (state.startedAt ?? state.createdAt).milliseconds) },
             error: state.error, progress: progress(of: run), tasks: tasks, outputRef: state.outputRef,
-            metadata: run.spec.metadata, links: RunLinks(runID: run.id), callbackSecret: nil)
+            metadata: run.spec.metadata, links: RunLinks(runID: run.id), callbackSecret: nil,
+            compacted: state.compactedAt == nil ? nil : true)
     }
 
     /// A task as it appears in the snapshot; with `includeRunID` as `GET /v1/tasks/{id}` answers it.

@@ -1,11 +1,11 @@
 import Foundation
 
-/// Parses the duration and size notations used by flags (SPEC §2): `500ms`, `5s`, `2m`, `1h`,
+/// Parses the duration and size notations used by flags (SPEC §2): `500ms`, `5s`, `2m`, `1h`, `30d`,
 /// and bytes with an optional `KiB`/`MiB`/`GiB` suffix.
 public enum Units {
     /// Milliseconds, or nil when the text is not a positive duration.
     public static func milliseconds(_ text: String) -> Int64? {
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
             let number = trimmed.dropLast(suffix.count)

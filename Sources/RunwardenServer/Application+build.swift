@@ -38,6 +38,7 @@ public func buildApplication(
     let service = RunService(store: chosenStore, hub: hub, leaseSeconds: configuration.leaseSeconds, logger: logger, schema: schema)
     let router = buildRouter(service: service, configuration: configuration)
     if let interval = configuration.reaperInterval { services.append(Reaper(service: service, interval: interval)) }
+    if let retention = configuration.retention { services.append(Retention(service: service, retention: retention)) }
     if configuration.dispatchWebhooks {
         var settings = WebhookDispatcher.Settings(schedule: configuration.webhookRetryMs)
         settings.attemptTimeout = configuration.webhookAttemptTimeout

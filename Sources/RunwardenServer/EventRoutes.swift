@@ -20,6 +20,7 @@ struct EventRoutes {
         let after = Int64(try request.integerQuery("after", minimum: 0) ?? 0)
         let limit = try request.limit(default: 100, maximum: 500)
         let wait = try request.waitDuration()
+        try await service.checkEventsKept(runID: runID, after: after)
         let events = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) {
             try await service.events(runID: runID, after: after, limit: limit, wait: wait)
         }

@@ -288,6 +288,35 @@ public struct RunService: Sendable {
 
     public func statusCounts() async throws -> StatusCounts { try await store.statusCounts() }
 
+    // MARK: - Retention
+
+    /// Compacts up to `limit` runs that finished more than `retention` ago; returns how many.
+    public func compact(olderThan retention: Duration, limit: Int) async throws -> Int {
+        let now = clock()
+        let cutoff = now.adding(saturatingMilliseconds: -retention.saturatingMilliseconds)
+        return try await timed("compact") { try await store.compactRuns(finishedBefore: cutoff, limit: limit, now: now) }
+    }
+
+    /// Refuses to read events retention removed (SPEC §7): a compacted run's timeline
+    /// (`events_expired`), or all runs' events after a cursor below an event it removed
+    /// (`cursor_expired`; `after` 0 means "the oldest kept", never expired).
+    public func checkEventsKept(runID: String?, after: Int64) async throws {
+        if let runID {
+            guard try await runSummary(runID).state.compactedAt == nil else {
+                throw RunwardenError(
+                    .eventsExpired, "the events of run \(runID) were removed by retention; its snapshot is kept at /v1/runs/\(runID)")
+            }
+        } else if after > 0 {
+            let kept = try await store.retainedEvents()
+            guard after >= kept.removedThrough else {
+                let oldest = kept.oldestKept ?? kept.removedThrough + 1
+                throw RunwardenError(
+                    .cursorExpired, "events after \(after) were removed by retention",
+                    details: [FieldError("after", "oldest available seq is \(oldest)")])
+            }
+        }
+    }
+
     // MARK: - Liveness
 
     /// Gives every claimed task a fresh lease; called once when the server starts, because

@@ -10,6 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var runnerToken: String?
     public var leaseSeconds = 30
     public var maxBodyBytes = 1 << 20
+    /// How long finished runs keep their events (`--retention`, SPEC §7); nil keeps them forever.
+    public var retention: Duration?
     /// The most tasks a run may hold (`--max-tasks`, SPEC §7).
     public var maxTasks = RunDefinition.defaultMaxTasks
     /// Connections to PostgreSQL this node may open (`--db-pool-size`).

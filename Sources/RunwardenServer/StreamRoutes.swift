@@ -20,14 +20,16 @@ struct StreamRoutes {
 
     @Sendable func runStream(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let runID = try context.parameters.require("id")
-        _ = try await service.runSummary(runID)  // 404 before the stream starts
-        return stream(runID: runID, after: try Self.resumePoint(request))
+        let after = try Self.resumePoint(request)
+        try await service.checkEventsKept(runID: runID, after: after ?? 0)  // 404 or 410 before the stream starts
+        return stream(runID: runID, after: after)
     }
 
     @Sendable func allStream(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         // Without a resume point the stream starts at "now" — read before the headers go out,
         // so a client that acts once connected cannot miss its own first event.
         var start = try Self.resumePoint(request)
+        if let start { try await service.checkEventsKept(runID: nil, after: start) }
         if start == nil { start = try await service.latestSeq() }
         return stream(runID: nil, after: start)
     }

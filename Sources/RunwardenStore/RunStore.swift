@@ -24,6 +24,14 @@ public protocol RunStore: WebhookStore {
     /// The newest event's `seq`, 0 when there is none.
     func latestSeq() async throws -> Int64
 
+    /// Compacts up to `limit` runs that finished before `cutoff` and are not compacted yet, in
+    /// one short transaction: their events, deliveries and idempotency keys are deleted, the
+    /// run and its tasks stay (`compactedAt` set, one version step). Returns how many.
+    func compactRuns(finishedBefore cutoff: Timestamp, limit: Int, now: Timestamp) async throws -> Int
+    /// Where retention has been: the greatest `seq` of an event it removed (0: none), and the
+    /// oldest event kept (nil: none). A reader whose cursor is below the first missed events.
+    func retainedEvents() async throws -> RetainedEvents
+
     /// Applies `body` to the run in one transaction, loading only what `scope` names; nil when
     /// the run does not exist. When the change reaches past its scope (`needsWholeRun`), it is
     /// applied again to the whole run, so `body` may run twice and must not do anything else.
@@ -67,6 +75,16 @@ public protocol RunStore: WebhookStore {
 
     /// How many runs and tasks are in each status now (for `/metrics`).
     func statusCounts() async throws -> StatusCounts
+}
+
+/// See `RunStore.retainedEvents`.
+public struct RetainedEvents: Sendable, Equatable {
+    public var removedThrough: Int64
+    public var oldestKept: Int64?
+    public init(removedThrough: Int64, oldestKept: Int64?) {
+        self.removedThrough = removedThrough
+        self.oldestKept = oldestKept
+    }
 }
 
 /// Runs and tasks by status, keyed by the status's name. Both stores keep these as changes

@@ -46,7 +46,8 @@ extension PostgresRunStore {
         try await tx.execute(
             """
             UPDATE runs SET status = \(run.status.rawValue), version = \(run.state.version),
-                deadline_at = \(run.timeoutDeadline?.milliseconds), state = \(try JSONColumn.runStates.encode(run.state, row: run.id))
+                deadline_at = \(run.timeoutDeadline?.milliseconds), finished_at = \(run.state.finishedAt?.milliseconds),
+                state = \(try JSONColumn.runStates.encode(run.state, row: run.id))
             WHERE id = \(run.id)
             """)
     }

@@ -243,6 +243,18 @@ enum PostgresSchema {
             ]),
         // Several deliveries to one receiver at once, one per run (`DeliverySQL.dueHeadsPerRun`).
         Migration(version: 10, name: "deliveries-per-run", statements: [DeliverySQL.pendingByURLAndRunIndex]),
+        // Retention finds finished runs by `finished_at` and marks them `compacted_at`; the
+        // greatest `seq` it removed is the `counters` row `compacted_seq` (SPEC §7).
+        Migration(
+            version: 11, name: "retention",
+            statements: [
+                "ALTER TABLE runs ADD COLUMN finished_at BIGINT",
+                "ALTER TABLE runs ADD COLUMN compacted_at BIGINT",
+                "UPDATE runs SET finished_at = (state::jsonb -> 'finishedAt' ->> 'milliseconds')::bigint",
+                "CREATE INDEX runs_compactable ON runs (finished_at) WHERE finished_at IS NOT NULL AND compacted_at IS NULL",
+                "CREATE INDEX deliveries_by_run ON deliveries (run_id)",
+                "INSERT INTO counters (name, value) VALUES ('compacted_seq', 0)",
+            ]),
     ]
 }
 

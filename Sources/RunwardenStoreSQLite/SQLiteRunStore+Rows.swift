@@ -211,9 +211,9 @@ extension SQLiteRunStore {
 
     static func writeRunState(_ run: Run, _ db: Database) throws {
         try db.executeCached(
-            sql: "UPDATE runs SET status = ?, version = ?, deadline_at = ?, state = ? WHERE id = ?",
+            sql: "UPDATE runs SET status = ?, version = ?, deadline_at = ?, finished_at = ?, state = ? WHERE id = ?",
             arguments: [
-                run.status.rawValue, run.state.version, run.timeoutDeadline?.milliseconds,
+                run.status.rawValue, run.state.version, run.timeoutDeadline?.milliseconds, run.state.finishedAt?.milliseconds,
                 try JSONColumn.runStates.encode(run.state, row: run.id), run.id,
             ])
     }

@@ -32,7 +32,12 @@ public final class SQLiteRunStore: RunStore {
             // turns WAL on (after any `prepareDatabase`), which in WAL mode syncs only at
             // checkpoints — commits acknowledged before they are on disk. The writer is the
             // only connection that commits, so this is where FULL must hold.
-            try pool.barrierWriteWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            try pool.barrierWriteWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+                // A new file gives the pages retention frees back to the file system, a batch at a
+                // time (`compactRuns`); an older one reuses them (the setting needs a VACUUM there).
+                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+            }
             try SQLiteSchema.migrator.migrate(pool)
         } catch {
             throw StoreError.unavailable("cannot open SQLite database at \(path): \(error)")

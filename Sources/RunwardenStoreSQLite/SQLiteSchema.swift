@@ -226,6 +226,20 @@ enum SQLiteSchema {
             // Several deliveries to one receiver at once, one per run (`DeliverySQL.dueHeadsPerRun`).
             try db.execute(sql: DeliverySQL.pendingByURLAndRunIndex)
         }
+        migrator.registerMigration("v12-retention") { db in
+            // Retention finds finished runs by `finished_at` and marks them `compacted_at`; the
+            // greatest `seq` it removed is the `counters` row `compacted_seq` (SPEC §7).
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN finished_at INTEGER;
+                    ALTER TABLE runs ADD COLUMN compacted_at INTEGER;
+                    UPDATE runs SET finished_at = json_extract(state, '$.finishedAt.milliseconds');
+                    CREATE INDEX runs_compactable ON runs (finished_at) WHERE finished_at IS NOT NULL AND compacted_at IS NULL;
+                    CREATE INDEX deliveries_by_run ON deliveries (run_id);
+                    CREATE TABLE counters (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+                    INSERT INTO counters (name, value) VALUES ('compacted_seq', 0);
+                    """)
+        }
         return migrator
     }
 }

@@ -18,6 +18,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Token for runners (env RUNWARDEN_RUNNER_TOKEN).") var runnerToken: String?
     @Option(help: "Runner lease, e.g. 30s or 2m (env RUNWARDEN_LEASE, default 30s).") var lease: String?
     @Option(help: "Largest request body, e.g. 1MiB or 65536 (env RUNWARDEN_MAX_BODY, default 1MiB).") var maxBody: String?
+    @Option(help: "Remove the events, deliveries and idempotency keys of runs finished longer ago than this, e.g. 30d or 12h; their snapshots stay (env RUNWARDEN_RETENTION, default: keep everything).")
+    var retention: String?
     @Option(help: "The most tasks one run may hold (env RUNWARDEN_MAX_TASKS, default 10000).") var maxTasks: Int?
     @Option(help: "Webhook retry delays after the first try, e.g. 5s,5m,30m (env RUNWARDEN_WEBHOOK_RETRY, default 5s,5m,30m,2h,5h,10h,10h).")
     var webhookRetry: String?
@@ -82,6 +84,12 @@ struct Serve: AsyncParsableCommand {
             { Int($0).flatMap { (1...100_000).contains($0) ? $0 : nil } })
         {
             config.maxTasks = limit
+        }
+        if let milliseconds = try settings.parsed(
+            retention, env: "RUNWARDEN_RETENTION", option: "--retention", must: "a duration from 1s, such as 30d or 12h",
+            { Units.milliseconds($0).flatMap { $0 >= 1000 ? $0 : nil } })
+        {
+            config.retention = .milliseconds(milliseconds)
         }
         if let schedule = try settings.parsed(
             webhookRetry, env: "RUNWARDEN_WEBHOOK_RETRY", option: "--webhook-retry",

@@ -97,6 +97,10 @@ struct SettingsTests {
         #expect(try Serve.parse([]).serverConfiguration(Settings(environment: ["RUNWARDEN_MAX_TASKS": "20000"])).maxTasks == 20_000)
         #expect(try Serve.parse(["--max-tasks", "3"]).serverConfiguration(settings).maxTasks == 3)
         #expect(throws: ValidationError.self) { try Serve.parse(["--max-tasks", "0"]).serverConfiguration(settings) }
+        #expect(fromEnvironment.retention == nil, "retention is off unless asked for")
+        #expect(try Serve.parse(["--retention", "30d"]).serverConfiguration(settings).retention == .seconds(30 * 86_400))
+        #expect(try Serve.parse([]).serverConfiguration(Settings(environment: ["RUNWARDEN_RETENTION": "12h"])).retention == .seconds(43_200))
+        #expect(throws: ValidationError.self) { try Serve.parse(["--retention", "500ms"]).serverConfiguration(settings) }
     }
 
     @Test("the log level and format read flag, variable, default")
@@ -137,7 +141,7 @@ struct SettingsTests {
             #expect(runnerHelp.contains(name), "runner --help does not say \(name)")
         }
         let serveHelp = Serve.helpMessage(columns: 400)
-        for name in ["RUNWARDEN_HOST", "RUNWARDEN_PORT", "RUNWARDEN_DATABASE", "RUNWARDEN_LOG_LEVEL, default info", "RUNWARDEN_MAX_TASKS, default 10000"] {
+        for name in ["RUNWARDEN_HOST", "RUNWARDEN_PORT", "RUNWARDEN_DATABASE", "RUNWARDEN_LOG_LEVEL, default info", "RUNWARDEN_MAX_TASKS, default 10000", "RUNWARDEN_RETENTION"] {
             #expect(serveHelp.contains(name), "serve --help does not say \(name)")
         }
     }

@@ -114,7 +114,7 @@ struct OpenAPIWireTests {
         #expect(uncovered.isEmpty, "schemas with no wire type: \(uncovered.sorted())")
         // Run, RunSummary, Task and Webhook are the parts CreatedRun, TaskWithRun and CreatedWebhook build on:
         let runSummary = Self.flattened(Self.schemas["RunSummary"]).properties
-        let snapshot = Set(RunSnapshot.CodingKeys.allCases.map(\.stringValue)).subtracting(RunSnapshot.CodingKeys.omittedWhenNil)
+        let snapshot = Set(RunSnapshot.CodingKeys.allCases.map(\.stringValue)).subtracting(["tasks", "callback_secret"])
         #expect(runSummary == snapshot, "a run-list item is the snapshot without tasks")
     }
 

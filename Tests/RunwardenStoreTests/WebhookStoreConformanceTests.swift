@@ -248,7 +248,7 @@ struct WebhookStoreConformanceTests {
     }
 }
 
-private func webhook(_ id: String, events: [String]) -> Webhook {
+func webhook(_ id: String, events: [String]) -> Webhook {
     Webhook(id: id, url: "https://hooks.example/\(id)", events: events, secret: "whsec_c2VjcmV0", description: "hook", createdAt: t0)
 }
 

@@ -21,6 +21,10 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case payloadTooLarge = "payload_too_large"
     case validationFailed = "validation_failed"
     case idempotencyKeyReused = "idempotency_key_reused"
+    /// Retention removed the run's events (SPEC §7).
+    case eventsExpired = "events_expired"
+    /// Events after the given cursor were removed by retention (SPEC §7).
+    case cursorExpired = "cursor_expired"
     case internalError = "internal_error"
     case unavailable
     case notReady = "not_ready"
@@ -35,6 +39,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .runNotFound, .taskNotFound, .webhookNotFound, .deliveryNotFound, .lockNotFound, .routeNotFound: 404
         case .methodNotAllowed: 405
         case .taskNotClaimed, .taskNotClaimable, .runTerminal, .webhookInactive: 409
+        case .eventsExpired, .cursorExpired: 410
         case .payloadTooLarge: 413
         case .validationFailed, .idempotencyKeyReused: 422
         case .internalError, .unrecognized: 500

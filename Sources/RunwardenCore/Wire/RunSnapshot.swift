@@ -22,6 +22,8 @@ public struct RunSnapshot: Codable, Sendable, Equatable {
     public var links: RunLinks
     /// Only in the answer to the create that generated it: shown once.
     public var callbackSecret: String?
+    /// `true` once retention removed the run's events and deliveries (SPEC §7); absent before.
+    public var compacted: Bool?
 
     public var isTerminal: Bool { status.isTerminal }
 
@@ -37,8 +39,9 @@ public struct RunSnapshot: Codable, Sendable, Equatable {
         case outputRef = "output_ref"
         case metadata, links
         case callbackSecret = "callback_secret"
+        case compacted
 
-        public static let omittedWhenNil: Set<String> = ["tasks", "callback_secret"]
+        public static let omittedWhenNil: Set<String> = ["tasks", "callback_secret", "compacted"]
     }
 }
 
