@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "The runwarden executable (default: next to this one).") var serverBinary: String?
     @Option(help: "Where results go.") var out = "Benchmarks/results/runwarden.json"
-    @Option(help: "Workloads, comma-separated: lifecycle,read,create,fanout,webhooks,wake,memory; also width,backlog (long, not in the default).")
+    @Option(help: "Workloads, comma-separated: lifecycle,read,create,fanout,webhooks,wake,memory; also width,backlog,retention (long, not in the default).")
     var workloads = "lifecycle,read,create,fanout,webhooks,wake,memory"
     @Option(help: "Concurrency levels of lifecycle and read.") var levels = "1,8,32"
     @Option(help: "Seconds per level.") var duration: Double = 10
@@ -49,6 +49,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "width: seconds each phase may take at most (then it reports how far it got).") var widthMaxSeconds: Double = 300
     @Option(help: "backlog: unclaimable queued tasks, comma-separated (a fresh server each).") var backlogTasks = "5000,50000"
     @Option(help: "backlog: tasks per run of the backlog.") var backlogRunSize = 1000
+    @Option(help: "retention: the server's --retention, in seconds.") var retentionSeconds = 20
+    @Option(help: "retention: how many retention periods of steady load.") var retentionPeriods = 3
     @Option(help: "PostgreSQL URL: also run lifecycle, read, fanout and width against servers on it.") var postgres: String?
     @Option(help: "Write perf profiles (perf record -g) of the c=32 lifecycle and read levels into this directory.") var profile: String?
     @Option(help: "Directory for the databases and server logs (default: a new one under the temporary directory).") var workDir: String?
@@ -165,6 +167,19 @@ struct RunCommand: AsyncParsableCommand {
                 backlog.append(.init(String(count), result))
             }
             results.append(.init("backlog", .object(backlog)))
+        }
+
+        if selected.contains("retention") {
+            let server = try await ServerProcess(
+                binary: binary, database: directory + "/retention.sqlite", directory: directory, name: "server-retention", lease: "30s",
+                extra: ["--retention", "\(retentionSeconds)s"])
+            let http = BenchClient.make(connections: 64)
+            defer { server.stop() }
+            say("retention server pid \(server.pid) on \(server.base): --retention \(retentionSeconds)s")
+            let result = try await RetentionWorkload.run(
+                BenchClient(http: http, base: server.base), server: server, retentionSeconds: retentionSeconds, periods: retentionPeriods)
+            try? await http.shutdown()
+            results.append(.init("retention", result))
         }
 
         // ---- PostgreSQL, when given -----------------------------------------------------------

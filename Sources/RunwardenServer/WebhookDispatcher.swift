@@ -73,15 +73,10 @@ public struct WebhookDispatcher: Service {
                         }
                         for delivery in batch {
                             guard await inFlight.start(delivery, limits: settings) else { continue }
-                            // The read above may be stale, and other nodes dispatch too: only the
-                            // lease decides who attempts a delivery.
-                            guard let lease = try await service.leaseDelivery(id: delivery.id, now: now, until: leaseEnd) else {
-                                await inFlight.finish(delivery, succeeded: nil)
-                                continue
-                            }
+                            // Leased in the attempt's own task: concurrent leases share commits
+                            // (one at a time, each waiting for its own, was the dispatcher's limit).
                             group.addTask {
-                                let verdict = await attempt(delivery, secret: lease.secret, http: http)
-                                await inFlight.finish(delivery, succeeded: verdict == .succeeded)
+                                await leaseAndAttempt(delivery, now: now, until: leaseEnd, http: http)
                                 await service.hub.notify([.deliveries])
                             }
                         }
@@ -95,6 +90,22 @@ public struct WebhookDispatcher: Service {
             }
         }
         await http.shutdown()
+    }
+
+    /// The read that found `delivery` may be stale, and other nodes dispatch too: only the
+    /// lease decides who attempts it.
+    func leaseAndAttempt(_ delivery: Delivery, now: Timestamp, until leaseEnd: Timestamp, http: WebhookEgress) async {
+        do {
+            guard let lease = try await service.leaseDelivery(id: delivery.id, now: now, until: leaseEnd) else {
+                await inFlight.finish(delivery, succeeded: nil)
+                return
+            }
+            let verdict = await attempt(delivery, secret: lease.secret, http: http)
+            await inFlight.finish(delivery, succeeded: verdict == .succeeded)
+        } catch {
+            service.logger.error("could not lease a delivery", metadata: ["delivery_id": "\(delivery.id)", "error": "\(error)"])
+            await inFlight.finish(delivery, succeeded: nil)
+        }
     }
 
     /// One attempt: sign, POST, record what happened and what comes next (returned).
