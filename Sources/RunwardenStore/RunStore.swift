@@ -139,6 +139,13 @@ public struct Committed<Value: Sendable>: Sendable {
     }
 }
 
+extension Committed {
+    /// The same commit with its value transformed; nil when `transform` gives nil.
+    public func compactMapValue<New: Sendable>(_ transform: (Value) -> New?) -> Committed<New>? {
+        transform(value).map { Committed<New>(value: $0, record: record, events: events, freesWork: freesWork) }
+    }
+}
+
 /// An `Idempotency-Key`, scoped to the client token that sent it, with a digest of the body.
 /// Neither the token nor the body is stored: the body holds the tasks' `env`, often secrets.
 public struct IdempotencyKey: Sendable, Equatable {

@@ -130,8 +130,8 @@ extension PostgresRunStore {
         } catch is TransitionError {
             return .lookAgain
         }
-        guard let committed, let task = committed.value else { return .lookAgain }
-        return .claimed(Committed(value: task, record: committed.record, events: committed.events))
+        guard let claimed = committed?.compactMapValue({ $0 }) else { return .lookAgain }
+        return .claimed(claimed)
     }
 
     /// The task this runner already took with this claim id and has not started yet, as it

@@ -263,9 +263,7 @@ public final class SQLiteRunStore: RunStore {
             return try Self.change(runID: runID, scope: .task(taskID, dependents: false), now: now, db) { change in
                 try change.claim(taskID: taskID, runner: runner, claimID: claimID)
                 return change.committed.tasks.first { $0.id == taskID }
-            }.flatMap { committed in
-                committed.value.map { Committed(value: $0, record: committed.record, events: committed.events) }
-            }
+            }?.compactMapValue { $0 }
         }
     }
 
