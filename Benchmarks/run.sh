@@ -11,7 +11,12 @@
 # 3. runs the Prefect 3 peer with the same lifecycle and read workloads
 #    (Benchmarks/peer/run-prefect.sh → Benchmarks/results/prefect.json; SKIP_PEER=1 skips it);
 # 4. prints both side by side with the targets (Benchmarks/results/summary.md) and records the
-#    machine (Benchmarks/results/machine.txt).
+#    machine (Benchmarks/results/machine.txt);
+# 5. with SCALE=1, the scale figures of BENCHMARKS.md "Scale": runwarden-bench's width, backlog and
+#    retention workloads (Benchmarks/results/scale.json), wrk's reads against /healthz
+#    (Benchmarks/wrk-read.sh → results/wrk-read.txt) and, with PGBENCH_URL=postgres://… (a
+#    database of the cluster given to --postgres), pgbench TPC-B at c=1, 8 and 32 on it
+#    (results/pgbench.txt): the database's own ceiling beside Runwarden's lifecycle on it.
 #
 # Every server the steps start is stopped at the end, also on error or Ctrl-C.
 set -euo pipefail
@@ -55,4 +60,19 @@ if [[ ${SKIP_PEER:-0} != 1 ]]; then
 fi
 
 "$BIN/runwarden-bench" compare "$RESULTS/runwarden.json" "$RESULTS/prefect.json" | tee "$RESULTS/summary.md"
+
+if [[ ${SCALE:-0} == 1 ]]; then
+  echo "== scale: width, backlog, retention" >&2
+  "$BIN/runwarden-bench" run --server-binary "$BIN/runwarden" --workloads width,backlog,retention --out "$RESULTS/scale.json" \
+    --label "$LABEL"
+  echo "== scale: wrk reads" >&2
+  "$ROOT/Benchmarks/wrk-read.sh" "$BIN/runwarden" | tee "$RESULTS/wrk-read.txt"
+  if [[ -n ${PGBENCH_URL:-} ]]; then
+    echo "== scale: pgbench TPC-B on $PGBENCH_URL" >&2
+    pgbench -i -s 32 -q "$PGBENCH_URL" >&2
+    for clients in 1 8 32; do
+      echo "c=$clients $(pgbench -c "$clients" -j 2 -T 10 "$PGBENCH_URL" 2>/dev/null | grep '^tps')"
+    done | tee "$RESULTS/pgbench.txt"
+  fi
+fi
 echo "== results in $RESULTS (runwarden.json, prefect.json, summary.md, machine.txt)" >&2
