@@ -11,6 +11,12 @@ public enum JSONColumn {
     public static func decode<Value: Decodable>(_ type: Value.Type, _ text: String) throws -> Value {
         try JSONDecoder().decode(type, from: Data(text.utf8))
     }
+
+    /// A task's `dependents` column: most tasks have none, and their `[]` is not worth a decoder
+    /// on every read of the task.
+    public static func dependents(_ text: String) throws -> [String] {
+        text == "[]" ? [] : try decode([String].self, text)
+    }
 }
 
 extension Timestamp {

@@ -81,7 +81,7 @@ extension PostgresRunStore {
         state.heartbeatAt = Timestamp(column: try columns[first + 3].decode(Int64?.self))
         return RunTask(
             id: id, runID: runID, spec: try JSONColumn.taskSpecs.decode(try columns[first + 1].decode(String.self), row: id),
-            state: state, dependents: try JSONColumn.decode([String].self, try columns[first + 4].decode(String.self)))
+            state: state, dependents: try JSONColumn.dependents(try columns[first + 4].decode(String.self)))
     }
 
     static func loadRecord(_ tx: PostgresTransaction, runID: String) async throws -> RunRecord? {

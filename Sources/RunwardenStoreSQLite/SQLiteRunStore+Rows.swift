@@ -74,7 +74,7 @@ extension SQLiteRunStore {
         state.heartbeatAt = Timestamp(column: row["heartbeat_at"])
         return RunTask(
             id: id, runID: runID, spec: try JSONColumn.taskSpecs.decode(row["spec"], row: id), state: state,
-            dependents: try JSONColumn.decode([String].self, row["dependents"]))
+            dependents: try JSONColumn.dependents(row["dependents"]))
     }
 
     static func loadRecord(_ db: Database, runID: String) throws -> RunRecord? {
