@@ -35,8 +35,14 @@ public final class SQLiteRunStore: RunStore {
             try pool.barrierWriteWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = FULL")
                 // A new file gives the pages retention frees back to the file system, a batch at a
-                // time (`compactRuns`); an older one reuses them (the setting needs a VACUUM there).
-                try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                // time (`compactRuns`); an older one reuses them. Opening in WAL mode has already
+                // written the file's header, so the setting takes a VACUUM — of an empty file here.
+                if try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") != 2,
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0
+                {
+                    try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+                    try db.execute(sql: "VACUUM")
+                }
             }
             try SQLiteSchema.migrator.migrate(pool)
         } catch {

@@ -20,6 +20,28 @@ struct SQLiteSpecificTests {
         #expect(mode == "wal")
     }
 
+    @Test("a new file vacuums incrementally: the pages retention frees go back to the file system")
+    func retentionGivesPagesBack() async throws {
+        let (path, remove) = try temporarySQLitePath()
+        defer { remove() }
+        let store = try await SQLiteRunStore.open(path: path)
+        #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA auto_vacuum") } == 2, "not INCREMENTAL")
+
+        // Runs with events worth several pages, finished, then compacted.
+        let wide = (0..<200).map { task("t\($0)") }
+        for index in 0..<5 {
+            let run = try await create(store, wide, workflow: "w\(index)", now: at(index))
+            _ = try await store.update(runID: run.id, now: at(10)) { change in try change.cancel() }
+        }
+        let before = try await store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") } ?? 0
+        #expect(try await store.compactRuns(finishedBefore: at(11), limit: 10, now: at(20)) == 5)
+        let (pages, free) = try await store.pool.read { db in
+            (try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0, try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? -1)
+        }
+        #expect(free == 0, "freed pages left in the file: \(free)")
+        #expect(pages < before, "the file did not shrink: \(before) → \(pages) pages")
+    }
+
     @Test("an idempotency row keeps a SHA-256 of the body, and a row written before the upgrade is rewritten to its digest")
     func idempotencyRowsKeepDigests() async throws {
         let (path, remove) = try temporarySQLitePath()
