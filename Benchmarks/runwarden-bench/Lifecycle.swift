@@ -120,3 +120,17 @@ enum ReadWorkload {
         ])
     }
 }
+
+/// Creates up to `bound`'s count of one-task runs, 32 at a time (set-up, not a measured level):
+/// the tally holds the created run ids, and the seconds it took.
+func createOneTaskRuns(_ client: BenchClient, bound: Bound) async -> (Tally, Double) {
+    await runLevel(concurrency: 32, bound: bound, keepIDs: bound.maxIterations) { _, _, tally in
+        do {
+            let answer = try await client.setup(.POST, "/v1/runs", body: Bodies.oneTaskRun)
+            guard answer.status == 202 else { return tally.fail("\(answer.status)", step: "create", sample: answer.text) }
+            tally.succeed(id: try answer.decode(Created.self).id)
+        } catch {
+            tally.fail("error:\(describe(error))", step: "create", sample: "\(error)")
+        }
+    }
+}

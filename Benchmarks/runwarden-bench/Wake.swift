@@ -68,15 +68,7 @@ enum WakeWorkload {
     /// Creates `count` one-task runs and claims every task (setup, not measured).
     static func prepare(_ client: BenchClient, count: Int) async throws -> [Prepared] {
         let bound = Bound(maxIterations: count, duration: .seconds(3600))
-        let (created, _) = await runLevel(concurrency: 32, bound: bound, keepIDs: count) { _, _, tally in
-            do {
-                let answer = try await client.setup(.POST, "/v1/runs", body: Bodies.oneTaskRun)
-                guard answer.status == 202 else { return tally.fail("\(answer.status)", step: "create", sample: answer.text) }
-                tally.succeed(id: try answer.decode(Created.self).id)
-            } catch {
-                tally.fail("error", step: "create", sample: "\(error)")
-            }
-        }
+        let (created, _) = await createOneTaskRuns(client, bound: bound)
         guard created.failed == 0 else { throw BenchError("wake setup: creates failed: \(created.failureSamples)") }
         let claims = Bound(maxIterations: count, duration: .seconds(3600))
         let prepared = Locked<[Prepared]>([])

@@ -177,15 +177,7 @@ enum WidthWorkload {
         _ client: BenchClient, server: ServerProcess, tasks: Int, runners: Int, maxSeconds: Double, label: String, cleanUp: Bool
     ) async -> JSONValue {
         let bound = Bound(maxIterations: tasks, duration: .milliseconds(Int64(maxSeconds * 1000)))
-        let (created, createSeconds) = await runLevel(concurrency: 32, bound: bound, keepIDs: tasks) { _, _, tally in
-            do {
-                let answer = try await client.setup(.POST, "/v1/runs", body: Bodies.oneTaskRun)
-                guard answer.status == 202 else { return tally.fail("\(answer.status)", step: "create", sample: answer.text) }
-                tally.succeed(id: try answer.decode(Created.self).id)
-            } catch {
-                tally.fail("error:\(describe(error))", step: "create", sample: "\(error)")
-            }
-        }
+        let (created, createSeconds) = await createOneTaskRuns(client, bound: bound)
         let ids = Set(created.okIDs)
         guard !ids.isEmpty else {
             say("  width \(label) many runs: no run created: \(failuresText(created.failures))")
