@@ -112,10 +112,9 @@ struct ScopedChangeTests {
             Self.checkRollup(scoped.run, "seed \(seed) step \(steps)")
             if scoped.run != whole { return }
         }
-        #expect(whole.status.isTerminal || steps == 400)
-        // Most changes stayed within their scope: the whole run was loaded only to end it or
-        // to cascade (and at most for each retry's success or failure).
-        #expect(scoped.wholeRunChanges <= steps)
+        // Only ending, failing or canceling the run, or a skip cascade, reaches for the whole
+        // run: a run ends once, so most changes stay within their scope.
+        #expect(scoped.wholeRunChanges <= 1 || scoped.wholeRunChanges * 2 <= steps, "seed \(seed): \(scoped.wholeRunChanges) of \(steps)")
     }
 
     /// SPEC §1's rollup, checked on every task after a change (not by the code under test):
