@@ -73,6 +73,11 @@ public struct RunService: Sendable {
         return record
     }
 
+    /// The store's stamp of the run's snapshot, when it can tell without reading (`SnapshotStamp`).
+    public func snapshotStamp(_ id: String) -> SnapshotStamp? {
+        store.snapshotStamp(runID: id)
+    }
+
     /// A long-poll stops waiting (and answers what there is) when its task is cancelled, the
     /// server is shutting down, or its client went away.
     private static var waitIsOver: Bool {

@@ -15,6 +15,9 @@ public protocol RunStore: WebhookStore {
     /// The run's own fields without reading its tasks: `tasks` is empty and `state.taskCounts`
     /// holds their counts. What a summary, a list item or a stream's check needs.
     func runSummary(id: String) async throws -> Run?
+    /// The stamp of the run's snapshot (see `SnapshotStamp`) when this store can give it
+    /// without reading: only a store whose every writer is in this process can. Nil otherwise.
+    func snapshotStamp(runID: String) -> SnapshotStamp?
     /// The run holding the task, and the task's index in it.
     func task(id: String) async throws -> (record: RunRecord, index: Int)?
     /// A page of run summaries (as `runSummary` reads them).
@@ -245,6 +248,9 @@ public enum StoreError: Error, Sendable, Equatable {
 }
 
 extension RunStore {
+    /// Writers on other nodes change runs unseen: only a read can tell.
+    public func snapshotStamp(runID: String) -> SnapshotStamp? { nil }
+
     /// A change of the whole run.
     public func update<Value: Sendable>(
         runID: String, now: Timestamp, _ body: @escaping @Sendable (inout RunChange) throws -> Value

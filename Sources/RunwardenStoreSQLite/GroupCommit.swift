@@ -44,13 +44,15 @@ final class GroupCommit: Sendable {
     private let doorbell: AsyncStream<Void>.Continuation
     private let loop: Task<Void, Never>
 
-    init(pool: DatabasePool) {
+    /// `afterTransaction` runs when a transaction has ended (committed or not) and before any
+    /// of its writers is answered: what a caller hears about is already published.
+    init(pool: DatabasePool, afterTransaction: @escaping @Sendable () -> Void = {}) {
         let (rings, doorbell) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         self.doorbell = doorbell
         let box = self.box
         loop = Task {
-            for await _ in rings { await Self.drain(box, pool) }
-            await Self.drain(box, pool)  // what was queued between the last ring and `close()`
+            for await _ in rings { await Self.drain(box, pool, afterTransaction) }
+            await Self.drain(box, pool, afterTransaction)  // what was queued between the last ring and `close()`
         }
     }
 
@@ -106,7 +108,7 @@ final class GroupCommit: Sendable {
     }
 
     /// Commits batches until no write is waiting.
-    private static func drain(_ box: StateBox, _ pool: DatabasePool) async {
+    private static func drain(_ box: StateBox, _ pool: DatabasePool, _ afterTransaction: @Sendable () -> Void) async {
         while true {
             let batch = box.state.withLock { state -> [Job] in
                 let batch = Array(state.queue.prefix(maxBatch))
@@ -118,8 +120,10 @@ final class GroupCommit: Sendable {
                 try await pool.write { db in
                     for job in batch { try job.execute(db) }
                 }
+                afterTransaction()
                 for job in batch { job.complete(nil) }
             } catch {
+                afterTransaction()
                 guard batch.count > 1 else {
                     batch[0].complete(error)
                     continue
@@ -127,8 +131,10 @@ final class GroupCommit: Sendable {
                 for job in batch {
                     do {
                         try await pool.write { db in try job.execute(db) }
+                        afterTransaction()
                         job.complete(nil)
                     } catch {
+                        afterTransaction()
                         job.complete(error)
                     }
                 }

@@ -11,6 +11,7 @@ import RunwardenStore
 public final class SQLiteRunStore: RunStore {
     let pool: DatabasePool
     let committer: GroupCommit
+    let stamps: ChangeStamps
 
     /// Opens and migrates the database on a dispatch queue: opening syncs the file several
     /// times, which must not hold one of the few threads that all async code shares.
@@ -22,6 +23,8 @@ public final class SQLiteRunStore: RunStore {
 
     /// Opens (or creates) the database at `path` and migrates it to the current schema.
     public init(path: String) throws {
+        let stamps = ChangeStamps()
+        self.stamps = stamps
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // Reads run on the cooperative threads (see `reading`): one reader each, and some over.
@@ -45,10 +48,11 @@ public final class SQLiteRunStore: RunStore {
                 }
             }
             try SQLiteSchema.migrator.migrate(pool)
+            try pool.barrierWriteWithoutTransaction { db in try stamps.install(on: db) }
         } catch {
             throw StoreError.unavailable("cannot open SQLite database at \(path): \(error)")
         }
-        committer = GroupCommit(pool: pool)
+        committer = GroupCommit(pool: pool, afterTransaction: { stamps.publish() })
     }
 
     // MARK: - Create
@@ -107,6 +111,10 @@ public final class SQLiteRunStore: RunStore {
 
     public func run(id: String) async throws -> RunRecord? {
         try await reading { db in try Self.loadRecord(db, runID: id) }
+    }
+
+    public func snapshotStamp(runID: String) -> SnapshotStamp? {
+        stamps.stamp(runID: runID)
     }
 
     public func runSummary(id: String) async throws -> Run? {

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import RunwardenCore
 import Testing
 
 @testable import RunwardenStore
@@ -18,6 +19,62 @@ struct SQLiteSpecificTests {
         let mode = try await store.pool.write { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(level == 2, "PRAGMA synchronous is \(level.map(String.init) ?? "nil"), not FULL (2)")
         #expect(mode == "wal")
+    }
+
+    @Test("a run's snapshot stamp moves with every committed change of its rows, and of the locks, before the writer hears back")
+    func snapshotStampsMoveWithEveryChange() async throws {
+        let (path, remove) = try temporarySQLitePath()
+        defer { remove() }
+        let store = try await SQLiteRunStore.open(path: path)
+        let other = try await create(store, [task("x", labels: ["nobody"])], workflow: "other", now: at(0))
+        let unknown = try #require(store.snapshotStamp(runID: "run_unknown"))
+        let run = try await create(store, [task("a", workspace: "repo")], now: at(1))
+        let created = try #require(store.snapshotStamp(runID: run.id))
+        let otherStamp = store.snapshotStamp(runID: other.id)
+        #expect(created.run != unknown.run, "creating a run moves its stamp")
+
+        _ = try await store.run(id: run.id)
+        #expect(store.snapshotStamp(runID: run.id) == created, "a read moves nothing")
+
+        let claimed = try #require(try await store.claim(runner: "r", labels: [], now: at(2)))
+        let afterClaim = try #require(store.snapshotStamp(runID: run.id))
+        #expect(afterClaim.run != created.run)
+        #expect(afterClaim.locks != created.locks, "the claim took the workspace's lock")
+
+        let version = try #require(try await store.run(id: run.id)).run.state.version
+        #expect(try await store.heartbeat(runner: "r", taskIDs: [claimed.value.id], now: at(3)).isEmpty)
+        #expect(try #require(try await store.run(id: run.id)).run.state.version == version, "a heartbeat steps no version")
+        let afterHeartbeat = try #require(store.snapshotStamp(runID: run.id))
+        #expect(afterHeartbeat.run != afterClaim.run, "but it moves the stamp")
+
+        _ = try await store.update(runOfTask: claimed.value.id, dependents: true, now: at(4)) { change in
+            try change.report(taskID: claimed.value.id, StatusReport(status: .succeeded), runner: "r")
+        }
+        let finished = try #require(store.snapshotStamp(runID: run.id))
+        #expect(finished.run != afterHeartbeat.run)
+        #expect(finished.locks != afterHeartbeat.locks, "the end freed the lock")
+
+        #expect(try await store.compactRuns(finishedBefore: at(5), limit: 10, now: at(6)) == 1)
+        #expect(store.snapshotStamp(runID: run.id)?.run != finished.run, "compaction marks the snapshot")
+        #expect(store.snapshotStamp(runID: other.id)?.run == otherStamp?.run, "another run's changes leave its stamp")
+    }
+
+    @Test("stamps stay bounded and never repeat for a run that changed, however many runs the store forgets")
+    func snapshotStampsStayBounded() {
+        let stamps = ChangeStamps(capacity: 2)
+        var seen: [String: UInt64] = [:]
+        for round in 0..<5 {
+            for index in 0..<7 {
+                let id = "run_\(index)"
+                let before = stamps.stamp(runID: id).run
+                stamps.noteChanged(id)
+                stamps.publish()
+                let after = stamps.stamp(runID: id).run
+                #expect(after > before, "round \(round): \(id) did not move")
+                if let earlier = seen[id] { #expect(after > earlier) }
+                seen[id] = after
+            }
+        }
     }
 
     @Test("a new file vacuums incrementally: the pages retention frees go back to the file system")
