@@ -35,10 +35,14 @@ public func buildApplication(
     }
     // A PostgreSQL schema is migrated just before the server listens; SQLite's already is.
     let schema = SchemaReady(ready: postgres == nil)
-    let service = RunService(store: chosenStore, hub: hub, leaseSeconds: configuration.leaseSeconds, logger: logger, schema: schema)
+    let service = RunService(
+        store: chosenStore, hub: hub, leaseSeconds: configuration.leaseSeconds, logger: logger, schema: schema,
+        logCap: LogCap(maxBytes: configuration.logMaxBytes))
     let router = buildRouter(service: service, configuration: configuration)
     if let interval = configuration.reaperInterval { services.append(Reaper(service: service, interval: interval)) }
-    if let retention = configuration.retention { services.append(Retention(service: service, retention: retention)) }
+    if configuration.retention != nil || configuration.logRetention != nil {
+        services.append(Retention(service: service, runs: configuration.retention, logs: configuration.logRetention))
+    }
     if configuration.dispatchWebhooks {
         var settings = WebhookDispatcher.Settings(schedule: configuration.webhookRetryMs)
         settings.attemptTimeout = configuration.webhookAttemptTimeout
@@ -71,6 +75,7 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         + WebhookRoutes(service: service, maxBody: maxBody, egress: configuration.webhookEgress).routes
         + RunnerRoutes(service: service, maxBody: maxBody).routes
         + TaskAndLockRoutes(service: service).routes
+        + LogRoutes(service: service, maxBody: maxBody, keepAlive: configuration.streamKeepAlive).routes
         + HealthRoutes(service: service).routes
         + OperatorRoutes().routes
         + MetricsRoutes(service: service).routes

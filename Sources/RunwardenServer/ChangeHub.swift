@@ -17,6 +17,8 @@ public actor ChangeHub {
         case claims
         /// The webhook outbox may hold new or newly due deliveries.
         case deliveries
+        /// Output of the task arrived (`GET /v1/tasks/{id}/logs?wait=`, its stream).
+        case log(String)
     }
 
     private var generations: [Topic: UInt64] = [:]
@@ -115,10 +117,11 @@ public actor ChangeHub {
     var scheduledTimeouts: Int { timeouts.count }
 
     /// The kinds of topic, as `/metrics` labels them.
-    static let topicKinds = ["run", "events", "claims", "deliveries"]
+    static let topicKinds = ["run", "events", "claims", "deliveries", "log"]
 
     /// Waiters parked right now by kind of topic: run long-polls and run streams wait on
-    /// `run`, event long-polls and the global stream on `events`, claim long-polls on `claims`.
+    /// `run`, event long-polls and the global stream on `events`, claim long-polls on `claims`,
+    /// log long-polls and log streams on `log`.
     func parkedByKind() -> [String: Int] {
         var counts: [String: Int] = [:]
         for (topic, parked) in waiters {
@@ -128,6 +131,7 @@ public actor ChangeHub {
             case .events: kind = "events"
             case .claims: kind = "claims"
             case .deliveries: kind = "deliveries"
+            case .log: kind = "log"
             }
             counts[kind, default: 0] += parked.count
         }

@@ -20,15 +20,15 @@ struct PostgresChangeListener: Service {
 }
 
 extension ChangeHub.Topic {
-    /// `run:<id>`, `events`, `claims` or `deliveries`, as the store's notifications name them.
+    /// The hub's topic for a store notification (`PostgresChangeTopic`).
     init?(notification: String) {
-        switch notification {
-        case "events": self = .events
-        case "claims": self = .claims
-        case "deliveries": self = .deliveries
-        default:
-            guard notification.hasPrefix("run:") else { return nil }
-            self = .run(String(notification.dropFirst(4)))
+        switch PostgresChangeTopic(payload: notification) {
+        case .run(let id): self = .run(id)
+        case .events: self = .events
+        case .claims: self = .claims
+        case .deliveries: self = .deliveries
+        case .log(let taskID): self = .log(taskID)
+        case nil: return nil
         }
     }
 }

@@ -19,12 +19,16 @@ public struct RunService: Sendable {
     /// Whether the store's schema exists yet (see `SchemaReady`).
     public let schema: SchemaReady
     public let metrics: ServerMetrics
+    /// How much of one attempt's output is kept (`--log-max-bytes`).
+    public let logCap: LogCap
 
     public init(
         store: any RunStore, hub: ChangeHub = ChangeHub(), leaseSeconds: Int,
         clock: @escaping @Sendable () -> Timestamp = { Timestamp(Date()) }, logger: Logger = Logger(label: "runwarden"),
-        schema: SchemaReady = SchemaReady(ready: true), metrics: ServerMetrics = ServerMetrics()
+        schema: SchemaReady = SchemaReady(ready: true), metrics: ServerMetrics = ServerMetrics(),
+        logCap: LogCap = LogCap(maxBytes: LogCap.defaultMaxBytes)
     ) {
+        self.logCap = logCap
         self.schema = schema
         self.metrics = metrics
         self.store = store
@@ -80,7 +84,7 @@ public struct RunService: Sendable {
 
     /// A long-poll stops waiting (and answers what there is) when its task is cancelled, the
     /// server is shutting down, or its client went away.
-    private static var waitIsOver: Bool {
+    static var waitIsOver: Bool {
         Task.isCancelled || Task.isShuttingDownGracefully || WaitInterrupt.current?.isFired == true
     }
 
@@ -385,7 +389,7 @@ public struct RunService: Sendable {
     }
 
     /// Runs one store call, recording how long it took under `operation` in `/metrics`.
-    private func timed<Value>(_ operation: String, _ body: () async throws -> Value) async rethrows -> Value {
+    func timed<Value>(_ operation: String, _ body: () async throws -> Value) async rethrows -> Value {
         let started = ContinuousClock.now
         defer { metrics.recordStore(operation, duration: ContinuousClock.now - started) }
         return try await body()

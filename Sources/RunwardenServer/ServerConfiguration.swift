@@ -12,6 +12,12 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes = 1 << 20
     /// How long finished runs keep their events (`--retention`, SPEC §7); nil keeps them forever.
     public var retention: Duration?
+    /// The most bytes kept of one attempt's output (`--log-max-bytes`, SPEC §9): the first half
+    /// and the newest bytes.
+    public var logMaxBytes = LogCap.defaultMaxBytes
+    /// How long task logs are kept after their last byte arrived (`--log-retention`, SPEC §9);
+    /// nil keeps them forever.
+    public var logRetention: Duration? = .seconds(30 * 86_400)
     /// The most tasks a run may hold (`--max-tasks`, SPEC §7).
     public var maxTasks = RunDefinition.defaultMaxTasks
     /// Connections to PostgreSQL this node may open (`--db-pool-size`).

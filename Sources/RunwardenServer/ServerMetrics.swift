@@ -34,6 +34,14 @@ public final class ServerMetrics: Sendable {
         ).record(duration: duration)
     }
 
+    /// Task output that arrived (SPEC §9): bytes received in chunks, bytes new to the store
+    /// (a chunk sent again is received but not stored twice), bytes dropped to keep the cap.
+    func recordLog(received: Int, stored: Int, truncated: Int64) {
+        Counter(label: "runwarden_log_bytes_received_total", factory: factory).increment(by: received)
+        Counter(label: "runwarden_log_bytes_stored_total", factory: factory).increment(by: stored)
+        Counter(label: "runwarden_log_bytes_truncated_total", factory: factory).increment(by: Int(clamping: truncated))
+    }
+
     /// One store call made by the service (a transaction, including waiting for a connection).
     func recordStore(_ operation: String, duration: Duration) {
         CoreMetrics.Timer(label: "runwarden_store_operation_duration_seconds", dimensions: [("operation", operation)], factory: factory)

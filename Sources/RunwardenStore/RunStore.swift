@@ -6,7 +6,7 @@ import RunwardenCore
 /// Every write is one transaction: a store loads the run, applies a `RunChange` (where `Core`
 /// decides the transition), and commits the new state together with its events and lock rows.
 /// Nothing reads a half-committed change.
-public protocol RunStore: WebhookStore {
+public protocol RunStore: WebhookStore, LogStore {
     /// Stores a new run and its `run.created` event. With an idempotency key, an equal earlier
     /// body answers its run instead (`replayed`), a different one `keyReused`.
     func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome

@@ -255,6 +255,25 @@ enum PostgresSchema {
                 "CREATE INDEX deliveries_by_run ON deliveries (run_id)",
                 "INSERT INTO counters (name, value) VALUES ('compacted_seq', 0)",
             ]),
+        // Each attempt's output in chunks at byte offsets (SPEC §9): `task_logs` per attempt,
+        // `log_chunks` its bytes; retention finds old logs by `updated_at`.
+        Migration(
+            version: 14, name: "task-logs",
+            statements: [
+                """
+                CREATE TABLE task_logs (
+                    task_id TEXT NOT NULL, attempt INTEGER NOT NULL, run_id TEXT NOT NULL, runner TEXT,
+                    received BIGINT NOT NULL, tail_stored BIGINT NOT NULL, truncated BIGINT NOT NULL,
+                    final BOOLEAN NOT NULL, updated_at BIGINT NOT NULL, expired_at BIGINT,
+                    PRIMARY KEY (task_id, attempt))
+                """,
+                "CREATE INDEX task_logs_expirable ON task_logs (updated_at) WHERE expired_at IS NULL",
+                """
+                CREATE TABLE log_chunks (
+                    task_id TEXT NOT NULL, attempt INTEGER NOT NULL, byte_offset BIGINT NOT NULL, data BYTEA NOT NULL,
+                    PRIMARY KEY (task_id, attempt, byte_offset))
+                """,
+            ]),
     ]
 }
 

@@ -42,7 +42,7 @@ final class PostgresTransaction {
 }
 
 /// What a committed change may have made worth re-reading; announced to every node on the
-/// `runwarden` channel (payloads `run:<id>`, `events`, `claims`, `deliveries`).
+/// `runwarden` channel (payloads `run:<id>`, `events`, `claims`, `deliveries`, `log:<task id>`).
 public enum PostgresChangeTopic: Hashable, Sendable {
     /// The run's snapshot or events changed.
     case run(String)
@@ -52,6 +52,8 @@ public enum PostgresChangeTopic: Hashable, Sendable {
     case claims
     /// Outbox rows were written or made due.
     case deliveries
+    /// Output of one of the task's attempts arrived (SPEC §9).
+    case log(taskID: String)
 
     /// The LISTEN/NOTIFY channel.
     public static let channel = "runwarden"
@@ -62,6 +64,7 @@ public enum PostgresChangeTopic: Hashable, Sendable {
         case .events: "events"
         case .claims: "claims"
         case .deliveries: "deliveries"
+        case .log(let taskID): "log:" + taskID
         }
     }
 
@@ -72,6 +75,10 @@ public enum PostgresChangeTopic: Hashable, Sendable {
         case "claims": self = .claims
         case "deliveries": self = .deliveries
         default:
+            if payload.hasPrefix("log:"), payload.count > 4 {
+                self = .log(taskID: String(payload.dropFirst(4)))
+                return
+            }
             guard payload.hasPrefix("run:"), payload.count > 4 else { return nil }
             self = .run(String(payload.dropFirst(4)))
         }

@@ -240,6 +240,22 @@ enum SQLiteSchema {
                     INSERT INTO counters (name, value) VALUES ('compacted_seq', 0);
                     """)
         }
+        migrator.registerMigration("v15-task-logs") { db in
+            // Each attempt's output in chunks at byte offsets (SPEC §9): `task_logs` per attempt,
+            // `log_chunks` its bytes; retention finds old logs by `updated_at`.
+            try db.execute(
+                sql: """
+                    CREATE TABLE task_logs (
+                        task_id TEXT NOT NULL, attempt INTEGER NOT NULL, run_id TEXT NOT NULL, runner TEXT,
+                        received INTEGER NOT NULL, tail_stored INTEGER NOT NULL, truncated INTEGER NOT NULL,
+                        final INTEGER NOT NULL, updated_at INTEGER NOT NULL, expired_at INTEGER,
+                        PRIMARY KEY (task_id, attempt));
+                    CREATE INDEX task_logs_expirable ON task_logs (updated_at) WHERE expired_at IS NULL;
+                    CREATE TABLE log_chunks (
+                        task_id TEXT NOT NULL, attempt INTEGER NOT NULL, byte_offset INTEGER NOT NULL, data BLOB NOT NULL,
+                        PRIMARY KEY (task_id, attempt, byte_offset));
+                    """)
+        }
         return migrator
     }
 }

@@ -21,6 +21,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Remove the events, deliveries and idempotency keys of runs finished longer ago than this, e.g. 30d or 12h; their snapshots stay (env RUNWARDEN_RETENTION, default: keep everything).")
     var retention: String?
     @Option(help: "The most tasks one run may hold (env RUNWARDEN_MAX_TASKS, default 10000).") var maxTasks: Int?
+    @Option(help: "The most bytes kept of one task attempt's output: its first half and newest bytes, the middle dropped and counted, e.g. 16MiB (env RUNWARDEN_LOG_MAX_BYTES, default 16MiB).")
+    var logMaxBytes: String?
+    @Option(help: "Remove task logs this long after their last output, e.g. 30d; `off` keeps them (env RUNWARDEN_LOG_RETENTION, default 30d).")
+    var logRetention: String?
     @Option(help: "Webhook retry delays after the first try, e.g. 5s,5m,30m (env RUNWARDEN_WEBHOOK_RETRY, default 5s,5m,30m,2h,5h,10h,10h).")
     var webhookRetry: String?
     @Option(help: "Networks webhooks must not reach, added to the default link-local, unspecified and multicast ones, e.g. 10.0.0.0/8,fd00::/8 (env RUNWARDEN_WEBHOOK_DENY).")
@@ -90,6 +94,21 @@ struct Serve: AsyncParsableCommand {
             { Units.milliseconds($0).flatMap { $0 >= 1000 ? $0 : nil } })
         {
             config.retention = .milliseconds(milliseconds)
+        }
+        if let bytes = try settings.parsed(
+            logMaxBytes, env: "RUNWARDEN_LOG_MAX_BYTES", option: "--log-max-bytes", must: "a size from 1KiB, such as 16MiB",
+            { Units.bytes($0).flatMap { $0 >= 1024 ? $0 : nil } })
+        {
+            config.logMaxBytes = Int64(bytes)
+        }
+        if let kept = try settings.parsed(
+            logRetention, env: "RUNWARDEN_LOG_RETENTION", option: "--log-retention", must: "off or a duration from 1s, such as 30d",
+            { value -> Duration?? in
+                if value == "off" { return .some(nil) }
+                return Units.milliseconds(value).flatMap { $0 >= 1000 ? .some(.milliseconds($0)) : nil }
+            })
+        {
+            config.logRetention = kept
         }
         if let schedule = try settings.parsed(
             webhookRetry, env: "RUNWARDEN_WEBHOOK_RETRY", option: "--webhook-retry",

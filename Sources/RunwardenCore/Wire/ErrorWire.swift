@@ -25,6 +25,10 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case eventsExpired = "events_expired"
     /// Events after the given cursor were removed by retention (SPEC §7).
     case cursorExpired = "cursor_expired"
+    /// A log chunk does not start where the stored log ends (SPEC §9).
+    case logOffsetMismatch = "log_offset_mismatch"
+    /// `--log-retention` removed the attempt's log (SPEC §9).
+    case logsExpired = "logs_expired"
     case internalError = "internal_error"
     case unavailable
     case notReady = "not_ready"
@@ -38,8 +42,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .forbidden, .forbiddenOrigin: 403
         case .runNotFound, .taskNotFound, .webhookNotFound, .deliveryNotFound, .lockNotFound, .routeNotFound: 404
         case .methodNotAllowed: 405
-        case .taskNotClaimed, .taskNotClaimable, .runTerminal, .webhookInactive: 409
-        case .eventsExpired, .cursorExpired: 410
+        case .taskNotClaimed, .taskNotClaimable, .runTerminal, .webhookInactive, .logOffsetMismatch: 409
+        case .eventsExpired, .cursorExpired, .logsExpired: 410
         case .payloadTooLarge: 413
         case .validationFailed, .idempotencyKeyReused: 422
         case .internalError, .unrecognized: 500
