@@ -491,7 +491,7 @@ struct EventStreamTests {
 
 /// Builds the real application on a fresh SQLite file with a short keep-alive interval, serves it on a
 /// loopback socket and runs `body` with the live test client and the bound port.
-private func withLiveApp<Value: Sendable>(
+func withLiveApp<Value: Sendable>(
     keepAlive: Duration = .milliseconds(300),
     _ configure: (inout ServerConfiguration) -> Void = { _ in },
     _ body: @Sendable (any TestClientProtocol, Int) async throws -> Value
@@ -536,14 +536,14 @@ private func expectFrame(
 // MARK: - A streaming SSE client
 
 /// What one line or block of an SSE body is.
-private enum SSEItem: Sendable {
+enum SSEItem: Sendable {
     case retry(String)
     case comment(String)
     case frame(SSEFrame)
 }
 
 /// One dispatched SSE event: the fields of a block ended by a blank line.
-private struct SSEFrame: Sendable, CustomStringConvertible {
+struct SSEFrame: Sendable, CustomStringConvertible {
     var fieldNames: [String] = []
     var id: String?
     var event: String?
@@ -559,7 +559,7 @@ private struct SSEFrame: Sendable, CustomStringConvertible {
 
 /// An incremental parser of `text/event-stream` (WHATWG HTML §9.2.6): lines end in CRLF, LF or CR;
 /// a blank line dispatches the block; `:` starts a comment; `field: value` loses one leading space.
-private struct SSEParser {
+struct SSEParser {
     private var line: [UInt8] = []
     private var afterCR = false
     private var frame = SSEFrame()
@@ -618,12 +618,12 @@ private struct SSEParser {
 }
 
 /// The stream was still open when its lifetime ran out, or a frame was cut off.
-private struct StreamProblem: Error, CustomStringConvertible {
+struct StreamProblem: Error, CustomStringConvertible {
     let description: String
 }
 
 /// Runs `operation`, failing with `StreamProblem` when it takes longer than `limit`.
-private func withTimeLimit<T: Sendable>(
+func withTimeLimit<T: Sendable>(
     _ limit: Duration, _ what: String, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
@@ -641,7 +641,7 @@ private func withTimeLimit<T: Sendable>(
 /// One SSE response read by AsyncHTTPClient: a background task reads the body chunk by chunk as it
 /// arrives, parses it and hands the items over. The whole read is bounded by `lifetime`: a stream
 /// still open by then fails the next read instead of hanging the test.
-private struct SSEStream {
+struct SSEStream {
     let status: HTTPResponseStatus
     let headers: HTTPHeaders
     private var items: AsyncThrowingStream<SSEItem, any Error>.AsyncIterator

@@ -38,6 +38,8 @@ struct OpenAPIWireTests {
         ("Claim", Shape("ClaimAnswer", ClaimAnswer.CodingKeys.self)),
         ("HeartbeatResponse", Shape("HeartbeatAnswer", HeartbeatAnswer.CodingKeys.self)),
         ("StatusReportResult", Shape("ReportAnswer", ReportAnswer.CodingKeys.self)),
+        ("LogAppendAnswer", Shape("LogAppendAnswer", LogAppendAnswer.CodingKeys.self)),
+        ("LogStreamChunk", Shape("LogStreamChunk", LogStreamChunk.CodingKeys.self)),
         ("WebhookPayload", Shape("WebhookPayload", WebhookPayload.CodingKeys.self)),
         ("CreatedWebhook", Shape("WebhookItem", WebhookItem.CodingKeys.self)),
         ("WebhookList", Shape("Page", Page<WebhookItem>.CodingKeys.self)),
