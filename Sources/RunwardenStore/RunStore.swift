@@ -6,7 +6,7 @@ import RunwardenCore
 /// Every write is one transaction: a store loads the run, applies a `RunChange` (where `Core`
 /// decides the transition), and commits the new state together with its events and lock rows.
 /// Nothing reads a half-committed change.
-public protocol RunStore: WebhookStore {
+public protocol RunStore: WebhookStore, RunnerStore {
     /// Stores a new run and its `run.created` event. With an idempotency key, an equal earlier
     /// body answers its run instead (`replayed`), a different one `keyReused`.
     func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome
@@ -261,4 +261,61 @@ extension RunTask {
     /// The `claim_id` column: the claim id while the task waits for its runner to start it,
     /// so the index holds only claims that could still be asked for again.
     public var pendingClaimID: String? { status == .dispatched ? state.claimID : nil }
+}
+
+/// The runner registry (SPEC §8). A runner's recorded status changes only here, each change
+/// with its `runner.*` event and outbox rows in the same transaction, and only when the row
+/// still holds the status the change starts from: nodes and reaper passes that race record
+/// (and announce) a change once.
+public protocol RunnerStore: Sendable {
+    /// A claim's or heartbeat's contact: the runner appears at its first, takes the fields the
+    /// contact carries, is heard from `now`, and — when its recorded status was not `online` —
+    /// becomes `online` with a `runner.online` event.
+    func recordContact(_ contact: RunnerContact, now: Timestamp) async throws -> RunnerTouch
+    /// The runner said goodbye: `offline` (with a `runner.offline` event unless it already was);
+    /// nil when no such runner.
+    func recordGoodbye(runner name: String, now: Timestamp) async throws -> RunnerTouch?
+    /// Names of runners recorded `online` and not heard from since `cutoff`, most silent first.
+    func silentRunners(since cutoff: Timestamp, limit: Int) async throws -> [String]
+    /// Records a silent runner gone — `lost` while it holds tasks, else `offline` — with its
+    /// event, if it is still recorded `online` and silent since `cutoff`; nil when nothing changed.
+    func recordSilence(runner name: String, cutoff: Timestamp, now: Timestamp) async throws -> Event?
+
+    func runner(name: String) async throws -> Runner?
+    /// Runners by name; `after` is the last name of the previous page.
+    func runners(limit: Int, after: String?) async throws -> (items: [Runner], nextCursor: String?)
+    /// Sets whether the runner is draining; nil when no such runner.
+    func setDraining(_ draining: Bool, runner name: String) async throws -> Runner?
+    /// How many runners have each recorded status (for `/metrics`).
+    func runnerCounts() async throws -> [RunnerStatus: Int]
+}
+
+/// What recording a contact or a goodbye did: whether the runner is draining (a claim then
+/// gets nothing), and the `runner.*` event it appended, if any.
+public struct RunnerTouch: Sendable, Equatable {
+    public var draining: Bool
+    public var events: [Event]
+    public init(draining: Bool, events: [Event]) {
+        self.draining = draining
+        self.events = events
+    }
+}
+
+/// The statements on `tasks` both backends use for the registry.
+public enum RunnerSQL {
+    /// The statuses in which a task is held by its runner.
+    public static let activeStatuses = "('dispatched', 'running', 'canceling')"
+    /// A runner's active tasks (`running`), one index range (`tasks_active_by_runner`): `?`/`$1` is the name.
+    public static func running(_ name: String) -> String {
+        "SELECT id FROM tasks WHERE runner = \(name) AND status IN \(activeStatuses) ORDER BY id"
+    }
+    /// Whether the runner holds any task, one index seek.
+    public static func holdsTasks(_ name: String) -> String {
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE runner = \(name) AND status IN \(activeStatuses))"
+    }
+    /// The partial index both read through; created by each backend's migration.
+    public static let activeByRunnerIndex =
+        "CREATE INDEX tasks_active_by_runner ON tasks (runner, id) WHERE status IN \(activeStatuses)"
+    /// Silent runners are found through this index of the ones recorded `online`.
+    public static let onlineIndex = "CREATE INDEX runners_online ON runners (last_seen_at) WHERE status = 'online'"
 }
