@@ -70,6 +70,7 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         + StreamRoutes(service: service, keepAlive: configuration.streamKeepAlive).routes
         + WebhookRoutes(service: service, maxBody: maxBody, egress: configuration.webhookEgress).routes
         + RunnerRoutes(service: service, maxBody: maxBody).routes
+        + RunnerRegistryRoutes(service: service).routes
         + TaskAndLockRoutes(service: service).routes
         + HealthRoutes(service: service).routes
         + OperatorRoutes().routes

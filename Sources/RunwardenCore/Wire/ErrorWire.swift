@@ -11,6 +11,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case taskNotFound = "task_not_found"
     case webhookNotFound = "webhook_not_found"
     case deliveryNotFound = "delivery_not_found"
+    case runnerNotFound = "runner_not_found"
     case lockNotFound = "lock_not_found"
     case routeNotFound = "route_not_found"
     case methodNotAllowed = "method_not_allowed"
@@ -36,7 +37,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .invalidJSON, .badRequest: 400
         case .unauthorized: 401
         case .forbidden, .forbiddenOrigin: 403
-        case .runNotFound, .taskNotFound, .webhookNotFound, .deliveryNotFound, .lockNotFound, .routeNotFound: 404
+        case .runNotFound, .taskNotFound, .webhookNotFound, .deliveryNotFound, .runnerNotFound, .lockNotFound, .routeNotFound: 404
         case .methodNotAllowed: 405
         case .taskNotClaimed, .taskNotClaimable, .runTerminal, .webhookInactive: 409
         case .eventsExpired, .cursorExpired: 410
@@ -69,10 +70,11 @@ public struct RunwardenError: Error, Sendable, Equatable, CustomStringConvertibl
 
     /// The kinds of thing an id can name, each with its own not-found code.
     public enum Kind: String, Sendable {
-        case run, task, webhook, delivery
+        case run, task, webhook, delivery, runner
 
         var notFound: ErrorCode {
             switch self {
+            case .runner: .runnerNotFound
             case .run: .runNotFound
             case .task: .taskNotFound
             case .webhook: .webhookNotFound

@@ -82,6 +82,9 @@ public struct ReportAnswer: Codable, Sendable, Equatable {
 
 /// A runner of the registry (SPEC §8): `GET /v1/runners`, `GET /v1/runners/{name}`, drain and resume.
 public struct RunnerItem: Codable, Sendable, Equatable {
+    /// The header of a draining runner's `204` claim answer, `Runwarden-Drain: true` (SPEC §8).
+    public static let drainHeader = "Runwarden-Drain"
+
     public var name: String
     public var labels: [String]
     public var status: RunnerStatus
