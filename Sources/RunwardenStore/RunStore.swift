@@ -52,6 +52,7 @@ public protocol RunStore: WebhookStore, RunnerStore {
     /// `queued`, workspace free, every label present. Takes the workspace lock in the same commit.
     /// With a `claimID`, a task still `dispatched` to this runner under that id is handed out
     /// again instead (no change, no event): the runner lost the first answer and asked again.
+    /// A draining runner (SPEC §8) is handed nothing new.
     func claim(runner: String, labels: Set<String>, claimID: String?, now: Timestamp) async throws -> Committed<RunTask>?
 
     /// Refreshes `heartbeat_at` of the runner's active tasks among `taskIDs`; returns the ids the
@@ -312,6 +313,10 @@ public enum RunnerSQL {
     /// Whether the runner holds any task, one index seek.
     public static func holdsTasks(_ name: String) -> String {
         "SELECT EXISTS (SELECT 1 FROM tasks WHERE runner = \(name) AND status IN \(activeStatuses))"
+    }
+    /// Whether the runner is drained (no row: not), one primary-key lookup.
+    public static func isDraining(_ name: String) -> String {
+        "SELECT draining FROM runners WHERE name = \(name)"
     }
     /// The partial index both read through; created by each backend's migration.
     public static let activeByRunnerIndex =

@@ -99,7 +99,7 @@ struct MultiNodeTests {
                     var mine: [String] = []
                     // Bounded: at most every task, and a 204 ends the loop.
                     for _ in 0..<taskCount {
-                        guard let answer = try await client.claim(runner: "racer-\(worker)", labels: [], wait: 0) else { break }
+                        guard case .task(let answer) = try await client.claim(runner: "racer-\(worker)", labels: [], wait: 0) else { break }
                         mine.append(answer.task.id)
                     }
                     return mine

@@ -118,7 +118,10 @@ struct RunnerStoreConformanceTests {
         let reopened = try await reopen()
         #expect(try await reopened.runner(name: "r1")?.draining == true)
         #expect(try await reopened.recordContact(RunnerContact(name: "r1"), now: at(2)).draining)
+        _ = try await create(reopened, [task("a")])
+        #expect(try await reopened.claim(runner: "r1", labels: [], now: at(2)) == nil, "a drained runner is handed nothing")
         #expect(try await reopened.setDraining(false, runner: "r1")?.draining == false)
+        #expect(try await reopened.claim(runner: "r1", labels: [], now: at(2)) != nil)
         #expect(try await reopened.recordContact(RunnerContact(name: "r1"), now: at(3)).draining == false)
     }
 
