@@ -157,7 +157,13 @@ public struct RunService: Sendable {
     /// third of a lease while it waits: a runner parked in a long-poll longer than the lease is
     /// still there. A draining runner waits like any other and takes nothing, unless a resume
     /// comes while it waits.
-    public func claim(_ contact: RunnerContact, labels: Set<String>, claimID: String? = nil, wait: Duration) async throws -> ClaimOutcome {
+    ///
+    /// `recheck` runs before every look after the first: a per-runner token revoked while its
+    /// claim waits must not take the next task (it throws, and nothing is claimed).
+    public func claim(
+        _ contact: RunnerContact, labels: Set<String>, claimID: String? = nil, wait: Duration,
+        recheck: (@Sendable () async throws -> Void)? = nil
+    ) async throws -> ClaimOutcome {
         let runner = contact.name
         let deadline = ContinuousClock.now + wait
         var draining = try await recordContact(contact)
@@ -179,6 +185,7 @@ public struct RunService: Sendable {
             await hub.wait(for: .claims, after: generation, timeout: min(remaining, contactInterval))
             // Not one more claim for a runner that is gone: it would hold a task nobody runs.
             if Self.waitIsOver { return outcome }
+            try await recheck?()
             // A draining runner looks again at every wake-up: a resume is one.
             if draining || ContinuousClock.now - contactedAt >= contactInterval {
                 draining = try await recordContact(RunnerContact(name: runner))
@@ -264,13 +271,14 @@ public struct RunService: Sendable {
     }
 
     /// Applies a runner's report; returns whether it changed anything, and the run and task after it.
+    /// A per-runner token's `scope` reports only tasks claimed under a name it allows.
     public func report(
-        taskID: String, _ report: StatusReport, runner: String?
+        taskID: String, _ report: StatusReport, runner: String?, scope: RunnerTokenScope? = nil
     ) async throws -> (applied: Bool, record: RunRecord, task: RunTask) {
         let committed = try await timed("report") {
             // Only a report that ends the task can release or skip the tasks that need it.
             try await store.update(runOfTask: taskID, dependents: report.status.isTerminal, now: clock()) { change in
-                try change.report(taskID: taskID, report, runner: runner)
+                try change.report(taskID: taskID, report, runner: runner, scope: scope)
             }
         }
         guard let committed, let index = committed.record.run.taskIndex(id: taskID) else {
@@ -285,6 +293,38 @@ public struct RunService: Sendable {
                 ])
         }
         return (committed.value, committed.record, committed.record.run.tasks[index])
+    }
+
+    // MARK: - Per-runner tokens
+
+    /// A new per-runner token and its secret, which is in the answer and nowhere else: the store
+    /// keeps its SHA-256 only.
+    public func createRunnerToken(_ definition: RunnerTokenDefinition) async throws -> (token: RunnerToken, secret: String) {
+        let now = clock()
+        let secret = RunnerToken.generateSecret()
+        let token = RunnerToken(
+            id: Identifier.make(.rtk, at: now), digest: IdempotencyKey.digest(secret), description: definition.description,
+            scope: definition.scope, expiresAt: definition.expiresAt, createdAt: now)
+        try await timed("create_runner_token") { try await store.createRunnerToken(token) }
+        logger.notice("runner token created", metadata: ["runner_token_id": "\(token.id)"])
+        return (token, secret)
+    }
+
+    /// The token with this secret (its SHA-256, as stored); nil when there is none.
+    public func runnerToken(secret: String) async throws -> RunnerToken? {
+        try await timed("read_runner_token") { try await store.runnerToken(digest: IdempotencyKey.digest(secret)) }
+    }
+
+    public func runnerTokens(limit: Int, after cursor: String?) async throws -> (items: [RunnerToken], nextCursor: String?) {
+        try await timed("list_runner_tokens") { try await store.runnerTokens(limit: limit, after: cursor) }
+    }
+
+    /// Revokes a token: refused from the next request on, on every node (it is looked up each time).
+    public func revokeRunnerToken(_ id: String) async throws {
+        guard try await timed("revoke_runner_token", { try await store.revokeRunnerToken(id: id) }) else {
+            throw RunwardenError.notFound(.runnerToken, id)
+        }
+        logger.notice("runner token revoked", metadata: ["runner_token_id": "\(id)"])
     }
 
     // MARK: - Locks

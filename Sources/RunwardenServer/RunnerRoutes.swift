@@ -33,10 +33,13 @@ struct RunnerRoutes {
             }
             if !reader.errors.isEmpty { throw ValidationFailure(reader.errors) }
         }
+        // A per-runner token takes only tasks within its labels (SPEC §8).
+        labels = context.runnerScope?.labels(offered: labels) ?? labels
         contact.labels = labels.sorted()
         let wait = try request.waitDuration()
+        let recheck = context.runnerScope == nil ? nil : context.token.map(recheckRunnerToken)
         let outcome = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service, contact, labels, claimID] in
-            try await service.claim(contact, labels: labels, claimID: claimID, wait: wait)
+            try await service.claim(contact, labels: labels, claimID: claimID, wait: wait, recheck: recheck)
         }
         switch outcome {
         case .task(let task): return .json(ClaimAnswer(task: Snapshot.claimed(task), leaseS: service.leaseSeconds))
@@ -61,6 +64,15 @@ struct RunnerRoutes {
         return .json(HeartbeatAnswer(cancel: cancel, leaseS: service.leaseSeconds))
     }
 
+    /// Looks a per-runner token up again while its claim waits: revoked or expired, the claim ends `401`.
+    private func recheckRunnerToken(_ secret: String) -> @Sendable () async throws -> Void {
+        { [service] in
+            guard let token = try await service.runnerToken(secret: secret), !token.isExpired(at: service.clock()) else {
+                throw RunwardenError(.unauthorized, "this runner token was revoked or has expired")
+            }
+        }
+    }
+
     /// A runner stopping gracefully says so: it shows `offline` at once, and no `runner.lost` follows.
     @Sendable func goodbye(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         .json(try await service.goodbye(runner: try Self.runnerName(context)), status: .accepted)
@@ -75,13 +87,15 @@ struct RunnerRoutes {
         case .failure(let failure): throw failure
         }
         let runner = request.headers[.runnerName]
-        let (applied, record, task) = try await service.report(taskID: taskID, report, runner: runner)
+        if let runner { try Self.checkScope(context, runner) }
+        let (applied, record, task) = try await service.report(taskID: taskID, report, runner: runner, scope: context.runnerScope)
         return .json(
             ReportAnswer(
                 applied: applied, task: Snapshot.task(task, in: record.run, lockHolders: record.lockHolders, includeRunID: true)))
     }
 
-    /// Runner names are short and plain (SPEC §8: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`).
+    /// Runner names are short and plain (SPEC §8: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`), and a
+    /// per-runner token may act only as the names its patterns allow.
     static func runnerName(_ context: RunwardenRequestContext) throws -> String {
         let name = try context.parameters.require("name")
         guard RunnerName.isValid(name) else {
@@ -89,7 +103,15 @@ struct RunnerRoutes {
                 .validationFailed, "runner names use letters, digits, '.', '_' and '-' (at most 128)",
                 details: [FieldError("name", RunnerName.rule)])
         }
+        try checkScope(context, name)
         return name
+    }
+
+    /// `403 forbidden` for a name outside the per-runner token's `runner_names`.
+    static func checkScope(_ context: RunwardenRequestContext, _ name: String) throws {
+        if let scope = context.runnerScope, !scope.allows(runner: name) {
+            throw RunwardenError(.forbidden, "this runner token may not act as runner \"\(name)\"")
+        }
     }
 
     /// Claim ids are the runner's own, echoed into the database and logs: kept short and plain.

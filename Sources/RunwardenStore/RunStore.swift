@@ -6,7 +6,7 @@ import RunwardenCore
 /// Every write is one transaction: a store loads the run, applies a `RunChange` (where `Core`
 /// decides the transition), and commits the new state together with its events and lock rows.
 /// Nothing reads a half-committed change.
-public protocol RunStore: WebhookStore, RunnerStore {
+public protocol RunStore: WebhookStore, RunnerStore, RunnerTokenStore {
     /// Stores a new run and its `run.created` event. With an idempotency key, an equal earlier
     /// body answers its run instead (`replayed`), a different one `keyReused`.
     func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome
@@ -291,6 +291,17 @@ public protocol RunnerStore: Sendable {
     func runnerCounts() async throws -> [RunnerStatus: Int]
 }
 
+/// Per-runner tokens (SPEC §8), kept by the SHA-256 of their secret.
+public protocol RunnerTokenStore: Sendable {
+    func createRunnerToken(_ token: RunnerToken) async throws
+    /// The token whose secret has this digest; nil when none (never created, or revoked).
+    func runnerToken(digest: String) async throws -> RunnerToken?
+    /// Oldest first; `after` is the last id of the previous page.
+    func runnerTokens(limit: Int, after: String?) async throws -> (items: [RunnerToken], nextCursor: String?)
+    /// Revokes (deletes) the token; false when unknown.
+    func revokeRunnerToken(id: String) async throws -> Bool
+}
+
 /// What recording a contact or a goodbye did: whether the runner is draining (a claim then
 /// gets nothing), and the `runner.*` event it appended, if any.
 public struct RunnerTouch: Sendable, Equatable {
@@ -323,4 +334,35 @@ public enum RunnerSQL {
         "CREATE INDEX tasks_active_by_runner ON tasks (runner, id) WHERE status IN \(activeStatuses)"
     /// Silent runners are found through this index of the ones recorded `online`.
     public static let onlineIndex = "CREATE INDEX runners_online ON runners (last_seen_at) WHERE status = 'online'"
+}
+
+/// The per-runner token table, the same in both backends but for the integer type.
+public enum RunnerTokenSQL {
+    public static func table(milliseconds: String) -> String {
+        """
+        CREATE TABLE runner_tokens (
+            id TEXT PRIMARY KEY NOT NULL,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL,
+            runner_names TEXT,
+            labels TEXT,
+            expires_at \(milliseconds),
+            created_at \(milliseconds) NOT NULL
+        )
+        """
+    }
+
+    public static let columns = "id, token_sha256, description, runner_names, labels, expires_at, created_at"
+
+    /// A token from its columns (`columns`' order); the scope lists are JSON text, nil for "any".
+    public static func token(
+        id: String, digest: String, description: String, runnerNames: String?, labels: String?, expiresAt: Int64?, createdAt: Int64
+    ) throws -> RunnerToken {
+        RunnerToken(
+            id: id, digest: digest, description: description,
+            scope: RunnerTokenScope(
+                runnerNames: try runnerNames.map { try JSONColumn.decode([String].self, $0) },
+                labels: try labels.map { try JSONColumn.decode([String].self, $0) }),
+            expiresAt: expiresAt.map(Timestamp.init(milliseconds:)), createdAt: Timestamp(milliseconds: createdAt))
+    }
 }

@@ -278,6 +278,8 @@ enum PostgresSchema {
                 RunnerSQL.activeByRunnerIndex,
                 "ALTER TABLE events ALTER COLUMN run_id DROP NOT NULL, ALTER COLUMN run_seq DROP NOT NULL, ADD COLUMN runner TEXT",
             ]),
+        // Per-runner tokens (SPEC §8): the secret's SHA-256 only; scope as JSON (NULL: any).
+        Migration(version: 13, name: "runner-tokens", statements: [RunnerTokenSQL.table(milliseconds: "BIGINT")]),
     ]
 }
 

@@ -292,6 +292,10 @@ enum SQLiteSchema {
                 sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', max(?, (SELECT COALESCE(MAX(seq), 0) FROM events)))",
                 arguments: [highWater])
         }
+        migrator.registerMigration("v14-runner-tokens") { db in
+            // Per-runner tokens (SPEC §8): the secret's SHA-256 only; scope as JSON (NULL: any).
+            try db.execute(sql: RunnerTokenSQL.table(milliseconds: "INTEGER"))
+        }
         return migrator
     }
 }

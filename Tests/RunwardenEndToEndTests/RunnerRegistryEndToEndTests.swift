@@ -128,6 +128,34 @@ struct RunnerRegistryEndToEndTests {
         #expect(unknown.output.contains("runner_not_found"))
     }
 
+    @Test("a revoked per-runner token is refused on the runner's next heartbeat, and its task is retried elsewhere after the lease")
+    func revokedTokenLosesItsTasks() async throws {
+        let cluster = try Cluster()
+        cluster.clientToken = "client-secret"
+        try await cluster.startServer(["--lease", "2s", "--client-token", "client-secret", "--runner-token", "shared-secret"])
+        let created = try await cluster.client.send(
+            .POST, "/v1/runner-tokens",
+            body: try JSONValue.parse(Data(#"{"description": "one host", "runner_names": ["scoped-*"], "labels": ["linux"]}"#.utf8)))
+        let token = try JSONValue.parse(created.body)
+        let secret = try #require(token["token"]?.faultString)
+        let id = try #require(token["id"]?.faultString)
+        let scoped = try cluster.startRunner(name: "scoped-1", extraArguments: ["--token", secret])
+        let marker = "sleep 600.\(Int.random(in: 100_000...999_999))"
+        defer { for pid in processes(matching: marker) { kill(pid, SIGKILL) } }
+        let runID = try await cluster.submit(
+            #"{"workflow": "revoked", "tasks": [{"name": "long", "labels": ["linux"], "retries": 1, "command": "if [ \"$RUNWARDEN_ATTEMPT\" = 1 ]; then \#(marker); fi"}]}"#)
+        try await cluster.waitUntilRunning(runID)
+        #expect(try await cluster.client.run(runID).tasks?.first?.runner == "scoped-1")
+
+        #expect(try await cluster.client.send(.DELETE, "/v1/runner-tokens/\(id)").status == 204)
+        #expect(await scoped.waitForOutput("unauthorized", within: .seconds(10)), "the next heartbeat was not refused: \(scoped.output)")
+        try cluster.startRunner(name: "shared-1", extraArguments: ["--token", "shared-secret"])
+        let run = try await cluster.waitForEnd(runID, within: .seconds(30))
+        #expect(run.status == .succeeded)
+        #expect(run.tasks?.first?.attempt == 2)
+        #expect(run.tasks?.first?.runner == "shared-1")
+    }
+
     @Test("two server nodes on one PostgreSQL show the same registry: contact through A, read and drain through B")
     func twoNodesOneRegistry() async throws {
         let database = try await PostgresTestCluster.database()

@@ -40,6 +40,8 @@ struct OpenAPIWireTests {
         ("Runner", Shape("RunnerItem", RunnerItem.CodingKeys.self)),
         ("RunnerList", Shape("Page", Page<RunnerItem>.CodingKeys.self)),
         ("RunnerWebhookPayload", Shape("RunnerWebhookPayload", RunnerWebhookPayload.CodingKeys.self)),
+        ("RunnerToken", Shape("RunnerTokenItem", RunnerTokenItem.CodingKeys.self)),
+        ("RunnerTokenList", Shape("Page", Page<RunnerTokenItem>.CodingKeys.self)),
         ("StatusReportResult", Shape("ReportAnswer", ReportAnswer.CodingKeys.self)),
         ("WebhookPayload", Shape("WebhookPayload", WebhookPayload.CodingKeys.self)),
         ("CreatedWebhook", Shape("WebhookItem", WebhookItem.CodingKeys.self)),
@@ -60,7 +62,7 @@ struct OpenAPIWireTests {
     /// Request bodies are read field by field (`FieldReader`, with its own checks), and an SSE
     /// frame is not JSON: these schemas have no wire type.
     static let notWireTypes: Set<String> = [
-        "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest",
+        "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest", "CreateRunnerToken",
         "ServerSentEvent",
     ]
 

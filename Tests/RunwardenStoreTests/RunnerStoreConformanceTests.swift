@@ -154,3 +154,31 @@ struct RunnerStoreConformanceTests {
         #expect(Outbox.runID(ofLane: try #require(due.first).runID) == nil)
     }
 }
+
+/// Per-runner tokens (SPEC §8) every backend must keep the same way.
+@Suite("RunnerTokenStore conformance")
+struct RunnerTokenStoreConformanceTests {
+    @Test("a token is found by the digest of its secret only, pages by id, and is gone once revoked", arguments: Backend.all)
+    func tokens(backend: Backend) async throws {
+        let (store, reopen) = try await backend.makeStore()
+        let scoped = RunnerToken(
+            id: "rtk_A", digest: IdempotencyKey.digest("rwr_secret-a"), description: "builders",
+            scope: RunnerTokenScope(runnerNames: ["build-*"], labels: ["linux"]), expiresAt: at(100), createdAt: at(1))
+        let open = RunnerToken(
+            id: "rtk_B", digest: IdempotencyKey.digest("rwr_secret-b"), description: "any", scope: RunnerTokenScope(runnerNames: nil, labels: nil),
+            expiresAt: nil, createdAt: at(2))
+        try await store.createRunnerToken(scoped)
+        try await store.createRunnerToken(open)
+        #expect(try await store.runnerToken(digest: IdempotencyKey.digest("rwr_secret-a")) == scoped)
+        #expect(try await store.runnerToken(digest: "rwr_secret-a") == nil, "the secret itself is not a key")
+        let first = try await store.runnerTokens(limit: 1, after: nil)
+        #expect(first.items == [scoped])
+        #expect(try await store.runnerTokens(limit: 1, after: first.nextCursor).items == [open])
+
+        #expect(try await store.revokeRunnerToken(id: "rtk_A"))
+        #expect(try await store.revokeRunnerToken(id: "rtk_A") == false)
+        let other = try await reopen()
+        #expect(try await other.runnerToken(digest: scoped.digest) == nil, "revoked for every node")
+        #expect(try await other.runnerToken(digest: open.digest) == open)
+    }
+}

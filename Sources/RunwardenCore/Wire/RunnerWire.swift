@@ -156,3 +156,35 @@ public struct RunnerWebhookPayload: Codable, Sendable, Equatable {
         case timestamp
     }
 }
+
+/// A per-runner token as `POST /v1/runner-tokens` and `GET /v1/runner-tokens` show it (SPEC §8):
+/// the secret `token` only in the create answer.
+public struct RunnerTokenItem: Codable, Sendable, Equatable {
+    public var id: String
+    public var token: String?
+    public var description: String
+    public var runnerNames: [String]?
+    public var labels: [String]?
+    public var expiresAt: String?
+    public var createdAt: String
+
+    public init(_ token: RunnerToken, secret: String? = nil) {
+        id = token.id
+        self.token = secret
+        description = token.description
+        runnerNames = token.scope.runnerNames
+        labels = token.scope.labels
+        expiresAt = token.expiresAt?.iso8601
+        createdAt = token.createdAt.iso8601
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
+        case id, token, description
+        case runnerNames = "runner_names"
+        case labels
+        case expiresAt = "expires_at"
+        case createdAt = "created_at"
+
+        public static let omittedWhenNil: Set<String> = ["token"]
+    }
+}
