@@ -10,6 +10,10 @@ extension PostgresRunStore {
     public func recordContact(_ contact: RunnerContact, now: Timestamp) async throws -> RunnerTouch {
         let labels = try contact.labels.map { try JSONColumn.encode($0) }
         return try await transaction(.write) { tx in
+            // The usual contact: a runner already online. One statement, no event.
+            if let draining = try await Self.updateContact(contact, labels: labels, now: now, onlyIfOnline: true, tx) {
+                return RunnerTouch(draining: draining, events: [])
+            }
             // A new runner is inserted `online`; a second node inserting the same name at once
             // waits for the first to commit and then finds its row.
             let inserted = try await tx.rows(
@@ -23,23 +27,32 @@ extension PostgresRunStore {
             var previous: RunnerStatus?
             var draining = false
             if inserted.isEmpty {
-                guard let row = try await tx.rows("SELECT status, draining FROM runners WHERE name = \(contact.name) FOR UPDATE").first
-                else { throw StoreError.unavailable("runner \(contact.name) vanished while its contact was recorded") }
-                let (status, isDraining) = try row.decode((String, Bool).self)
-                previous = RunnerStatus(rawValue: status) ?? .offline
-                draining = isDraining
-                try await tx.execute(
-                    """
-                    UPDATE runners SET labels = COALESCE(\(labels), labels), version = COALESCE(\(contact.version), version),
-                        hostname = COALESCE(\(contact.hostname), hostname), concurrency = COALESCE(\(contact.concurrency), concurrency),
-                        last_seen_at = GREATEST(last_seen_at, \(now.milliseconds)), status = 'online'
-                    WHERE name = \(contact.name)
-                    """)
+                guard let row = try await tx.rows("SELECT status FROM runners WHERE name = \(contact.name) FOR UPDATE").first else {
+                    throw StoreError.unavailable("runner \(contact.name) vanished while its contact was recorded")
+                }
+                previous = RunnerStatus(rawValue: try row.decode(String.self)) ?? .offline
+                draining = try await Self.updateContact(contact, labels: labels, now: now, onlyIfOnline: false, tx) ?? false
             }
             let draft = RunnerRules.event(runner: contact.name, from: previous, to: .online, id: Identifier.make(.evt, at: now), now: now)
             let events = try await Self.commitRunnerEvents(draft.map { [$0] } ?? [], now: now, tx)
             return RunnerTouch(draining: draining, events: events)
         }
+    }
+
+    /// Writes a contact into the runner's row and makes it `online` — with `onlyIfOnline`, only
+    /// if it already is. Returns `draining`; nil when no row was changed.
+    private static func updateContact(
+        _ contact: RunnerContact, labels: String?, now: Timestamp, onlyIfOnline: Bool, _ tx: PostgresTransaction
+    ) async throws -> Bool? {
+        try await tx.rows(
+            """
+            UPDATE runners SET labels = COALESCE(\(labels), labels), version = COALESCE(\(contact.version), version),
+                hostname = COALESCE(\(contact.hostname), hostname), concurrency = COALESCE(\(contact.concurrency), concurrency),
+                last_seen_at = GREATEST(last_seen_at, \(now.milliseconds)), status = 'online'
+            WHERE name = \(contact.name) AND (status = 'online' OR NOT \(onlyIfOnline))
+            RETURNING draining
+            """
+        ).first?.decode(Bool.self)
     }
 
     public func recordGoodbye(runner name: String, now: Timestamp) async throws -> RunnerTouch? {

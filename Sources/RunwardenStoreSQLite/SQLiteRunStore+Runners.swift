@@ -8,8 +8,12 @@ import RunwardenStore
 extension SQLiteRunStore {
     public func recordContact(_ contact: RunnerContact, now: Timestamp) async throws -> RunnerTouch {
         try await writing { db in
-            let previous = try Self.recordedStatus(db, contact.name)
             let labels = try contact.labels.map { try JSONColumn.encode($0) }
+            // The usual contact: a runner already online. No event.
+            if try Self.updateContact(contact, labels: labels, now: now, onlyIfOnline: true, db) {
+                return RunnerTouch(draining: try Self.isDraining(db, contact.name), events: [])
+            }
+            let previous = try Self.recordedStatus(db, contact.name)
             if previous == nil {
                 try db.executeCached(
                     sql: """
@@ -21,20 +25,32 @@ extension SQLiteRunStore {
                         now.milliseconds,
                     ])
             } else {
-                try db.executeCached(
-                    sql: """
-                        UPDATE runners SET labels = COALESCE(?, labels), version = COALESCE(?, version),
-                            hostname = COALESCE(?, hostname), concurrency = COALESCE(?, concurrency),
-                            last_seen_at = max(last_seen_at, ?), status = 'online'
-                        WHERE name = ?
-                        """,
-                    arguments: [labels, contact.version, contact.hostname, contact.concurrency, now.milliseconds, contact.name])
+                _ = try Self.updateContact(contact, labels: labels, now: now, onlyIfOnline: false, db)
             }
             let draft = RunnerRules.event(runner: contact.name, from: previous, to: .online, id: Identifier.make(.evt, at: now), now: now)
             let events = try Self.appendRunnerEvents(draft.map { [$0] } ?? [], now: now, db)
-            let draining = try Bool.fetchOne(db.cachedStatement(sql: "SELECT draining FROM runners WHERE name = ?"), arguments: [contact.name])
-            return RunnerTouch(draining: draining ?? false, events: events)
+            return RunnerTouch(draining: try Self.isDraining(db, contact.name), events: events)
         }
+    }
+
+    /// Writes a contact into the runner's row and makes it `online` — with `onlyIfOnline`, only
+    /// if it already is. Whether a row changed.
+    private static func updateContact(
+        _ contact: RunnerContact, labels: String?, now: Timestamp, onlyIfOnline: Bool, _ db: Database
+    ) throws -> Bool {
+        try db.executeCached(
+            sql: """
+                UPDATE runners SET labels = COALESCE(?, labels), version = COALESCE(?, version),
+                    hostname = COALESCE(?, hostname), concurrency = COALESCE(?, concurrency),
+                    last_seen_at = max(last_seen_at, ?), status = 'online'
+                WHERE name = ? AND (status = 'online' OR NOT ?)
+                """,
+            arguments: [labels, contact.version, contact.hostname, contact.concurrency, now.milliseconds, contact.name, onlyIfOnline])
+        return db.changesCount > 0
+    }
+
+    private static func isDraining(_ db: Database, _ name: String) throws -> Bool {
+        try Bool.fetchOne(db.cachedStatement(sql: RunnerSQL.isDraining("?")), arguments: [name]) ?? false
     }
 
     public func recordGoodbye(runner name: String, now: Timestamp) async throws -> RunnerTouch? {
@@ -45,8 +61,7 @@ extension SQLiteRunStore {
                 arguments: [now.milliseconds, name])
             let draft = RunnerRules.event(runner: name, from: previous, to: .offline, id: Identifier.make(.evt, at: now), now: now)
             let events = try Self.appendRunnerEvents(draft.map { [$0] } ?? [], now: now, db)
-            let draining = try Bool.fetchOne(db.cachedStatement(sql: "SELECT draining FROM runners WHERE name = ?"), arguments: [name])
-            return RunnerTouch(draining: draining ?? false, events: events)
+            return RunnerTouch(draining: try Self.isDraining(db, name), events: events)
         }
     }
 
