@@ -11,9 +11,11 @@ import Testing
 @Suite("runner registry, end to end", .serialized, .timeLimit(.minutes(3)))
 struct RunnerRegistryEndToEndTests {
     /// A real webhook receiver (python3's http.server) answering 200 on `/hook`.
-    private func receiver(in cluster: Cluster) async throws -> HostileServer {
-        try await HostileServer(routes: .object(["POST /hook": .array([.object(["status": .int(200), "body": .object([])])])]), in: cluster.directory)
+    private func receiver(in directory: URL) async throws -> HostileServer {
+        try await HostileServer(routes: .object(["POST /hook": .array([.object(["status": .int(200), "body": .object([])])])]), in: directory)
     }
+
+    private func receiver(in cluster: Cluster) async throws -> HostileServer { try await receiver(in: cluster.directory) }
 
     /// The `runner.*` types the receiver got for `runner`.
     private func received(_ receiver: HostileServer, runner: String) -> [String] {
@@ -25,10 +27,18 @@ struct RunnerRegistryEndToEndTests {
         }
     }
 
-    private func subscribe(_ cluster: Cluster, _ receiver: HostileServer) async throws {
+    private func subscribe(_ client: RunwardenClient, _ receiver: HostileServer) async throws {
         let body = try JSONValue.parse(Data(#"{"url": "\#(receiver.url)/hook", "events": ["runner.*"]}"#.utf8))
-        let answer = try await cluster.client.send(.POST, "/v1/webhooks", body: body)
+        let answer = try await client.send(.POST, "/v1/webhooks", body: body)
         #expect(answer.status == 201)
+    }
+
+    private func subscribe(_ cluster: Cluster, _ receiver: HostileServer) async throws { try await subscribe(cluster.client, receiver) }
+
+    /// The types of the global feed's events, through `client`.
+    private func feedTypes(_ client: RunwardenClient) async throws -> [String] {
+        let feed = try await client.send(.GET, "/v1/events", query: [("after", "0"), ("limit", "500")])
+        return try JSONValue.parse(feed.body)["events"]?.faultArray.compactMap { $0["type"]?.faultString } ?? []
     }
 
     private func status(_ cluster: Cluster, _ name: String) async -> String? {
@@ -64,9 +74,7 @@ struct RunnerRegistryEndToEndTests {
         // Several more reaper passes (and the task's own lease loss) must not announce it again.
         try await Task.sleep(for: .seconds(3))
         #expect(received(receiver, runner: "doomed") == ["runner.online", "runner.lost"])
-        let feed = try await cluster.client.send(.GET, "/v1/events", query: [("after", "0"), ("limit", "500")])
-        let types = try JSONValue.parse(feed.body)["events"]?.faultArray.compactMap { $0["type"]?.faultString } ?? []
-        #expect(types.filter { $0 == "runner.lost" }.count == 1)
+        #expect(try await feedTypes(cluster.client).filter { $0 == "runner.lost" }.count == 1)
     }
 
     @Test("a runner stopped with SIGTERM says goodbye: offline at once, and no runner.lost ever")
@@ -173,8 +181,33 @@ struct RunnerRegistryEndToEndTests {
         #expect(try await nodeB.client.setDraining(true, runner: "shared").draining)
         #expect(try await nodeA.client.claim(runner: "shared", labels: ["gpu"], wait: 0, facts: facts) == .draining)
         #expect(try await nodeA.client.runner("shared").draining)
-        let events = try await nodeB.client.send(.GET, "/v1/events", query: [("after", "0")])
-        let types = try JSONValue.parse(events.body)["events"]?.faultArray.compactMap { $0["type"]?.faultString } ?? []
-        #expect(types == ["runner.online"], "one node's contact, announced once")
+        #expect(try await feedTypes(nodeB.client) == ["runner.online"], "one node's contact, announced once")
+    }
+
+    @Test("a runner killed with SIGKILL under two nodes on PostgreSQL is announced lost once, by whichever node's reaper came first")
+    func killedRunnerUnderTwoNodesIsLostOnce() async throws {
+        let database = try await PostgresTestCluster.database()
+        let nodes = try NodeSet()
+        let nodeA = try await nodes.start(database: database, name: "a")
+        let nodeB = try await nodes.start(database: database, name: "b")
+        let receiver = try await receiver(in: nodes.directory)
+        try await subscribe(nodeA.client, receiver)
+        let runner = try nodes.startRunner(servers: [nodeA.url, nodeB.url])
+        let marker = "sleep 600.\(Int.random(in: 100_000...999_999))"
+        defer { for pid in processes(matching: marker) { kill(pid, SIGKILL) } }
+        let runID = try await nodeB.client.createRun(
+            try JSONValue.parse(Data(#"{"workflow": "two-nodes", "tasks": [{"name": "long", "command": "\#(marker)"}]}"#.utf8))
+        ).id
+        #expect(try await nodes.waitForTask(runID, named: "long", status: "running", client: nodeB.client) != nil)
+        runner.signal(SIGKILL)
+        _ = await runner.waitForExit()
+        // A lease (5 s on these nodes) of silence, then a reaper pass on either node.
+        #expect(await eventually(within: .seconds(15)) { (try? await nodeA.client.runner("host-a").status) == .lost })
+        #expect(try await nodeB.client.runner("host-a").status == .lost)
+        #expect(await eventually(within: .seconds(10)) { received(receiver, runner: "host-a").contains("runner.lost") })
+        // Both nodes' reapers keep passing (every second): none may announce it again.
+        try await Task.sleep(for: .seconds(3))
+        #expect(received(receiver, runner: "host-a") == ["runner.online", "runner.lost"])
+        #expect(try await feedTypes(nodeA.client).filter { $0.hasPrefix("runner.") } == ["runner.online", "runner.lost"])
     }
 }

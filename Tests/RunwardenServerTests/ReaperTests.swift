@@ -160,6 +160,8 @@ struct ReaperTests {
         #expect(try await service.runner("r1").status == .lost)
         for _ in 0..<3 { try await service.reap() }
         #expect(try await runnerEvents() == ["runner.online r1", "runner.lost r1"])
+        let metrics = String(decoding: service.metrics.registry.emitToBuffer(), as: UTF8.self)
+        #expect(metrics.contains(#"runwarden_transitions_total{type="runner.lost"} 1"#), "\(metrics)")
 
         // It comes back: online again, one event.
         _ = try await service.heartbeat(RunnerContact(name: "r1"), taskIDs: [])
