@@ -2,8 +2,9 @@ import Logging
 import RunwardenCore
 import ServiceLifecycle
 
-/// Compacts finished runs once they are older than `--retention` (SPEC §7): a bounded batch per
-/// transaction, so writers wait at most one batch, and every `interval` again.
+/// Compacts finished runs once they are older than `--retention` (SPEC §7), and removes runner
+/// events as old: a bounded batch per transaction, so writers wait at most one batch, and every
+/// `interval` again.
 public struct Retention: Service {
     let service: RunService
     let retention: Duration
@@ -32,6 +33,9 @@ public struct Retention: Service {
                     await Task.yield()
                 }
                 if compacted > 0 { service.logger.info("retention compacted runs", metadata: ["runs": "\(compacted)"]) }
+                // Runner events belong to no run: they go when they are as old (a batch a pass).
+                let runnerEvents = try await service.compactRunnerEvents(olderThan: retention, limit: Self.batchSize * 10)
+                if runnerEvents > 0 { service.logger.info("retention removed runner events", metadata: ["events": "\(runnerEvents)"]) }
             } catch {
                 service.logger.error("retention pass failed", metadata: ["error": "\(error)"])
             }

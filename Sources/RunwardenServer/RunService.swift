@@ -434,6 +434,13 @@ public struct RunService: Sendable {
         return try await timed("compact") { try await store.compactRuns(finishedBefore: cutoff, limit: limit, now: now) }
     }
 
+    /// Removes up to `limit` runner events older than `retention` (they belong to no run that
+    /// could be compacted); returns how many.
+    public func compactRunnerEvents(olderThan retention: Duration, limit: Int) async throws -> Int {
+        let cutoff = clock().adding(saturatingMilliseconds: -retention.saturatingMilliseconds)
+        return try await timed("compact_runner_events") { try await store.compactRunnerEvents(before: cutoff, limit: limit) }
+    }
+
     /// Refuses to read events retention removed (SPEC §7): a compacted run's timeline
     /// (`events_expired`), or all runs' events after a cursor below an event it removed
     /// (`cursor_expired`; `after` 0 means "the oldest kept", never expired).

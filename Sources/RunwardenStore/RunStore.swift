@@ -28,6 +28,10 @@ public protocol RunStore: WebhookStore, RunnerStore, RunnerTokenStore {
     /// one short transaction: their events, deliveries and idempotency keys are deleted, the
     /// run and its tasks stay (`compactedAt` set, one version step). Returns how many.
     func compactRuns(finishedBefore cutoff: Timestamp, limit: Int, now: Timestamp) async throws -> Int
+    /// Removes up to `limit` runner events (`runner.*`) older than `cutoff`, oldest first, with
+    /// their deliveries, in one short transaction; `retainedEvents` counts them as removed.
+    /// Returns how many.
+    func compactRunnerEvents(before cutoff: Timestamp, limit: Int) async throws -> Int
     /// Where retention has been: the greatest `seq` of an event it removed (0: none), and the
     /// oldest event kept (nil: none). A reader whose cursor is below the first missed events.
     func retainedEvents() async throws -> RetainedEvents
@@ -328,6 +332,16 @@ public enum RunnerSQL {
     /// Whether the runner is drained (no row: not), one primary-key lookup.
     public static func isDraining(_ name: String) -> String {
         "SELECT draining FROM runners WHERE name = \(name)"
+    }
+    /// Runner events older than a cutoff (`$1`/`?`), oldest first, at most `limit` of them: found
+    /// through the events' `(run_id, …)` index, where runner events are the NULL `run_id`s.
+    public static func oldRunnerEvents(cutoff: String, limit: String) -> String {
+        "SELECT seq FROM events WHERE run_id IS NULL AND timestamp < \(cutoff) ORDER BY seq LIMIT \(limit)"
+    }
+    /// The deliveries of runner events up to a `seq` (`$1`/`?`): their lanes are `runner:NAME`
+    /// (`Outbox.lane(runner:)`), one range of `deliveries_by_run`.
+    public static func runnerDeliveriesThrough(_ seq: String) -> String {
+        "DELETE FROM deliveries WHERE run_id >= 'runner:' AND run_id < 'runner;' AND event_seq <= \(seq)"
     }
     /// The partial index both read through; created by each backend's migration.
     public static let activeByRunnerIndex =

@@ -182,3 +182,26 @@ struct RunnerTokenStoreConformanceTests {
         #expect(try await other.runnerToken(digest: open.digest) == open)
     }
 }
+
+@Suite("RunnerStore retention conformance")
+struct RunnerEventRetentionTests {
+    @Test("retention removes runner events older than the cutoff with their deliveries, counts them removed, and leaves run events alone", arguments: Backend.all)
+    func oldRunnerEventsGo(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        try await store.createWebhook(webhook("wh_A", events: ["*"]))
+        _ = try await store.recordContact(RunnerContact(name: "r1"), now: at(1))
+        let run = try await create(store, [task("a")], now: at(2))
+        let old = try #require(try await store.recordGoodbye(runner: "r1", now: at(3))?.events.first)
+        _ = try await store.recordContact(RunnerContact(name: "r1"), now: at(20))
+
+        #expect(try await store.compactRunnerEvents(before: at(10), limit: 1) == 1, "a batch of one")
+        #expect(try await store.compactRunnerEvents(before: at(10), limit: 10) == 1)
+        #expect(try await store.compactRunnerEvents(before: at(10), limit: 10) == 0)
+        let kept = try await store.events(runID: nil, after: 0, limit: 100)
+        #expect(kept.map(\.draft.type) == ["run.created", "runner.online"])
+        #expect(kept.first?.draft.runID == run.id)
+        #expect(try await store.retainedEvents().removedThrough == old.seq)
+        let lanes = try await store.deliveries(webhookID: "wh_A", limit: 10, before: nil).items.map(\.type)
+        #expect(lanes.sorted() == ["run.created", "runner.online"])
+    }
+}
