@@ -48,6 +48,7 @@ struct DashboardBrowserTests {
         #expect(result["seen"]?.asArray?.contains(.string("running")) == true, "the page never showed the run running: \(result)")
         #expect(result["reloaded"] == .bool(false), "the page reloaded")
         #expect(result["progress"]?["done"]?.asInt == 2 && result["progress"]?["total"]?.asInt == 2, "\(result)")
+        #expect(result["runner_links"] == .array([.string("#/runners/host-a"), .string("#/runners/host-a")]), "task rows link their runner: \(result)")
         #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
         #expect(result["policy_violations"]?.asArray?.isEmpty == true, "the page's CSP blocked part of it: \(result)")
         let png = try Data(contentsOf: screenshot)

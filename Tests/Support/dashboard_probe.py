@@ -5,7 +5,7 @@ page (never reloading it) until `#run-status` (or `--selector`) shows the expect
 out. Writes READY_FILE as soon as the page shows a first status, and again with each new
 status it shows, so the test can move the run along while the page watches (and wait for the
 page to show a state rather than sleep). Saves a screenshot, then prints one JSON object:
-{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "exceptions"}.
+{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "exceptions"}.
 """
 
 import argparse
@@ -32,6 +32,7 @@ PROBE = """(() => {
     done: progress ? Number(progress.dataset.done) : null,
     total: progress ? Number(progress.dataset.total) : null,
     runnerTasks: [...document.querySelectorAll('tr.selected [data-runner-task]')].map((a) => a.dataset.runnerTask),
+    runnerLinks: [...document.querySelectorAll('#run-tasks [data-runner-link]')].map((a) => a.getAttribute('href')),
     navigations: performance.getEntriesByType('navigation').length,
     marker: window.__probeMarker,
   });
@@ -139,7 +140,7 @@ def main():
         print(json.dumps({
             "initial": initial, "final": state.get("status"), "text": state.get("text"), "seen": seen,
             "reloaded": reloaded, "progress": {"done": state.get("done"), "total": state.get("total")},
-            "runner_tasks": state.get("runnerTasks"),
+            "runner_tasks": state.get("runnerTasks"), "runner_links": state.get("runnerLinks"),
             "exceptions": page.exceptions, "policy_violations": page.violations,
         }))
     finally:
