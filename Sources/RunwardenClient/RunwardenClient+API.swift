@@ -45,25 +45,76 @@ extension RunwardenClient {
 
     // MARK: - Runner protocol
 
-    /// A task for this runner, or nil when none came within `wait` seconds.
-    /// Asks for a task. Repeat a claim whose answer never came with the same `claimID`: the
-    /// server hands back the task it gave the lost answer, instead of leaving it to time out.
-    public func claim(runner: String, labels: [String], wait: Int, claimID: String? = nil) async throws -> ClaimAnswer? {
+    /// What a runner tells the registry about itself with each claim and heartbeat (SPEC §8).
+    public struct RunnerFacts: Sendable, Equatable {
+        public var version: String
+        public var hostname: String
+        public var concurrency: Int
+        public init(version: String, hostname: String, concurrency: Int) {
+            self.version = version
+            self.hostname = hostname
+            self.concurrency = concurrency
+        }
+
+        var members: [JSONValue.Member] {
+            [.init("version", .string(version)), .init("hostname", .string(hostname)), .init("concurrency", .int(Int64(concurrency)))]
+        }
+    }
+
+    /// What a claim got: a task, nothing within `wait`, or nothing because the runner is draining.
+    public enum ClaimResult: Sendable, Equatable {
+        case task(ClaimAnswer)
+        case nothing
+        case draining
+    }
+
+    /// Asks for a task, waiting up to `wait` seconds. Repeat a claim whose answer never came with
+    /// the same `claimID`: the server hands back the task it gave the lost answer, instead of
+    /// leaving it to time out.
+    public func claim(
+        runner: String, labels: [String], wait: Int, claimID: String? = nil, facts: RunnerFacts? = nil
+    ) async throws -> ClaimResult {
         var body = [JSONValue.Member("labels", JSONValue(strings: labels))]
         if let claimID { body.append(JSONValue.Member("claim_id", .string(claimID))) }
+        body += facts?.members ?? []
         let answer = try await send(
             .POST, "/v1/runners/" + Self.pathSegment(runner) + "/claim", query: [("wait", String(wait))],
             body: .object(body), timeout: .seconds(wait + 30))
-        if answer.status == 204 { return nil }
-        return try decode(ClaimAnswer.self, answer)
+        if answer.status == 204 { return answer.headers.first(name: RunnerItem.drainHeader) == "true" ? .draining : .nothing }
+        return .task(try decode(ClaimAnswer.self, answer))
     }
 
-    public func heartbeat(runner: String, taskIDs: [String], timeout: Duration = .seconds(30)) async throws -> HeartbeatAnswer {
+    public func heartbeat(
+        runner: String, taskIDs: [String], facts: RunnerFacts? = nil, timeout: Duration = .seconds(30)
+    ) async throws -> HeartbeatAnswer {
         try decode(
             HeartbeatAnswer.self,
             try await send(
                 .POST, "/v1/runners/" + Self.pathSegment(runner) + "/heartbeat",
-                body: .object(["tasks": JSONValue(strings: taskIDs)]), timeout: timeout))
+                body: .object([JSONValue.Member("tasks", JSONValue(strings: taskIDs))] + (facts?.members ?? [])), timeout: timeout))
+    }
+
+    /// The runner is stopping gracefully: it shows `offline` at once instead of `lost` a lease later.
+    public func goodbye(runner: String, timeout: Duration = .seconds(5)) async throws -> RunnerItem {
+        try decode(RunnerItem.self, try await send(.POST, "/v1/runners/" + Self.pathSegment(runner) + "/goodbye", timeout: timeout))
+    }
+
+    // MARK: - Runner registry
+
+    public func runners(limit: Int? = nil, cursor: String? = nil) async throws -> Page<RunnerItem> {
+        var query: [(String, String)] = []
+        if let limit { query.append(("limit", String(limit))) }
+        if let cursor { query.append(("cursor", cursor)) }
+        return try decode(Page<RunnerItem>.self, try await send(.GET, "/v1/runners", query: query))
+    }
+
+    public func runner(_ name: String) async throws -> RunnerItem {
+        try decode(RunnerItem.self, try await send(.GET, "/v1/runners/" + Self.pathSegment(name)))
+    }
+
+    /// Drains (`true`) or resumes (`false`) a runner.
+    public func setDraining(_ draining: Bool, runner name: String) async throws -> RunnerItem {
+        try decode(RunnerItem.self, try await send(.POST, "/v1/runners/" + Self.pathSegment(name) + (draining ? "/drain" : "/resume")))
     }
 
     public func report(taskID: String, body: JSONValue, runner: String) async throws -> ReportAnswer {

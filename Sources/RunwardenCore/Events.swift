@@ -1,7 +1,8 @@
 /// An event as a transition produces it; the store gives it its `seq` and `run_seq`.
+/// A run's event has a `runID`; a runner's (`runner.*`, SPEC §8) has none, and a `runner`.
 public struct EventDraft: Sendable, Equatable {
     public var id: String
-    public var runID: String
+    public var runID: String?
     public var taskID: String?
     public var type: String
     public var status: String
@@ -9,10 +10,12 @@ public struct EventDraft: Sendable, Equatable {
     public var timestamp: Timestamp
     public var attempt: Int?
     public var error: RunError?
+    /// The runner a `runner.*` event is about; nil for a run's events.
+    public var runner: String?
 
     public init(
-        id: String, runID: String, taskID: String?, type: String, status: String, previousStatus: String?,
-        timestamp: Timestamp, attempt: Int?, error: RunError?
+        id: String, runID: String?, taskID: String?, type: String, status: String, previousStatus: String?,
+        timestamp: Timestamp, attempt: Int?, error: RunError?, runner: String? = nil
     ) {
         self.id = id
         self.runID = runID
@@ -23,16 +26,18 @@ public struct EventDraft: Sendable, Equatable {
         self.timestamp = timestamp
         self.attempt = attempt
         self.error = error
+        self.runner = runner
     }
 }
 
-/// A committed event (SPEC §2 "Events"): `seq` is global, `runSeq` counts the run's own events.
+/// A committed event (SPEC §2 "Events"): `seq` is global, `runSeq` counts the run's own events
+/// (nil for a runner's event, which belongs to no run).
 public struct Event: Sendable, Equatable {
     public var seq: Int64
-    public var runSeq: Int
+    public var runSeq: Int?
     public var draft: EventDraft
 
-    public init(seq: Int64, runSeq: Int, draft: EventDraft) {
+    public init(seq: Int64, runSeq: Int?, draft: EventDraft) {
         self.seq = seq
         self.runSeq = runSeq
         self.draft = draft
@@ -44,4 +49,5 @@ public enum EventType {
     public static let taskRetrying = "task.retrying"
     public static func run(_ status: RunStatus) -> String { "run." + status.rawValue }
     public static func task(_ status: TaskStatus) -> String { "task." + status.rawValue }
+    public static func runner(_ status: RunnerStatus) -> String { "runner." + status.rawValue }
 }

@@ -5,7 +5,7 @@ import Synchronization
 /// without dashes. Within one millisecond the random part counts up, so ids made by one
 /// process sort in the order they were made.
 public enum IDPrefix: String, Sendable {
-    case run, task, evt, wh, dlv
+    case run, task, evt, wh, dlv, rtk
 }
 
 public enum Identifier {

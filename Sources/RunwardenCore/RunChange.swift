@@ -86,8 +86,11 @@ public struct RunChange: Sendable {
 
     /// Applies a runner's report; returns whether it changed anything (`applied`).
     /// Checks in SPEC's order: older attempt or duplicate → false; never claimed, future attempt or
-    /// another runner → `taskNotClaimed`.
-    public mutating func report(taskID: String, _ report: StatusReport, runner: String?) throws(TransitionError) -> Bool {
+    /// another runner → `taskNotClaimed`. A per-runner token's `scope` (SPEC §8) reports only the
+    /// tasks claimed under a name it allows.
+    public mutating func report(
+        taskID: String, _ report: StatusReport, runner: String?, scope: RunnerTokenScope? = nil
+    ) throws(TransitionError) -> Bool {
         guard let index = run.taskIndex(id: taskID) else { throw .taskNotClaimed("unknown task \(taskID)") }
         let task = run.tasks[index]
         let attempt = report.attempt ?? task.state.attempt
@@ -100,6 +103,9 @@ public struct RunChange: Sendable {
         }
         if let runner, runner != holder {
             throw .taskNotClaimed("task \(taskID) is claimed by runner \"\(holder)\", not \"\(runner)\"")
+        }
+        if let scope, !scope.allows(runner: holder) {
+            throw .taskNotClaimed("task \(taskID) is claimed by runner \"\(holder)\", which this token may not act as")
         }
 
         if report.status == .failed, report.error?.code == TaskErrorCode.heartbeatLost.rawValue {

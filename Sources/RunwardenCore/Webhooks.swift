@@ -32,7 +32,7 @@ public enum WebhookSecret {
     }
 }
 
-/// Which event types a subscription receives: `*`, `run.*`, `task.*`, or exact types.
+/// Which event types a subscription receives: `*`, `run.*`, `task.*`, `runner.*`, or exact types.
 public enum EventFilter {
     public static let defaultPatterns = ["run.*"]
 
@@ -46,10 +46,11 @@ public enum EventFilter {
 
     /// Every pattern a subscription may name.
     public static func isValid(_ pattern: String) -> Bool {
-        if ["*", "run.*", "task.*", EventType.runCreated, EventType.taskRetrying].contains(pattern) { return true }
+        if ["*", "run.*", "task.*", "runner.*", EventType.runCreated, EventType.taskRetrying].contains(pattern) { return true }
         let runTypes = RunStatus.allCases.map(EventType.run)
         let taskTypes = TaskStatus.allCases.map(EventType.task)
-        return runTypes.contains(pattern) || taskTypes.contains(pattern)
+        let runnerTypes = RunnerStatus.allCases.map(EventType.runner)
+        return runTypes.contains(pattern) || taskTypes.contains(pattern) || runnerTypes.contains(pattern)
     }
 }
 
@@ -75,7 +76,7 @@ public struct WebhookDefinition: Sendable, Equatable {
         let events = reader.stringList(object, "events", at: "") ?? EventFilter.defaultPatterns
         if object["events"] != nil, events.isEmpty { reader.fail("events", "must name at least one event type or pattern") }
         for (index, pattern) in events.enumerated() where !EventFilter.isValid(pattern) {
-            reader.fail("events[\(index)]", "\"\(pattern)\" is not an event type or pattern such as run.*, task.* or task.failed")
+            reader.fail("events[\(index)]", "\"\(pattern)\" is not an event type or pattern such as run.*, task.*, runner.* or task.failed")
         }
         let secret = reader.string(object, "secret", at: "", maxLength: 256)
         if let secret, let problem = WebhookSecret.problem(with: secret) { reader.fail("secret", problem) }

@@ -1,7 +1,11 @@
-/// The names a task's `workspace` may have (SPEC §6): `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`.
-/// Each is one directory name on a runner as it stands — no separator, no `.`/`..`, no case
-/// of two names sharing a directory — and safe to print or put in a URL path.
-public enum WorkspaceName {
+/// The names a task's `workspace` (SPEC §6) and a runner (SPEC §8) may have:
+/// `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`. Each is one directory name on a runner as it stands — no
+/// separator, no `.`/`..`, no case of two names sharing a directory — and safe to print, log or
+/// put in a URL path.
+public typealias WorkspaceName = PlainName
+public typealias RunnerName = PlainName
+
+public enum PlainName {
     public static let rule = "must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
     public static func isValid(_ name: String) -> Bool {

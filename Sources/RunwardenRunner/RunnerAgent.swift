@@ -13,6 +13,8 @@ public struct RunnerAgent: Service {
     let configuration: RunnerConfiguration
     let client: RunwardenClient
     let logger: Logger
+    /// Sent with every claim and heartbeat: what the registry shows of this runner (SPEC §8).
+    let facts: RunwardenClient.RunnerFacts
     private let spool: ReportSpool
     private let ledger: ProcessGroupLedger
     private let active = ActiveTasks()
@@ -24,6 +26,7 @@ public struct RunnerAgent: Service {
         var logger = logger
         logger[metadataKey: "runner"] = "\(configuration.name)"
         self.logger = logger
+        facts = .init(version: Release.version, hostname: ProcessInfo.processInfo.hostName, concurrency: configuration.concurrency)
         let spoolDirectory = URL(fileURLWithPath: configuration.workDir).appendingPathComponent("spool")
         self.spool = try ReportSpool(directory: spoolDirectory, client: client, runner: configuration.name, logger: logger)
         self.ledger = try ProcessGroupLedger(workDir: configuration.workDir, logger: logger)
@@ -56,7 +59,18 @@ public struct RunnerAgent: Service {
             await drainSpool(within: .seconds(10))
             background.cancelAll()
         }
+        await sayGoodbye()
         logger.info("runner stopped")
+    }
+
+    /// Tells the server this runner stops on purpose, so it shows `offline` at once rather than
+    /// `lost` a lease later. Best effort: a server that cannot be reached sees it go silent.
+    private func sayGoodbye() async {
+        do {
+            _ = try await client.goodbye(runner: configuration.name)
+        } catch {
+            logger.warning("could not say goodbye to the server; it will see this runner go silent", metadata: ["error": "\(error)"])
+        }
     }
 
     private func claimLoop(executions: inout DiscardingTaskGroup, gate: ClaimGate) async {
@@ -65,17 +79,33 @@ public struct RunnerAgent: Service {
         // was lost (the server died, the connection broke), asking again with the same id gets
         // that task instead of leaving it dispatched to nobody until its lease runs out.
         var claimID = UUID().uuidString
+        var draining = false
         while !Task.isCancelled, gate.isOpen {
             await active.waitForFreeSlot(limit: configuration.concurrency)
-            let claim = Task { [client, configuration, claimID] in
+            let asked = ContinuousClock.now
+            let claim = Task { [client, configuration, claimID, facts] in
                 try await client.claim(
-                    runner: configuration.name, labels: configuration.labels, wait: configuration.claimWaitSeconds, claimID: claimID)
+                    runner: configuration.name, labels: configuration.labels, wait: configuration.claimWaitSeconds, claimID: claimID,
+                    facts: facts)
             }
             guard gate.track(claim) else { return }
             do {
-                let answer = try await claim.value
+                let result = try await claim.value
                 claimID = UUID().uuidString
-                guard let answer else { continue }
+                if (result == .draining) != draining {
+                    draining = result == .draining
+                    let running = await active.count
+                    if draining {
+                        logger.notice("runner is draining: no new tasks until it is resumed; running tasks go on", metadata: ["running": "\(running)"])
+                    } else {
+                        logger.notice("runner resumed: taking tasks again")
+                    }
+                }
+                guard case .task(let answer) = result else {
+                    // The server holds a claim for its wait; one that answers at once is not asked again at once.
+                    if ContinuousClock.now - asked < .seconds(1) { try? await Task.sleep(for: .seconds(1)) }
+                    continue
+                }
                 backoff = .milliseconds(500)
                 let stop = await active.add(answer.task.id, leaseSeconds: answer.leaseS)
                 let execution = TaskExecution(
@@ -107,7 +137,7 @@ public struct RunnerAgent: Service {
             let sentAt = ContinuousClock.now
             do {
                 // A heartbeat that hangs longer than the lease is no use; give the next one its chance.
-                let answer = try await client.heartbeat(runner: configuration.name, taskIDs: taskIDs, timeout: .seconds(lease))
+                let answer = try await client.heartbeat(runner: configuration.name, taskIDs: taskIDs, facts: facts, timeout: .seconds(lease))
                 await active.renew(taskIDs, at: sentAt, leaseSeconds: answer.leaseS)
                 for taskID in answer.cancel {
                     logger.info("server asked to stop a task", metadata: ["task_id": "\(taskID)"])
@@ -156,12 +186,12 @@ public struct RunnerAgent: Service {
 
 /// Closes claiming at graceful shutdown, cancelling a claim long-poll in flight.
 final class ClaimGate: Sendable {
-    private let state = Mutex<(open: Bool, claim: Task<ClaimAnswer?, any Error>?)>((true, nil))
+    private let state = Mutex<(open: Bool, claim: Task<RunwardenClient.ClaimResult, any Error>?)>((true, nil))
 
     var isOpen: Bool { state.withLock { $0.open } }
 
     /// Remembers the claim in flight; false (and the claim cancelled) when already closed.
-    func track(_ claim: Task<ClaimAnswer?, any Error>) -> Bool {
+    func track(_ claim: Task<RunwardenClient.ClaimResult, any Error>) -> Bool {
         let open = state.withLock { state in
             state.claim = claim
             return state.open

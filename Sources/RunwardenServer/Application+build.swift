@@ -74,6 +74,8 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         + StreamRoutes(service: service, keepAlive: configuration.streamKeepAlive).routes
         + WebhookRoutes(service: service, maxBody: maxBody, egress: configuration.webhookEgress).routes
         + RunnerRoutes(service: service, maxBody: maxBody).routes
+        + RunnerRegistryRoutes(service: service).routes
+        + RunnerTokenRoutes(service: service, maxBody: maxBody).routes
         + TaskAndLockRoutes(service: service).routes
         + LogRoutes(service: service, maxBody: maxBody, keepAlive: configuration.streamKeepAlive).routes
         + HealthRoutes(service: service).routes
@@ -92,7 +94,10 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         router.on(RouterPath(route.path), method: route.method) { request, context -> Response in
             var context = context
             if let role {
-                (context.role, context.token) = try authenticator.authorize(request, as: role)
+                let caller = try await authenticator.authorize(request, as: role, now: service.clock()) { secret in
+                    try await service.runnerToken(secret: secret)
+                }
+                (context.role, context.token, context.runnerScope) = (caller.role, caller.token, caller.runnerScope)
             }
             return try await handler(request, context)
         }

@@ -17,9 +17,23 @@ struct Authenticator: Sendable {
 
     var isOpen: Bool { clientDigest == nil && runnerDigest == nil }
 
-    /// The presented token, once it proves the role the route needs.
-    func authorize(_ request: Request, as required: TokenRole) throws -> (role: TokenRole, token: String?) {
-        if isOpen { return (.open, nil) }
+    /// Who the caller is, once its token proves the role the route needs.
+    struct Caller: Sendable {
+        var role: TokenRole
+        var token: String?
+        /// A per-runner token's limits (SPEC §8); nil for the shared tokens and open mode.
+        var runnerScope: RunnerTokenScope?
+    }
+
+    /// The presented token, once it proves the role the route needs. A token that is neither
+    /// shared one but starts with `rwr_` is looked up with `runnerToken` — in the store, on every
+    /// request and with no cache: a revoked token must be refused from the next request on, on
+    /// every node, and the lookup (one unique-index read) is small beside the claim, heartbeat
+    /// or report it lets through.
+    func authorize(
+        _ request: Request, as required: TokenRole, now: Timestamp, runnerToken: (String) async throws -> RunnerToken?
+    ) async throws -> Caller {
+        if isOpen { return Caller(role: .open) }
         // The scheme name is case-insensitive (RFC 9110 §11.1).
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw RunwardenError.unauthorized
@@ -28,18 +42,21 @@ struct Authenticator: Sendable {
         // Digests, not the tokens, are compared: equal length whatever was sent, and swift-crypto
         // compares digests in constant time, so timing tells nothing about how much matched.
         let presented = SHA256.hash(data: Array(token.utf8))
-        let role: TokenRole
+        var caller: Caller
         if presented == clientDigest {
-            role = .client
+            caller = Caller(role: .client, token: token)
         } else if presented == runnerDigest {
-            role = .runner
+            caller = Caller(role: .runner, token: token)
+        } else if token.hasPrefix(RunnerToken.prefix), token.utf8.count <= 100, let found = try await runnerToken(token) {
+            guard !found.isExpired(at: now) else { throw RunwardenError(.unauthorized, "this runner token expired") }
+            caller = Caller(role: .runner, token: token, runnerScope: found.scope)
         } else {
             throw RunwardenError.unauthorized
         }
-        guard role == required else {
-            let needed = required == .client ? "the client token" : "the runner token"
+        guard caller.role == required else {
+            let needed = required == .client ? "the client token" : "a runner token"
             throw RunwardenError(.forbidden, "this route needs \(needed)")
         }
-        return (role, token)
+        return caller
     }
 }

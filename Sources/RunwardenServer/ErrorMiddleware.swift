@@ -78,4 +78,5 @@ extension HTTPField.Name {
     static let idempotentReplayed = Self("Idempotent-Replayed")!
     static let runnerName = Self("X-Runner-Name")!
     static let lastEventID = Self("Last-Event-ID")!
+    static let runwardenDrain = Self(RunnerItem.drainHeader)!
 }

@@ -40,8 +40,15 @@ struct LogRoutes {
         } catch is NIOTooManyBytesError {
             throw RunwardenError(.payloadTooLarge, "the chunk is larger than the limit of \(maxBody) bytes")
         }
+        // A per-runner token ships only as a runner it may act as (SPEC §8); the store then
+        // takes the chunk only from the runner of the attempt.
+        let runner = request.headers[.runnerName]
+        if context.runnerScope != nil {
+            guard let runner else { throw RunwardenError(.forbidden, "a per-runner token ships logs with X-Runner-Name") }
+            try RunnerRoutes.checkScope(context, runner)
+        }
         let chunk = LogChunk(
-            taskID: taskID, attempt: attempt, runner: request.headers[.runnerName], offset: Int64(offset),
+            taskID: taskID, attempt: attempt, runner: runner, offset: Int64(offset),
             bytes: Array(body.readableBytesView), final: final)
         let appended = try await service.appendLog(chunk)
         return .json(LogAppendAnswer(nextOffset: appended.log.received))

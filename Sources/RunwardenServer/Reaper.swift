@@ -2,8 +2,9 @@ import Logging
 import ServiceLifecycle
 
 /// The background worker that keeps runs honest when runners vanish (SPEC §1): on start it
-/// gives every claimed task one full lease, then every `interval` it reaps lost leases and
-/// fires task and run timeouts — which therefore fire even when no runner is left.
+/// gives every claimed task one full lease, then every `interval` it records silent runners
+/// `lost` or `offline` (SPEC §8), reaps lost leases and fires task and run timeouts — which
+/// therefore fire even when no runner is left.
 public struct Reaper: Service {
     let service: RunService
     let interval: Duration
@@ -28,9 +29,12 @@ public struct Reaper: Service {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
             }
         }
+        // Runners could not reach us while we were down either: none is recorded gone before
+        // it has had a full lease to make contact again.
+        let started = ContinuousClock.now
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                try await service.reap()
+                try await service.reap(runners: ContinuousClock.now - started >= .seconds(service.leaseSeconds))
             } catch {
                 service.logger.error("reaper pass failed", metadata: ["error": "\(error)"])
             }

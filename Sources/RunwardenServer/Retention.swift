@@ -2,9 +2,9 @@ import Logging
 import RunwardenCore
 import ServiceLifecycle
 
-/// Compacts finished runs once they are older than `--retention` (SPEC §7) and removes task logs
-/// older than `--log-retention` (SPEC §9), each on its own clock: a bounded batch per
-/// transaction, so writers wait at most one batch, and every `interval` again.
+/// Compacts finished runs once they are older than `--retention` (SPEC §7), and removes runner
+/// events as old; removes task logs older than `--log-retention` (SPEC §9) on their own clock: a
+/// bounded batch per transaction, so writers wait at most one batch, and every `interval` again.
 public struct Retention: Service {
     let service: RunService
     let runs: Duration?
@@ -30,6 +30,8 @@ public struct Retention: Service {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             if let runs {
                 await pass("compacted runs") { try await service.compact(olderThan: runs, limit: $0) }
+                // Runner events belong to no run: they go when they are as old.
+                await pass("removed runner events") { try await service.compactRunnerEvents(olderThan: runs, limit: $0) }
             }
             if let logs {
                 await pass("removed task logs") { try await service.expireLogs(olderThan: logs, limit: $0) }

@@ -150,39 +150,144 @@ public struct RunService: Sendable {
         return (record, record.run.tasks[index])
     }
 
+    /// What a claim got.
+    public enum ClaimOutcome: Sendable, Equatable {
+        case task(RunTask)
+        /// Nothing claimable came within the wait.
+        case nothing
+        /// The runner is draining (SPEC §8): it is given nothing until it is resumed.
+        case draining
+    }
+
     /// The oldest claimable task this runner can run, waiting up to `wait` for one. A claim
     /// repeated with the same `claimID` gets the task the first one took, if it is still waiting.
-    public func claim(runner: String, labels: Set<String>, claimID: String? = nil, wait: Duration) async throws -> RunTask? {
+    ///
+    /// The claim is the runner's contact (`RunnerStore.recordContact`), recorded again every
+    /// third of a lease while it waits: a runner parked in a long-poll longer than the lease is
+    /// still there. A draining runner waits like any other and takes nothing, unless a resume
+    /// comes while it waits.
+    ///
+    /// `recheck` runs before every look after the first: a per-runner token revoked while its
+    /// claim waits must not take the next task (it throws, and nothing is claimed).
+    public func claim(
+        _ contact: RunnerContact, labels: Set<String>, claimID: String? = nil, wait: Duration,
+        recheck: (@Sendable () async throws -> Void)? = nil
+    ) async throws -> ClaimOutcome {
+        let runner = contact.name
         let deadline = ContinuousClock.now + wait
+        var draining = try await recordContact(contact)
+        var contactedAt = ContinuousClock.now
         while true {
             let generation = await hub.generation(of: .claims)
-            if let committed = try await timed("claim", { try await store.claim(runner: runner, labels: labels, claimID: claimID, now: clock()) }) {
+            if !draining,
+                let committed = try await timed("claim", { try await store.claim(runner: runner, labels: labels, claimID: claimID, now: clock()) })
+            {
                 await publish(committed)
                 logger.info(
                     committed.events.isEmpty ? "task claimed again: the runner repeated a claim whose answer it lost" : "task claimed",
                     metadata: ["run_id": "\(committed.value.runID)", "task_id": "\(committed.value.id)", "runner": "\(runner)"])
-                return committed.value
+                return .task(committed.value)
             }
             let remaining = deadline - .now
-            if remaining <= .zero || Self.waitIsOver { return nil }
-            await hub.wait(for: .claims, after: generation, timeout: remaining)
+            let outcome: ClaimOutcome = draining ? .draining : .nothing
+            if remaining <= .zero || Self.waitIsOver { return outcome }
+            await hub.wait(for: .claims, after: generation, timeout: min(remaining, contactInterval))
             // Not one more claim for a runner that is gone: it would hold a task nobody runs.
-            if Self.waitIsOver { return nil }
+            if Self.waitIsOver { return outcome }
+            try await recheck?()
+            // A draining runner looks again at every wake-up: a resume is one.
+            if draining || ContinuousClock.now - contactedAt >= contactInterval {
+                draining = try await recordContact(RunnerContact(name: runner))
+                contactedAt = .now
+            }
         }
     }
 
-    public func heartbeat(runner: String, taskIDs: [String]) async throws -> [String] {
-        try await timed("heartbeat") { try await store.heartbeat(runner: runner, taskIDs: taskIDs, now: clock()) }
+    /// How often a waiting claim counts as contact again: a third of the lease, as the runner heartbeats.
+    var contactInterval: Duration { .milliseconds(max(100, Int64(leaseSeconds) * 1000 / 3)) }
+
+    public func heartbeat(_ contact: RunnerContact, taskIDs: [String]) async throws -> [String] {
+        _ = try await recordContact(contact)
+        return try await timed("heartbeat") { try await store.heartbeat(runner: contact.name, taskIDs: taskIDs, now: clock()) }
+    }
+
+    // MARK: - Runner registry
+
+    /// Records a claim's or heartbeat's contact and announces the runner if it just came online;
+    /// returns whether it is draining.
+    private func recordContact(_ contact: RunnerContact) async throws -> Bool {
+        let touch = try await timed("runner_contact") { try await store.recordContact(contact, now: clock()) }
+        await publishRunnerEvents(touch.events)
+        return touch.draining
+    }
+
+    /// The runner stopped gracefully: it shows `offline` at once, not `lost` a lease later.
+    public func goodbye(runner name: String) async throws -> RunnerItem {
+        guard let touch = try await timed("runner_goodbye", { try await store.recordGoodbye(runner: name, now: clock()) }) else {
+            throw RunwardenError.notFound(.runner, name)
+        }
+        await publishRunnerEvents(touch.events)
+        return try await runner(name)
+    }
+
+    public func runner(_ name: String) async throws -> RunnerItem {
+        guard let runner = try await timed("read_runner", { try await store.runner(name: name) }) else {
+            throw RunwardenError.notFound(.runner, name)
+        }
+        return runnerItem(runner)
+    }
+
+    public func runners(limit: Int, after cursor: String?) async throws -> (items: [RunnerItem], nextCursor: String?) {
+        let page = try await timed("list_runners") { try await store.runners(limit: limit, after: cursor) }
+        return (page.items.map(runnerItem), page.nextCursor)
+    }
+
+    /// Drains (or resumes) a runner; persisted, so it survives restarts. A resume wakes waiting
+    /// claims, the resumed runner's among them.
+    public func setDraining(_ draining: Bool, runner name: String) async throws -> RunnerItem {
+        guard let runner = try await timed("drain_runner", { try await store.setDraining(draining, runner: name) }) else {
+            throw RunwardenError.notFound(.runner, name)
+        }
+        if !draining { await hub.notify([.claims]) }
+        logger.notice(draining ? "runner draining" : "runner resumed", metadata: ["runner": "\(name)"])
+        return runnerItem(runner)
+    }
+
+    /// How many runners have each status, as their last events announced (for `/metrics`).
+    public func runnerCounts() async throws -> [RunnerStatus: Int] { try await store.runnerCounts() }
+
+    private func runnerItem(_ runner: Runner) -> RunnerItem {
+        RunnerItem(runner, now: clock(), leaseMilliseconds: Int64(leaseSeconds) * 1000)
+    }
+
+    private func publishRunnerEvents(_ events: [Event]) async {
+        guard !events.isEmpty else { return }
+        metrics.recordCommitted(events, run: nil)
+        for event in events {
+            logger.notice("runner \(event.draft.status)", metadata: ["runner": "\(event.draft.runner ?? "")"])
+        }
+        await hub.notify([.events, .deliveries])
+    }
+
+    /// Records runners not heard from for a lease as `lost` (holding tasks) or `offline`, each
+    /// with its event; before their tasks' leases are reaped, or a lost runner's tasks would
+    /// already be gone and it would read `offline`.
+    private func reapRunners(leaseCutoff: Timestamp, now: Timestamp, limit: Int) async throws {
+        for name in try await timed("silent_runners", { try await store.silentRunners(since: leaseCutoff, limit: limit) }) {
+            let event = try await timed("record_silence") { try await store.recordSilence(runner: name, cutoff: leaseCutoff, now: now) }
+            if let event { await publishRunnerEvents([event]) }
+        }
     }
 
     /// Applies a runner's report; returns whether it changed anything, and the run and task after it.
+    /// A per-runner token's `scope` reports only tasks claimed under a name it allows.
     public func report(
-        taskID: String, _ report: StatusReport, runner: String?
+        taskID: String, _ report: StatusReport, runner: String?, scope: RunnerTokenScope? = nil
     ) async throws -> (applied: Bool, record: RunRecord, task: RunTask) {
         let committed = try await timed("report") {
             // Only a report that ends the task can release or skip the tasks that need it.
             try await store.update(runOfTask: taskID, dependents: report.status.isTerminal, now: clock()) { change in
-                try change.report(taskID: taskID, report, runner: runner)
+                try change.report(taskID: taskID, report, runner: runner, scope: scope)
             }
         }
         guard let committed, let index = committed.record.run.taskIndex(id: taskID) else {
@@ -197,6 +302,38 @@ public struct RunService: Sendable {
                 ])
         }
         return (committed.value, committed.record, committed.record.run.tasks[index])
+    }
+
+    // MARK: - Per-runner tokens
+
+    /// A new per-runner token and its secret, which is in the answer and nowhere else: the store
+    /// keeps its SHA-256 only.
+    public func createRunnerToken(_ definition: RunnerTokenDefinition) async throws -> (token: RunnerToken, secret: String) {
+        let now = clock()
+        let secret = RunnerToken.generateSecret()
+        let token = RunnerToken(
+            id: Identifier.make(.rtk, at: now), digest: IdempotencyKey.digest(secret), description: definition.description,
+            scope: definition.scope, expiresAt: definition.expiresAt, createdAt: now)
+        try await timed("create_runner_token") { try await store.createRunnerToken(token) }
+        logger.notice("runner token created", metadata: ["runner_token_id": "\(token.id)"])
+        return (token, secret)
+    }
+
+    /// The token with this secret (its SHA-256, as stored); nil when there is none.
+    public func runnerToken(secret: String) async throws -> RunnerToken? {
+        try await timed("read_runner_token") { try await store.runnerToken(digest: IdempotencyKey.digest(secret)) }
+    }
+
+    public func runnerTokens(limit: Int, after cursor: String?) async throws -> (items: [RunnerToken], nextCursor: String?) {
+        try await timed("list_runner_tokens") { try await store.runnerTokens(limit: limit, after: cursor) }
+    }
+
+    /// Revokes a token: refused from the next request on, on every node (it is looked up each time).
+    public func revokeRunnerToken(_ id: String) async throws {
+        guard try await timed("revoke_runner_token", { try await store.revokeRunnerToken(id: id) }) else {
+            throw RunwardenError.notFound(.runnerToken, id)
+        }
+        logger.notice("runner token revoked", metadata: ["runner_token_id": "\(id)"])
     }
 
     // MARK: - Locks
@@ -306,6 +443,13 @@ public struct RunService: Sendable {
         return try await timed("compact") { try await store.compactRuns(finishedBefore: cutoff, limit: limit, now: now) }
     }
 
+    /// Removes up to `limit` runner events older than `retention` (they belong to no run that
+    /// could be compacted); returns how many.
+    public func compactRunnerEvents(olderThan retention: Duration, limit: Int) async throws -> Int {
+        let cutoff = clock().adding(saturatingMilliseconds: -retention.saturatingMilliseconds)
+        return try await timed("compact_runner_events") { try await store.compactRunnerEvents(before: cutoff, limit: limit) }
+    }
+
     /// Refuses to read events retention removed (SPEC §7): a compacted run's timeline
     /// (`events_expired`), or all runs' events after a cursor below an event it removed
     /// (`cursor_expired`; `after` 0 means "the oldest kept", never expired).
@@ -334,12 +478,15 @@ public struct RunService: Sendable {
         try await store.renewLeases(now: clock())
     }
 
-    /// Does what is due now: reaps tasks whose runner stopped heartbeating for a lease, and
-    /// times out tasks and runs past their `timeout_s`. Returns how many changes it committed.
+    /// Does what is due now: records runners silent for a lease (unless `runners` is false: the
+    /// first lease after a start, when they could not reach us), reaps tasks whose runner stopped
+    /// heartbeating for a lease, and times out tasks and runs past their `timeout_s`. Returns how
+    /// many changes of runs it committed.
     @discardableResult
-    public func reap(limit: Int = 500) async throws -> Int {
+    public func reap(limit: Int = 500, runners: Bool = true) async throws -> Int {
         let now = clock()
         let leaseCutoff = now.adding(milliseconds: -Int64(leaseSeconds) * 1000)
+        if runners { try await reapRunners(leaseCutoff: leaseCutoff, now: now, limit: limit) }
         var committedChanges = 0
         for work in try await store.dueWork(leaseCutoff: leaseCutoff, now: now, limit: limit) {
             let scope: ChangeScope = work.taskID.map { .task($0, dependents: true) } ?? .wholeRun

@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import RunwardenCore
 
 /// Which of the two tokens a request presented (SPEC §2 "Authentication").
 public enum TokenRole: Sendable, Equatable {
@@ -14,6 +15,8 @@ public struct RunwardenRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var role: TokenRole?
     public var token: String?
+    /// A per-runner token's limits (SPEC §8); nil for the shared runner token.
+    public var runnerScope: RunnerTokenScope?
     /// The connection, to notice a client that leaves while its long-poll waits.
     public let channel: any Channel
 

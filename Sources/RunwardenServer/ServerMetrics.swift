@@ -48,11 +48,12 @@ public final class ServerMetrics: Sendable {
             .record(duration: duration)
     }
 
-    /// Committed status changes, and the duration of each run that just ended.
-    func recordCommitted(_ events: [Event], run: Run) {
+    /// Committed status changes — runs', tasks' and runners' (`runner.lost` among them: the
+    /// lost-runner events of SPEC §8) — and the duration of each run that just ended.
+    func recordCommitted(_ events: [Event], run: Run?) {
         for event in events {
             Counter(label: "runwarden_transitions_total", dimensions: [("type", event.draft.type)], factory: factory).increment()
-            if event.draft.taskID == nil, let status = RunStatus(rawValue: event.draft.status), status.isTerminal,
+            if let run, event.draft.taskID == nil, let status = RunStatus(rawValue: event.draft.status), status.isTerminal,
                 let finished = run.state.finishedAt
             {
                 CoreMetrics.Timer(label: "runwarden_run_duration_seconds", dimensions: [("status", status.rawValue)], factory: factory)
@@ -67,8 +68,12 @@ public final class ServerMetrics: Sendable {
         CoreMetrics.Timer(label: "runwarden_webhook_delivery_duration_seconds", factory: factory).record(duration: duration)
     }
 
-    /// The gauges read at scrape time: runs and tasks by status, parked waiters by topic.
-    func exposition(counts: StatusCounts, waiters: [String: Int]) -> [UInt8] {
+    /// The gauges read at scrape time: runs, tasks and runners by status, parked waiters by topic.
+    func exposition(counts: StatusCounts, runners: [RunnerStatus: Int], waiters: [String: Int]) -> [UInt8] {
+        for status in RunnerStatus.allCases {
+            Gauge(label: "runwarden_runners", dimensions: [("status", status.rawValue)], factory: factory)
+                .record(runners[status, default: 0])
+        }
         for status in RunStatus.allCases {
             Gauge(label: "runwarden_runs", dimensions: [("status", status.rawValue)], factory: factory)
                 .record(counts.runs[status.rawValue, default: 0])

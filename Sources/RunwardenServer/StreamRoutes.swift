@@ -96,6 +96,6 @@ struct StreamRoutes {
     }
 
     static func isTerminalRunEvent(_ event: Event) -> Bool {
-        event.draft.taskID == nil && (RunStatus(rawValue: event.draft.status)?.isTerminal ?? false)
+        event.draft.runID != nil && event.draft.taskID == nil && (RunStatus(rawValue: event.draft.status)?.isTerminal ?? false)
     }
 }

@@ -153,9 +153,9 @@ public struct WebhookDispatcher: Service {
         } catch {
             service.logger.error("could not record a delivery attempt", metadata: ["delivery_id": "\(delivery.id)", "error": "\(error)"])
         }
-        var metadata: Logger.Metadata = [
-            "run_id": "\(delivery.runID)", "delivery_id": "\(delivery.id)", "type": "\(delivery.type)", "verdict": "\(verdict)",
-        ]
+        var metadata: Logger.Metadata = ["delivery_id": "\(delivery.id)", "type": "\(delivery.type)", "verdict": "\(verdict)"]
+        // A runner event's delivery has a lane, not a run.
+        if let runID = Outbox.runID(ofLane: delivery.runID) { metadata["run_id"] = "\(runID)" } else { metadata["lane"] = "\(delivery.runID)" }
         if let failure { metadata["error"] = "\(failure)" }
         service.logger.log(level: failure == nil ? .debug : .info, "webhook attempt", metadata: metadata)
         service.metrics.recordDelivery(outcome: verdict.outcome, duration: latency)

@@ -82,7 +82,7 @@ struct WebhookRoutes {
     static func item(_ delivery: Delivery) -> DeliveryItem {
         DeliveryItem(
             id: delivery.id, webhookID: delivery.webhookID, eventID: delivery.eventID, seq: delivery.eventSeq,
-            runID: delivery.runID, type: delivery.type, status: delivery.status,
+            runID: Outbox.runID(ofLane: delivery.runID), type: delivery.type, status: delivery.status,
             attempts: delivery.attempts.map {
                 DeliveryAttemptItem(at: $0.at.iso8601, statusCode: $0.statusCode, latencyMs: $0.latencyMs, error: $0.error)
             },

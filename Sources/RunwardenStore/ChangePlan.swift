@@ -17,13 +17,17 @@ public struct ChangePlan: Sendable {
     /// A task became `queued` or a workspace was freed: a claimer may now find work.
     public let freesWork: Bool
 
+    /// An event ready to append: `runSeq` is nil for a runner's event (`runner(_:)`).
     public struct NumberedDraft: Sendable {
         public let draft: EventDraft
-        public let runSeq: Int
-        public init(draft: EventDraft, runSeq: Int) {
+        public let runSeq: Int?
+        public init(draft: EventDraft, runSeq: Int?) {
             self.draft = draft
             self.runSeq = runSeq
         }
+
+        /// A `runner.*` event: no run, so no `run_seq`.
+        public static func runner(_ draft: EventDraft) -> NumberedDraft { NumberedDraft(draft: draft, runSeq: nil) }
     }
 
     public init(_ change: RunChange, original: Run) {
@@ -84,6 +88,35 @@ public enum Outbox {
         public let url: String
         public let event: Event
         public let payload: Data
+        /// The `run_id` column: the event's run, or its runner's lane (`lane(runner:)`).
+        public let lane: String
+    }
+
+    /// The `run_id` column of a runner event's deliveries: no run, but a lane of that runner's
+    /// own, so its events reach a receiver one after another, as a run's do. Run ids start
+    /// with `run_`, so the two never meet.
+    public static func lane(runner: String) -> String { "runner:" + runner }
+
+    /// The run a delivery's `run_id` column names; nil for a runner event's lane.
+    public static func runID(ofLane lane: String) -> String? { lane.hasPrefix("runner:") ? nil : lane }
+
+    /// The outbox rows of `runner.*` events (SPEC §8): one per active subscription asking for
+    /// the event's type, with a payload of the event alone.
+    public static func runnerRows(for events: [Event], subscriptions: [Subscription], now: Timestamp) -> [Row] {
+        var rows: [Row] = []
+        for event in events {
+            guard let runner = event.draft.runner else { continue }
+            let interested = subscriptions.filter { EventFilter.matches($0.patterns, type: event.draft.type) }
+            guard !interested.isEmpty else { continue }
+            let payload = JSONValueEncoder.data(RunnerWebhookPayload(event))
+            for subscription in interested {
+                rows.append(
+                    Row(
+                        id: Identifier.make(.dlv, at: now), webhookID: subscription.id, url: subscription.url, event: event,
+                        payload: payload, lane: lane(runner: runner)))
+            }
+        }
+        return rows
     }
 
     /// One thin payload per event (SPEC §7: the run without its tasks, and the event's task),
@@ -100,7 +133,9 @@ public enum Outbox {
             let payload = JSONValueEncoder.data(WebhookPayload(event, run: run, lockHolders: lockHolders))
             for destination in destinations {
                 rows.append(
-                    Row(id: Identifier.make(.dlv, at: now), webhookID: destination.webhookID, url: destination.url, event: event, payload: payload))
+                    Row(
+                        id: Identifier.make(.dlv, at: now), webhookID: destination.webhookID, url: destination.url, event: event,
+                        payload: payload, lane: run.id))
             }
         }
         return rows

@@ -6,7 +6,7 @@ import RunwardenCore
 /// Every write is one transaction: a store loads the run, applies a `RunChange` (where `Core`
 /// decides the transition), and commits the new state together with its events and lock rows.
 /// Nothing reads a half-committed change.
-public protocol RunStore: WebhookStore, LogStore {
+public protocol RunStore: WebhookStore, RunnerStore, RunnerTokenStore, LogStore {
     /// Stores a new run and its `run.created` event. With an idempotency key, an equal earlier
     /// body answers its run instead (`replayed`), a different one `keyReused`.
     func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome
@@ -31,6 +31,10 @@ public protocol RunStore: WebhookStore, LogStore {
     /// one short transaction: their events, deliveries and idempotency keys are deleted, the
     /// run and its tasks stay (`compactedAt` set, one version step). Returns how many.
     func compactRuns(finishedBefore cutoff: Timestamp, limit: Int, now: Timestamp) async throws -> Int
+    /// Removes up to `limit` runner events (`runner.*`) older than `cutoff`, oldest first, with
+    /// their deliveries, in one short transaction; `retainedEvents` counts them as removed.
+    /// Returns how many.
+    func compactRunnerEvents(before cutoff: Timestamp, limit: Int) async throws -> Int
     /// Where retention has been: the greatest `seq` of an event it removed (0: none), and the
     /// oldest event kept (nil: none). A reader whose cursor is below the first missed events.
     func retainedEvents() async throws -> RetainedEvents
@@ -55,6 +59,7 @@ public protocol RunStore: WebhookStore, LogStore {
     /// `queued`, workspace free, every label present. Takes the workspace lock in the same commit.
     /// With a `claimID`, a task still `dispatched` to this runner under that id is handed out
     /// again instead (no change, no event): the runner lost the first answer and asked again.
+    /// A draining runner (SPEC §8) is handed nothing new.
     func claim(runner: String, labels: Set<String>, claimID: String?, now: Timestamp) async throws -> Committed<RunTask>?
 
     /// Refreshes `heartbeat_at` of the runner's active tasks among `taskIDs`; returns the ids the
@@ -267,4 +272,117 @@ extension RunTask {
     /// The `claim_id` column: the claim id while the task waits for its runner to start it,
     /// so the index holds only claims that could still be asked for again.
     public var pendingClaimID: String? { status == .dispatched ? state.claimID : nil }
+}
+
+/// The runner registry (SPEC §8). A runner's recorded status changes only here, each change
+/// with its `runner.*` event and outbox rows in the same transaction, and only when the row
+/// still holds the status the change starts from: nodes and reaper passes that race record
+/// (and announce) a change once.
+public protocol RunnerStore: Sendable {
+    /// A claim's or heartbeat's contact: the runner appears at its first, takes the fields the
+    /// contact carries, is heard from `now`, and — when its recorded status was not `online` —
+    /// becomes `online` with a `runner.online` event.
+    func recordContact(_ contact: RunnerContact, now: Timestamp) async throws -> RunnerTouch
+    /// The runner said goodbye: `offline` (with a `runner.offline` event unless it already was);
+    /// nil when no such runner.
+    func recordGoodbye(runner name: String, now: Timestamp) async throws -> RunnerTouch?
+    /// Names of runners recorded `online` and not heard from since `cutoff`, most silent first.
+    func silentRunners(since cutoff: Timestamp, limit: Int) async throws -> [String]
+    /// Records a silent runner gone — `lost` while it holds tasks, else `offline` — with its
+    /// event, if it is still recorded `online` and silent since `cutoff`; nil when nothing changed.
+    func recordSilence(runner name: String, cutoff: Timestamp, now: Timestamp) async throws -> Event?
+
+    func runner(name: String) async throws -> Runner?
+    /// Runners by name; `after` is the last name of the previous page.
+    func runners(limit: Int, after: String?) async throws -> (items: [Runner], nextCursor: String?)
+    /// Sets whether the runner is draining; nil when no such runner.
+    func setDraining(_ draining: Bool, runner name: String) async throws -> Runner?
+    /// How many runners have each recorded status (for `/metrics`).
+    func runnerCounts() async throws -> [RunnerStatus: Int]
+}
+
+/// Per-runner tokens (SPEC §8), kept by the SHA-256 of their secret.
+public protocol RunnerTokenStore: Sendable {
+    func createRunnerToken(_ token: RunnerToken) async throws
+    /// The token whose secret has this digest; nil when none (never created, or revoked).
+    func runnerToken(digest: String) async throws -> RunnerToken?
+    /// Oldest first; `after` is the last id of the previous page.
+    func runnerTokens(limit: Int, after: String?) async throws -> (items: [RunnerToken], nextCursor: String?)
+    /// Revokes (deletes) the token; false when unknown.
+    func revokeRunnerToken(id: String) async throws -> Bool
+}
+
+/// What recording a contact or a goodbye did: whether the runner is draining (a claim then
+/// gets nothing), and the `runner.*` event it appended, if any.
+public struct RunnerTouch: Sendable, Equatable {
+    public var draining: Bool
+    public var events: [Event]
+    public init(draining: Bool, events: [Event]) {
+        self.draining = draining
+        self.events = events
+    }
+}
+
+/// The statements on `tasks` both backends use for the registry.
+public enum RunnerSQL {
+    /// The statuses in which a task is held by its runner.
+    public static let activeStatuses = "('dispatched', 'running', 'canceling')"
+    /// A runner's active tasks (`running`), one index range (`tasks_active_by_runner`): `?`/`$1` is the name.
+    public static func running(_ name: String) -> String {
+        "SELECT id FROM tasks WHERE runner = \(name) AND status IN \(activeStatuses) ORDER BY id"
+    }
+    /// Whether the runner holds any task, one index seek.
+    public static func holdsTasks(_ name: String) -> String {
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE runner = \(name) AND status IN \(activeStatuses))"
+    }
+    /// Whether the runner is drained (no row: not), one primary-key lookup.
+    public static func isDraining(_ name: String) -> String {
+        "SELECT draining FROM runners WHERE name = \(name)"
+    }
+    /// Runner events older than a cutoff (`$1`/`?`), oldest first, at most `limit` of them: found
+    /// through the events' `(run_id, …)` index, where runner events are the NULL `run_id`s.
+    public static func oldRunnerEvents(cutoff: String, limit: String) -> String {
+        "SELECT seq FROM events WHERE run_id IS NULL AND timestamp < \(cutoff) ORDER BY seq LIMIT \(limit)"
+    }
+    /// The deliveries of runner events up to a `seq` (`$1`/`?`): their lanes are `runner:NAME`
+    /// (`Outbox.lane(runner:)`), one range of `deliveries_by_run`.
+    public static func runnerDeliveriesThrough(_ seq: String) -> String {
+        "DELETE FROM deliveries WHERE run_id >= 'runner:' AND run_id < 'runner;' AND event_seq <= \(seq)"
+    }
+    /// The partial index both read through; created by each backend's migration.
+    public static let activeByRunnerIndex =
+        "CREATE INDEX tasks_active_by_runner ON tasks (runner, id) WHERE status IN \(activeStatuses)"
+    /// Silent runners are found through this index of the ones recorded `online`.
+    public static let onlineIndex = "CREATE INDEX runners_online ON runners (last_seen_at) WHERE status = 'online'"
+}
+
+/// The per-runner token table, the same in both backends but for the integer type.
+public enum RunnerTokenSQL {
+    public static func table(milliseconds: String) -> String {
+        """
+        CREATE TABLE runner_tokens (
+            id TEXT PRIMARY KEY NOT NULL,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL,
+            runner_names TEXT,
+            labels TEXT,
+            expires_at \(milliseconds),
+            created_at \(milliseconds) NOT NULL
+        )
+        """
+    }
+
+    public static let columns = "id, token_sha256, description, runner_names, labels, expires_at, created_at"
+
+    /// A token from its columns (`columns`' order); the scope lists are JSON text, nil for "any".
+    public static func token(
+        id: String, digest: String, description: String, runnerNames: String?, labels: String?, expiresAt: Int64?, createdAt: Int64
+    ) throws -> RunnerToken {
+        RunnerToken(
+            id: id, digest: digest, description: description,
+            scope: RunnerTokenScope(
+                runnerNames: try runnerNames.map { try JSONColumn.decode([String].self, $0) },
+                labels: try labels.map { try JSONColumn.decode([String].self, $0) }),
+            expiresAt: expiresAt.map(Timestamp.init(milliseconds:)), createdAt: Timestamp(milliseconds: createdAt))
+    }
 }

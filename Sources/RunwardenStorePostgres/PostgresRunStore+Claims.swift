@@ -51,6 +51,12 @@ extension PostgresRunStore {
     private static func claimOnce(runner: String, labels: [String], claimID: String?, now: Timestamp, _ tx: PostgresTransaction) async throws
         -> ClaimAttempt
     {
+        // Drained (SPEC §8): checked with the claim, so a claim already waiting when the drain came takes nothing.
+        var drainBinds = PostgresBindings()
+        drainBinds.append(runner)
+        if try await tx.rows(PostgresQuery(unsafeSQL: RunnerSQL.isDraining("$1"), binds: drainBinds)).first?.decode(Bool.self) == true {
+            return .nothingClaimable
+        }
         // 0. The label sets of queued tasks this runner can take (`ClaimSQL`): the backlog it
         // cannot take is never read. One set (the usual case) is read in index order.
         let runnerLabels = Set(labels)

@@ -40,6 +40,25 @@ extension PostgresRunStore {
         }
     }
 
+    public func compactRunnerEvents(before cutoff: Timestamp, limit: Int) async throws -> Int {
+        try await transaction(.write) { tx in
+            var binds = PostgresBindings()
+            binds.append(cutoff.milliseconds)
+            binds.append(Int64(max(0, limit)))
+            let seqs = try await tx.rows(PostgresQuery(unsafeSQL: RunnerSQL.oldRunnerEvents(cutoff: "$1", limit: "$2"), binds: binds))
+                .map { try $0.decode(Int64.self) }
+            guard let last = seqs.last else { return 0 }
+            let removed = try await tx.rows(
+                "DELETE FROM events WHERE run_id IS NULL AND seq <= \(last) AND timestamp < \(cutoff.milliseconds) RETURNING seq"
+            ).count
+            var through = PostgresBindings()
+            through.append(last)
+            try await tx.execute(PostgresQuery(unsafeSQL: RunnerSQL.runnerDeliveriesThrough("$1"), binds: through))
+            try await tx.execute("UPDATE counters SET value = GREATEST(value, \(last)) WHERE name = 'compacted_seq'")
+            return removed
+        }
+    }
+
     public func retainedEvents() async throws -> RetainedEvents {
         try await transaction(.read) { tx in
             let removed = try await tx.rows("SELECT value FROM counters WHERE name = 'compacted_seq'").first?.decode(Int64.self) ?? 0

@@ -100,15 +100,15 @@ extension PostgresRunStore {
         return holders
     }
 
-    static let eventColumns = "seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error"
+    static let eventColumns = "seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner"
 
     static func event(_ row: PostgresRow) throws -> Event {
-        let (seq, id, runID, runSeq, taskID, type, status, previousStatus, timestamp, attempt, errorText) = try row.decode(
-            (Int64, String, String, Int, String?, String, String, String?, Int64, Int?, String?).self)
+        let (seq, id, runID, runSeq, taskID, type, status, previousStatus, timestamp, attempt, errorText, runner) = try row.decode(
+            (Int64, String, String?, Int?, String?, String, String, String?, Int64, Int?, String?, String?).self)
         let draft = EventDraft(
             id: id, runID: runID, taskID: taskID, type: type, status: status, previousStatus: previousStatus,
             timestamp: Timestamp(milliseconds: timestamp), attempt: attempt,
-            error: try errorText.map { try JSONColumn.decode(RunError.self, $0) })
+            error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: runner)
         return Event(seq: seq, runSeq: runSeq, draft: draft)
     }
 

@@ -61,14 +61,34 @@ extension PostgresRunStore {
         _ drafts: [ChangePlan.NumberedDraft], of record: RunRecord, now: Timestamp, _ tx: PostgresTransaction
     ) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        let subscriptions = try await tx.rows("SELECT id, url, events FROM webhooks WHERE active ORDER BY id").map { row in
+        let subscriptions = try await activeSubscriptions(tx)
+        tx.notify(.events)
+        let events = try await appendEvents(drafts, tx)
+        try await insertDeliveries(
+            Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now), now: now, tx)
+        return events
+    }
+
+    /// Appends `runner.*` events and their outbox rows (`Outbox.runnerRows`), as `commitEvents`
+    /// does a run's: the `seq` lock is the last one taken.
+    static func commitRunnerEvents(_ drafts: [EventDraft], now: Timestamp, _ tx: PostgresTransaction) async throws -> [Event] {
+        guard !drafts.isEmpty else { return [] }
+        let subscriptions = try await activeSubscriptions(tx)
+        tx.notify(.events)
+        let events = try await appendEvents(drafts.map(ChangePlan.NumberedDraft.runner), tx)
+        try await insertDeliveries(Outbox.runnerRows(for: events, subscriptions: subscriptions, now: now), now: now, tx)
+        return events
+    }
+
+    static func activeSubscriptions(_ tx: PostgresTransaction) async throws -> [Outbox.Subscription] {
+        try await tx.rows("SELECT id, url, events FROM webhooks WHERE active ORDER BY id").map { row in
             let (id, url, events) = try row.decode((String, String, String).self)
             return Outbox.Subscription(id: id, url: url, patterns: try JSONColumn.decode([String].self, events))
         }
-        tx.notify(.events)
-        let events = try await appendEvents(drafts, tx)
-        let rows = Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now)
-        guard !rows.isEmpty else { return events }
+    }
+
+    static func insertDeliveries(_ rows: [Outbox.Row], now: Timestamp, _ tx: PostgresTransaction) async throws {
+        guard !rows.isEmpty else { return }
         tx.notify(.deliveries)
         try await tx.insert(
             """
@@ -78,7 +98,7 @@ extension PostgresRunStore {
         ) { values, row in
             try values.add(row.id)
             try values.add(row.webhookID)
-            try values.add(row.event.draft.runID)
+            try values.add(row.lane)
             try values.add(row.event.draft.id)
             try values.add(row.event.seq)
             try values.add(row.event.draft.type)
@@ -89,7 +109,6 @@ extension PostgresRunStore {
             try values.add(now.milliseconds)
             try values.add(now.milliseconds)
         }
-        return events
     }
 
     /// Numbers the events with the global `seq` (`drawSeqs`: fenced, see `PostgresRunStore+Seq`)
@@ -100,7 +119,7 @@ extension PostgresRunStore {
         let events = zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }
         try await tx.insert(
             """
-            INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error)
+            INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner)
             """, events
         ) { values, event in
             let draft = event.draft
@@ -115,6 +134,7 @@ extension PostgresRunStore {
             try values.add(draft.timestamp.milliseconds)
             try values.add(draft.attempt)
             try values.add(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) })
+            try values.add(draft.runner)
         }
         return events
     }

@@ -255,6 +255,31 @@ enum PostgresSchema {
                 "CREATE INDEX deliveries_by_run ON deliveries (run_id)",
                 "INSERT INTO counters (name, value) VALUES ('compacted_seq', 0)",
             ]),
+        // The runner registry (SPEC §8): one row per runner name, its recorded status being the
+        // one its last `runner.*` event announced. Runner events belong to no run: `run_id` and
+        // `run_seq` may be NULL, and `runner` names the runner.
+        Migration(
+            version: 12, name: "runners",
+            statements: [
+                """
+                CREATE TABLE runners (
+                    name TEXT PRIMARY KEY,
+                    labels TEXT NOT NULL,
+                    version TEXT,
+                    hostname TEXT,
+                    concurrency BIGINT,
+                    first_seen_at BIGINT NOT NULL,
+                    last_seen_at BIGINT NOT NULL,
+                    draining BOOLEAN NOT NULL DEFAULT false,
+                    status TEXT NOT NULL
+                )
+                """,
+                RunnerSQL.onlineIndex,
+                RunnerSQL.activeByRunnerIndex,
+                "ALTER TABLE events ALTER COLUMN run_id DROP NOT NULL, ALTER COLUMN run_seq DROP NOT NULL, ADD COLUMN runner TEXT",
+            ]),
+        // Per-runner tokens (SPEC §8): the secret's SHA-256 only; scope as JSON (NULL: any).
+        Migration(version: 13, name: "runner-tokens", statements: [RunnerTokenSQL.table(milliseconds: "BIGINT")]),
         // Each attempt's output in chunks at byte offsets (SPEC §9): `task_logs` per attempt,
         // `log_chunks` its bytes; retention finds old logs by `updated_at`.
         Migration(

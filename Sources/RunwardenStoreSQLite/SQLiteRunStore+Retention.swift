@@ -40,6 +40,20 @@ extension SQLiteRunStore {
         return compacted
     }
 
+    public func compactRunnerEvents(before cutoff: Timestamp, limit: Int) async throws -> Int {
+        try await writing { db in
+            let seqs = try Int64.fetchAll(
+                db.cachedStatement(sql: RunnerSQL.oldRunnerEvents(cutoff: "?", limit: "?")), arguments: [cutoff.milliseconds, limit])
+            guard let last = seqs.last else { return 0 }
+            try db.execute(
+                sql: "DELETE FROM events WHERE run_id IS NULL AND seq <= ? AND timestamp < ?", arguments: [last, cutoff.milliseconds])
+            let removed = db.changesCount
+            try db.execute(sql: RunnerSQL.runnerDeliveriesThrough("?"), arguments: [last])
+            try db.execute(sql: "UPDATE counters SET value = MAX(value, ?) WHERE name = 'compacted_seq'", arguments: [last])
+            return removed
+        }
+    }
+
     public func retainedEvents() async throws -> RetainedEvents {
         try await reading { db in
             RetainedEvents(

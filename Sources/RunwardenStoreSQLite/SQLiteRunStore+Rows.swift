@@ -176,13 +176,13 @@ extension SQLiteRunStore {
             let draft = numbered.draft
             try db.executeCached(
                 sql: """
-                    INSERT INTO events (id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO events (id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     draft.id, draft.runID, numbered.runSeq, draft.taskID, draft.type, draft.status, draft.previousStatus,
                     draft.timestamp.milliseconds, draft.attempt,
-                    draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) },
+                    draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) }, draft.runner,
                 ])
             return Event(seq: db.lastInsertedRowID, runSeq: numbered.runSeq, draft: draft)
         }
@@ -191,11 +191,28 @@ extension SQLiteRunStore {
     /// The outbox rows of `events` (`Outbox.rows`), written in the same transaction as the events.
     static func enqueueDeliveries(for events: [Event], of record: RunRecord, now: Timestamp, _ db: Database) throws {
         guard !events.isEmpty else { return }
-        let subscriptions = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, url, events FROM webhooks WHERE active = 1")).map { row in
+        let subscriptions = try activeSubscriptions(db)
+        guard !subscriptions.isEmpty || record.run.spec.callbackURL != nil else { return }
+        try insertDeliveries(
+            Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now), now: now, db)
+    }
+
+    /// Appends `runner.*` events and their outbox rows (`Outbox.runnerRows`).
+    static func appendRunnerEvents(_ drafts: [EventDraft], now: Timestamp, _ db: Database) throws -> [Event] {
+        let events = try append(drafts.map(ChangePlan.NumberedDraft.runner), db)
+        guard !events.isEmpty else { return [] }
+        try insertDeliveries(Outbox.runnerRows(for: events, subscriptions: try activeSubscriptions(db), now: now), now: now, db)
+        return events
+    }
+
+    static func activeSubscriptions(_ db: Database) throws -> [Outbox.Subscription] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT id, url, events FROM webhooks WHERE active = 1")).map { row in
             Outbox.Subscription(id: row["id"], url: row["url"], patterns: try JSONColumn.decode([String].self, row["events"]))
         }
-        guard !subscriptions.isEmpty || record.run.spec.callbackURL != nil else { return }
-        for row in Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now) {
+    }
+
+    static func insertDeliveries(_ rows: [Outbox.Row], now: Timestamp, _ db: Database) throws {
+        for row in rows {
             try db.executeCached(
                 sql: """
                     INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, secret, payload, status,
@@ -203,7 +220,7 @@ extension SQLiteRunStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, 'pending', '[]', ?, ?)
                     """,
                 arguments: [
-                    row.id, row.webhookID, row.event.draft.runID, row.event.draft.id, row.event.seq, row.event.draft.type, row.url,
+                    row.id, row.webhookID, row.lane, row.event.draft.id, row.event.seq, row.event.draft.type, row.url,
                     row.payload, now.milliseconds, now.milliseconds,
                 ])
         }
@@ -223,7 +240,7 @@ extension SQLiteRunStore {
         let draft = EventDraft(
             id: row["id"], runID: row["run_id"], taskID: row["task_id"], type: row["type"], status: row["status"],
             previousStatus: row["previous_status"], timestamp: Timestamp(milliseconds: row["timestamp"]),
-            attempt: row["attempt"], error: try errorText.map { try JSONColumn.decode(RunError.self, $0) })
+            attempt: row["attempt"], error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: row["runner"])
         return Event(seq: row["seq"], runSeq: row["run_seq"], draft: draft)
     }
 

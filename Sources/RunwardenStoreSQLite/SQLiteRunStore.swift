@@ -273,6 +273,8 @@ public final class SQLiteRunStore: RunStore {
     public func claim(runner: String, labels: Set<String>, claimID: String?, now: Timestamp) async throws -> Committed<RunTask>? {
         try await writing { db -> Committed<RunTask>? in
             if let claimID, let again = try Self.claimedBefore(db, runner: runner, claimID: claimID) { return again }
+            // Drained (SPEC §8): checked with the claim, so a claim already waiting when the drain came takes nothing.
+            if try Bool.fetchOne(db.cachedStatement(sql: RunnerSQL.isDraining("?")), arguments: [runner]) == true { return nil }
             guard let (taskID, runID) = try Self.oldestClaimable(db, labels: labels) else { return nil }
             return try Self.change(runID: runID, scope: .task(taskID, dependents: false), now: now, db) { change in
                 try change.claim(taskID: taskID, runner: runner, claimID: claimID)

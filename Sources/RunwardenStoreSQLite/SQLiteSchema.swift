@@ -240,6 +240,62 @@ enum SQLiteSchema {
                     INSERT INTO counters (name, value) VALUES ('compacted_seq', 0);
                     """)
         }
+        migrator.registerMigration("v13-runners") { db in
+            // The runner registry (SPEC §8): one row per runner name, its recorded status being
+            // the one its last `runner.*` event announced. A runner's `running` tasks and "does it
+            // hold any" are one index range each (`RunnerSQL`).
+            try db.execute(
+                sql: """
+                    CREATE TABLE runners (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        labels TEXT NOT NULL,
+                        version TEXT,
+                        hostname TEXT,
+                        concurrency INTEGER,
+                        first_seen_at INTEGER NOT NULL,
+                        last_seen_at INTEGER NOT NULL,
+                        draining INTEGER NOT NULL DEFAULT 0,
+                        status TEXT NOT NULL
+                    );
+                    \(RunnerSQL.onlineIndex);
+                    \(RunnerSQL.activeByRunnerIndex);
+                    """)
+            // Runner events belong to no run: `run_id` and `run_seq` may be NULL, and `runner`
+            // names the runner. SQLite cannot drop NOT NULL, so the table is rebuilt with every
+            // row and `seq` as it was; the autoincrement's high-water mark is carried over too, so
+            // a `seq` that retention removed is never handed out again.
+            let highWater = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'events'") ?? 0
+            try db.execute(
+                sql: """
+                    CREATE TABLE events_v13 (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        id TEXT NOT NULL UNIQUE,
+                        run_id TEXT,
+                        run_seq INTEGER,
+                        task_id TEXT,
+                        type TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        previous_status TEXT,
+                        timestamp INTEGER NOT NULL,
+                        attempt INTEGER,
+                        error TEXT,
+                        runner TEXT,
+                        UNIQUE (run_id, run_seq)
+                    );
+                    INSERT INTO events_v13 (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error)
+                        SELECT seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error FROM events;
+                    DROP TABLE events;
+                    ALTER TABLE events_v13 RENAME TO events;
+                    DELETE FROM sqlite_sequence WHERE name IN ('events', 'events_v13');
+                    """)
+            try db.execute(
+                sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('events', max(?, (SELECT COALESCE(MAX(seq), 0) FROM events)))",
+                arguments: [highWater])
+        }
+        migrator.registerMigration("v14-runner-tokens") { db in
+            // Per-runner tokens (SPEC §8): the secret's SHA-256 only; scope as JSON (NULL: any).
+            try db.execute(sql: RunnerTokenSQL.table(milliseconds: "INTEGER"))
+        }
         migrator.registerMigration("v15-task-logs") { db in
             // Each attempt's output in chunks at byte offsets (SPEC §9): `task_logs` per attempt,
             // `log_chunks` its bytes; retention finds old logs by `updated_at`.

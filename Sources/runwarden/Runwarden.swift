@@ -1,9 +1,14 @@
 import ArgumentParser
+import RunwardenCore
 
 @main
 struct Runwarden: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runwarden",
         abstract: "A self-hosted control plane for asynchronous runs.",
-        subcommands: [Serve.self, RunnerCommand.self, Submit.self, Status.self, Wait.self, Watch.self, Cancel.self, Runs.self, Events.self])
+        version: Release.version,
+        subcommands: [
+            Serve.self, RunnerCommand.self, Submit.self, Status.self, Wait.self, Watch.self, Cancel.self, Runs.self, Events.self,
+            Runners.self, Drain.self, Resume.self,
+        ])
 }

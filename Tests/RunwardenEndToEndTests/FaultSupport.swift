@@ -196,7 +196,7 @@ extension Cluster {
             let problems = FaultBatch.check(plan, run: snapshots[id], events: events, runner: runner)
             if !problems.isEmpty {
                 broken += 1
-                let timeline = events.map { "\($0.runSeq):\($0.type)#\($0.attempt ?? 0)\($0.error.map { " (\($0.code): \($0.message.prefix(80)))" } ?? "")" }
+                let timeline = events.map { "\($0.runSeq ?? 0):\($0.type)#\($0.attempt ?? 0)\($0.error.map { " (\($0.code): \($0.message.prefix(80)))" } ?? "")" }
                 Issue.record("run \(id) (\(plan.kind.rawValue)): \(problems.joined(separator: "; ")) — timeline \(timeline)")
             }
         }

@@ -99,7 +99,7 @@ struct MultiNodeTests {
                     var mine: [String] = []
                     // Bounded: at most every task, and a 204 ends the loop.
                     for _ in 0..<taskCount {
-                        guard let answer = try await client.claim(runner: "racer-\(worker)", labels: [], wait: 0) else { break }
+                        guard case .task(let answer) = try await client.claim(runner: "racer-\(worker)", labels: [], wait: 0) else { break }
                         mine.append(answer.task.id)
                     }
                     return mine
@@ -159,13 +159,15 @@ final class NodeSet: @unchecked Sendable {
         throw ClusterError.serverDidNotStart
     }
 
-    func startRunner(servers: [String]) throws {
-        started.append(
-            try ChildProcess(
-                [
-                    "runner", "--server", servers.joined(separator: ","), "--name", "host-a", "--concurrency", "2",
-                    "--work-dir", directory.appendingPathComponent("work").path, "--kill-grace", "2s",
-                ], in: directory, name: "runner"))
+    @discardableResult
+    func startRunner(servers: [String]) throws -> ChildProcess {
+        let runner = try ChildProcess(
+            [
+                "runner", "--server", servers.joined(separator: ","), "--name", "host-a", "--concurrency", "2",
+                "--work-dir", directory.appendingPathComponent("work").path, "--kill-grace", "2s",
+            ], in: directory, name: "runner")
+        started.append(runner)
+        return runner
     }
 
     /// Polls until the named task of the run has `status`, up to 20 s.

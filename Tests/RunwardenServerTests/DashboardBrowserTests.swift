@@ -48,11 +48,46 @@ struct DashboardBrowserTests {
         #expect(result["seen"]?.asArray?.contains(.string("running")) == true, "the page never showed the run running: \(result)")
         #expect(result["reloaded"] == .bool(false), "the page reloaded")
         #expect(result["progress"]?["done"]?.asInt == 2 && result["progress"]?["total"]?.asInt == 2, "\(result)")
+        #expect(result["runner_links"] == .array([.string("#/runners/host-a"), .string("#/runners/host-a")]), "task rows link their runner: \(result)")
         #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
         #expect(result["policy_violations"]?.asArray?.isEmpty == true, "the page's CSP blocked part of it: \(result)")
         let png = try Data(contentsOf: screenshot)
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "no PNG screenshot at \(screenshot.path)")
         print("dashboard screenshot: \(screenshot.path)")
+    }
+}
+
+extension DashboardBrowserTests {
+    @Test("The Runners page shows a runner online with the task it runs, then offline live when it says goodbye")
+    func runnersPageFollowsARunnerLive() async throws {
+        let chromium = try Chromium.path()
+        let python = try await ReferenceVerifier.python()
+        let output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let screenshot = output.appendingPathComponent("dashboard-runners-page.png")
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let readyFile = scratch.path + "/ready"
+
+        let (result, taskID) = try await withApp(setup: .live) { client in
+            _ = try await client.createRun(oneTaskRun)
+            let taskID = try await client.claimTaskID(runner: "host-a")
+            let port = try #require(client.port)
+            let probe = try BrowserProbe.start(
+                python: python, chromium: chromium, url: "http://127.0.0.1:\(port)/ui#/runners/host-a", readyFile: readyFile,
+                screenshot: screenshot.path, expect: "offline", selector: "#runner-status")
+            defer { probe.stop() }
+            try await probe.waitForStatus(in: readyFile, within: .seconds(60)) { $0 == "online" }
+            #expect(try await client.send(.post, "/v1/runners/host-a/goodbye").status == .accepted)
+            return (try await probe.result(within: .seconds(60)), taskID)
+        }
+
+        #expect(result["initial"]?.asString == "online", "\(result)")
+        #expect(result["final"]?.asString == "offline", "\(result)")
+        #expect(result["runner_tasks"] == .array([.string(taskID)]), "the runner's current task is not shown: \(result)")
+        #expect(result["reloaded"] == .bool(false), "the page reloaded")
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
+        #expect(result["policy_violations"]?.asArray?.isEmpty == true, "the page's CSP blocked part of it: \(result)")
     }
 }
 
@@ -73,14 +108,18 @@ enum Chromium {
 struct BrowserProbe {
     let child: ChildProcess
 
-    static func start(python: String, chromium: String, url: String, readyFile: String, screenshot: String) throws -> BrowserProbe {
+    /// Watches `selector`'s `data-status` until it is `expect`.
+    static func start(
+        python: String, chromium: String, url: String, readyFile: String, screenshot: String, expect: String = "succeeded",
+        selector: String = "#run-status"
+    ) throws -> BrowserProbe {
         let script = ReferenceVerifier.supportDirectory.appendingPathComponent("dashboard_probe.py").path
         return BrowserProbe(
             child: try ChildProcess(
                 python,
                 [
-                    script, "--chromium", chromium, "--url", url, "--expect", "succeeded", "--ready-file", readyFile,
-                    "--screenshot", screenshot, "--timeout", "45",
+                    script, "--chromium", chromium, "--url", url, "--expect", expect, "--ready-file", readyFile,
+                    "--screenshot", screenshot, "--timeout", "45", "--selector", selector,
                 ]))
     }
 

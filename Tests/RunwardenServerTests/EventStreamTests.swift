@@ -395,7 +395,7 @@ struct EventStreamTests {
             let liveRun = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
             let live = try await stream.frames(1)
 
-            #expect(all.count == 7)
+            #expect(all.count == 8, "seven events of two runs and the runner's runner.online")
             #expect(replay.map(\.id) == expected.map { $0["seq"].map(seqText) ?? "?" })
             for (frame, event) in zip(replay, expected) {
                 try expectFrame(frame, matches: event, runID: nil)

@@ -143,7 +143,8 @@ struct EventsAPITests {
             let seq = seqs(page)
             let runIDs = Set(events.compactMap { $0["run_id"]?.asString })
 
-            #expect(events.count == 4)
+            #expect(events.count == 5, "two run.created, the claim's task.dispatched and run.running, and the claimer's runner.online")
+            #expect(events.filter { $0["run_id"]?.isNull == true }.compactMap { $0["type"]?.asString } == ["runner.online"])
             #expect(runIDs == Set([first, second].compactMap { $0 }))
             #expect(zip(seq, seq.dropFirst()).allSatisfy { $0 < $1 })
             #expect(page["next_after"]?.asInt == seq.last)

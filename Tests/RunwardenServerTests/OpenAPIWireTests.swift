@@ -37,6 +37,11 @@ struct OpenAPIWireTests {
         ("ClaimedTask", Shape("ClaimedTask", ClaimedTask.CodingKeys.self)),
         ("Claim", Shape("ClaimAnswer", ClaimAnswer.CodingKeys.self)),
         ("HeartbeatResponse", Shape("HeartbeatAnswer", HeartbeatAnswer.CodingKeys.self)),
+        ("Runner", Shape("RunnerItem", RunnerItem.CodingKeys.self)),
+        ("RunnerList", Shape("Page", Page<RunnerItem>.CodingKeys.self)),
+        ("RunnerWebhookPayload", Shape("RunnerWebhookPayload", RunnerWebhookPayload.CodingKeys.self)),
+        ("RunnerToken", Shape("RunnerTokenItem", RunnerTokenItem.CodingKeys.self)),
+        ("RunnerTokenList", Shape("Page", Page<RunnerTokenItem>.CodingKeys.self)),
         ("StatusReportResult", Shape("ReportAnswer", ReportAnswer.CodingKeys.self)),
         ("LogAppendAnswer", Shape("LogAppendAnswer", LogAppendAnswer.CodingKeys.self)),
         ("LogStreamChunk", Shape("LogStreamChunk", LogStreamChunk.CodingKeys.self)),
@@ -59,7 +64,7 @@ struct OpenAPIWireTests {
     /// Request bodies are read field by field (`FieldReader`, with its own checks), and an SSE
     /// frame is not JSON: these schemas have no wire type.
     static let notWireTypes: Set<String> = [
-        "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest",
+        "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest", "CreateRunnerToken",
         "ServerSentEvent",
     ]
 
@@ -124,6 +129,10 @@ struct OpenAPIWireTests {
         func values(_ name: String) -> Set<String> { Set(Self.strings(Self.schemas[name]?["enum"])) }
         #expect(values("RunStatus") == Set(RunStatus.allCases.map(\.rawValue)))
         #expect(values("TaskStatus") == Set(TaskStatus.allCases.map(\.rawValue)))
+        #expect(values("RunnerStatus") == Set(RunnerStatus.allCases.map(\.rawValue)))
+        let eventTypes = RunStatus.allCases.map(EventType.run) + TaskStatus.allCases.map(EventType.task)
+            + RunnerStatus.allCases.map(EventType.runner) + [EventType.runCreated, EventType.taskRetrying]
+        #expect(values("EventType") == Set(eventTypes))
         let documented = Set(Self.strings(Self.schemas["ErrorEnvelope"]?["properties"]?["error"]?["properties"]?["code"]?["enum"]))
         #expect(documented == Set(ErrorCode.allCases.filter { $0 != .unrecognized }.map(\.rawValue)))
     }

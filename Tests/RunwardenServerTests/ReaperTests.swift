@@ -36,7 +36,7 @@ struct ReaperTests {
     }
 
     func claim(_ runner: String = "r1") async throws -> RunTask {
-        guard let task = try await service.claim(runner: runner, labels: [], wait: .zero) else { throw ReaperTestError.nothingToClaim }
+        guard case .task(let task) = try await service.claim(RunnerContact(name: runner), labels: [], wait: .zero) else { throw ReaperTestError.nothingToClaim }
         return task
     }
 
@@ -91,7 +91,7 @@ struct ReaperTests {
         let task = try await claim()
         for _ in 0..<4 {
             clock.advance(seconds: 20)
-            #expect(try await service.heartbeat(runner: "r1", taskIDs: [task.id]).isEmpty)
+            #expect(try await service.heartbeat(RunnerContact(name: "r1"), taskIDs: [task.id]).isEmpty)
             #expect(try await service.reap() == 0)
         }
         #expect(try await service.run(run.id).run.tasks[0].status == .dispatched)
@@ -103,7 +103,7 @@ struct ReaperTests {
         let task = try await claim()
         try await report(task, .running)
         clock.advance(seconds: 9)
-        #expect(try await service.heartbeat(runner: "r1", taskIDs: [task.id]).isEmpty)
+        #expect(try await service.heartbeat(RunnerContact(name: "r1"), taskIDs: [task.id]).isEmpty)
         #expect(try await service.reap() == 0)
         clock.advance(seconds: 2)
         #expect(try await service.reap() == 1)
@@ -120,13 +120,13 @@ struct ReaperTests {
         let task = try await claim()
         try await report(task, .running)
         clock.advance(seconds: 61)
-        _ = try await service.heartbeat(runner: "r1", taskIDs: [task.id])
+        _ = try await service.heartbeat(RunnerContact(name: "r1"), taskIDs: [task.id])
         #expect(try await service.reap() == 1)
         let after = try await service.run(run.id).run
         #expect(after.status == .timedOut)
         #expect(after.state.error?.code == "run_timeout")
         #expect(after.tasks.map(\.status) == [.canceling, .canceled])
-        #expect(try await service.heartbeat(runner: "r1", taskIDs: [task.id]) == [task.id])
+        #expect(try await service.heartbeat(RunnerContact(name: "r1"), taskIDs: [task.id]) == [task.id])
     }
 
     @Test("after a restart every claimed task gets one full lease before it can be reaped")
@@ -139,6 +139,57 @@ struct ReaperTests {
         clock.advance(seconds: 31)
         #expect(try await service.reap() == 1)
         #expect(try await service.run(run.id).run.tasks[0].status == .failed)
+    }
+
+    /// The `runner.*` events of the global feed, as `type runner`.
+    func runnerEvents() async throws -> [String] {
+        try await service.events(runID: nil, after: 0, limit: 500, wait: .zero).compactMap { event in
+            event.draft.runner.map { "\(event.draft.type) \($0)" }
+        }
+    }
+
+    @Test("a runner silent for a lease is recorded lost while it holds a task, before the task is retried, and announced once")
+    func silentRunnerWithTaskIsLost() async throws {
+        _ = try await create([TaskSpec(name: "a", command: .argv(["true"]), retries: 1)])
+        _ = try await claim("r1")
+        #expect(try await service.runner("r1").status == .online)
+        clock.advance(seconds: 31)
+        // Before the reaper's pass the registry already tells: silent for a lease, holding a task.
+        #expect(try await service.runner("r1").status == .lost)
+        #expect(try await service.reap() == 1)  // the task's retry; the runner is not a run change
+        #expect(try await service.runner("r1").status == .lost)
+        for _ in 0..<3 { try await service.reap() }
+        #expect(try await runnerEvents() == ["runner.online r1", "runner.lost r1"])
+        let metrics = String(decoding: service.metrics.registry.emitToBuffer(), as: UTF8.self)
+        #expect(metrics.contains(#"runwarden_transitions_total{type="runner.lost"} 1"#), "\(metrics)")
+
+        // It comes back: online again, one event.
+        _ = try await service.heartbeat(RunnerContact(name: "r1"), taskIDs: [])
+        #expect(try await service.runner("r1").status == .online)
+        #expect(try await runnerEvents() == ["runner.online r1", "runner.lost r1", "runner.online r1"])
+    }
+
+    @Test("an idle runner silent for a lease goes offline, not lost; a heartbeat within the lease keeps it online")
+    func silentIdleRunnerIsOffline() async throws {
+        _ = try await service.claim(RunnerContact(name: "idle"), labels: [], wait: .zero)
+        _ = try await service.claim(RunnerContact(name: "alive"), labels: [], wait: .zero)
+        clock.advance(seconds: 20)
+        _ = try await service.heartbeat(RunnerContact(name: "alive"), taskIDs: [])
+        clock.advance(seconds: 11)
+        try await service.reap()
+        #expect(try await service.runner("idle").status == .offline)
+        #expect(try await service.runner("alive").status == .online)
+        #expect(try await runnerEvents() == ["runner.online idle", "runner.online alive", "runner.offline idle"])
+    }
+
+    @Test("in the first lease after a start no runner is recorded gone: they could not reach a server that was down")
+    func noRunnerGoneRightAfterStart() async throws {
+        _ = try await service.claim(RunnerContact(name: "r1"), labels: [], wait: .zero)
+        clock.advance(seconds: 300)
+        try await service.reap(runners: false)
+        #expect(try await runnerEvents() == ["runner.online r1"])
+        try await service.reap()
+        #expect(try await runnerEvents() == ["runner.online r1", "runner.offline r1"])
     }
 }
 

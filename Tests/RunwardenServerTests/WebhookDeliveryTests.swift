@@ -375,7 +375,8 @@ struct WebhookDeliveryTests {
             defer { receiver.stop() }
             var ids: [String] = []
             for index in 0..<8 {
-                ids.append(try await client.subscribe(url: receiver.url("/s\(index)"), events: ["*"], secret: secret)["id"]?.asString ?? "")
+                // Run and task events: six per run (`*` would add the runner's own `runner.online`).
+                ids.append(try await client.subscribe(url: receiver.url("/s\(index)"), events: ["run.*", "task.*"], secret: secret)["id"]?.asString ?? "")
             }
             for _ in 0..<8 { try await client.driveOneTaskRun() }
             let expected = 8 * 8 * 6
@@ -524,9 +525,10 @@ struct WebhookDeliveryTests {
             defer { hung.stop() }
             let healthy = try await ScriptedReceiver.start(secrets: [healthySecret])
             defer { healthy.stop() }
-            // `*`: six events per run, more than the deliveries one URL may keep in flight.
-            let hungID = try await client.subscribe(url: hung.url(), events: ["*"], secret: hungSecret)["id"]?.asString ?? ""
-            let healthyID = try await client.subscribe(url: healthy.url(), events: ["*"], secret: healthySecret)["id"]?.asString ?? ""
+            // Run and task events: six per run, more than the deliveries one URL may keep in flight.
+            let patterns = ["run.*", "task.*"]
+            let hungID = try await client.subscribe(url: hung.url(), events: patterns, secret: hungSecret)["id"]?.asString ?? ""
+            let healthyID = try await client.subscribe(url: healthy.url(), events: patterns, secret: healthySecret)["id"]?.asString ?? ""
             let started = ContinuousClock.now
             let first = try await client.driveOneTaskRun()
             let second = try await client.driveOneTaskRun(succeed: false)

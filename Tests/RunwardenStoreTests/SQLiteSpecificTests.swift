@@ -129,4 +129,33 @@ struct SQLiteSpecificTests {
         #expect(stored["k2"] == key.bodyDigest)
         #expect(stored.values.allSatisfy { $0.count == 64 && !$0.contains("s3cret") })
     }
+
+    @Test("v13 rebuilds events with every row and seq, and never hands out a seq retention removed")
+    func eventsRebuildKeepsSeq() async throws {
+        let (path, remove) = try temporarySQLitePath()
+        defer { remove() }
+        // A database as the release before runners left it: events 1…3, then 3 removed by retention.
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try SQLiteSchema.migrator.migrate(queue, upTo: "v12-retention")
+            try await queue.write { db in
+                for seq in 1...3 {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, timestamp)
+                            VALUES (?, ?, 'run_1', ?, NULL, 'run.created', 'queued', 0)
+                            """,
+                        arguments: [seq, "evt_\(seq)", seq])
+                }
+                try db.execute(sql: "DELETE FROM events WHERE seq = 3")
+            }
+        }
+        let store = try await SQLiteRunStore.open(path: path)
+        let kept = try await store.events(runID: nil, after: 0, limit: 10)
+        #expect(kept.map(\.seq) == [1, 2])
+        #expect(kept.map(\.draft.id) == ["evt_1", "evt_2"])
+        #expect(kept.map(\.runSeq) == [1, 2])
+        let touch = try await store.recordContact(RunnerContact(name: "r1"), now: at(1))
+        #expect(touch.events.map(\.seq) == [4])
+    }
 }

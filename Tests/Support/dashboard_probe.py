@@ -1,11 +1,11 @@
 """Watches the Runwarden dashboard in headless Chromium, for DashboardBrowserTests.
 
 Starts Chromium with the DevTools protocol on a free port, opens URL once, and polls the
-page (never reloading it) until `#run-status` shows the expected status or the time runs
+page (never reloading it) until `#run-status` (or `--selector`) shows the expected status or the time runs
 out. Writes READY_FILE as soon as the page shows a first status, and again with each new
 status it shows, so the test can move the run along while the page watches (and wait for the
 page to show a state rather than sleep). Saves a screenshot, then prints one JSON object:
-{"initial", "final", "seen", "reloaded", "progress", "exceptions"}.
+{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "exceptions"}.
 """
 
 import argparse
@@ -24,13 +24,15 @@ import websocket  # PyPI websocket-client
 
 PROBE = """(() => {
   if (window.__probeMarker === undefined) window.__probeMarker = 'set-once';
-  const status = document.querySelector('#run-status');
+  const status = document.querySelector(SELECTOR);
   const progress = document.querySelector('#run-progress');
   return JSON.stringify({
     status: status ? status.dataset.status || '' : '',
     text: status ? status.textContent : '',
     done: progress ? Number(progress.dataset.done) : null,
     total: progress ? Number(progress.dataset.total) : null,
+    runnerTasks: [...document.querySelectorAll('tr.selected [data-runner-task]')].map((a) => a.dataset.runnerTask),
+    runnerLinks: [...document.querySelectorAll('#run-tasks [data-runner-link]')].map((a) => a.getAttribute('href')),
     navigations: performance.getEntriesByType('navigation').length,
     marker: window.__probeMarker,
   });
@@ -95,7 +97,9 @@ def main():
     parser.add_argument("--ready-file", required=True)
     parser.add_argument("--screenshot", required=True)
     parser.add_argument("--timeout", type=float, default=45)
+    parser.add_argument("--selector", default="#run-status", help="the element whose data-status is watched")
     args = parser.parse_args()
+    probe = PROBE.replace("SELECTOR", json.dumps(args.selector))
 
     profile = tempfile.mkdtemp(prefix="runwarden-chromium-")
     chromium, port = start_chromium(args.chromium, profile)
@@ -112,7 +116,7 @@ def main():
         first_marker = None
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
-            value = page.evaluate(PROBE)
+            value = page.evaluate(probe)
             state = json.loads(value) if value else {}
             status = state.get("status", "")
             if status and initial is None:
@@ -128,7 +132,7 @@ def main():
                 break
             time.sleep(0.1)
         time.sleep(0.3)  # let the progress bar's last update paint before the screenshot
-        state = json.loads(page.evaluate(PROBE) or "{}")
+        state = json.loads(page.evaluate(probe) or "{}")
         shot = page.call("Page.captureScreenshot", format="png")
         with open(args.screenshot, "wb") as out:
             out.write(base64.b64decode(shot["data"]))
@@ -136,6 +140,7 @@ def main():
         print(json.dumps({
             "initial": initial, "final": state.get("status"), "text": state.get("text"), "seen": seen,
             "reloaded": reloaded, "progress": {"done": state.get("done"), "total": state.get("total")},
+            "runner_tasks": state.get("runnerTasks"), "runner_links": state.get("runnerLinks"),
             "exceptions": page.exceptions, "policy_violations": page.violations,
         }))
     finally:

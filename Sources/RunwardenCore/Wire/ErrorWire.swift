@@ -11,6 +11,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case taskNotFound = "task_not_found"
     case webhookNotFound = "webhook_not_found"
     case deliveryNotFound = "delivery_not_found"
+    case runnerNotFound = "runner_not_found"
+    case runnerTokenNotFound = "runner_token_not_found"
     case lockNotFound = "lock_not_found"
     case routeNotFound = "route_not_found"
     case methodNotAllowed = "method_not_allowed"
@@ -40,7 +42,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .invalidJSON, .badRequest: 400
         case .unauthorized: 401
         case .forbidden, .forbiddenOrigin: 403
-        case .runNotFound, .taskNotFound, .webhookNotFound, .deliveryNotFound, .lockNotFound, .routeNotFound: 404
+        case .runNotFound, .taskNotFound, .webhookNotFound, .deliveryNotFound, .runnerNotFound, .runnerTokenNotFound, .lockNotFound, .routeNotFound: 404
         case .methodNotAllowed: 405
         case .taskNotClaimed, .taskNotClaimable, .runTerminal, .webhookInactive, .logOffsetMismatch: 409
         case .eventsExpired, .cursorExpired, .logsExpired: 410
@@ -73,10 +75,13 @@ public struct RunwardenError: Error, Sendable, Equatable, CustomStringConvertibl
 
     /// The kinds of thing an id can name, each with its own not-found code.
     public enum Kind: String, Sendable {
-        case run, task, webhook, delivery
+        case run, task, webhook, delivery, runner
+        case runnerToken = "runner token"
 
         var notFound: ErrorCode {
             switch self {
+            case .runner: .runnerNotFound
+            case .runnerToken: .runnerTokenNotFound
             case .run: .runNotFound
             case .task: .taskNotFound
             case .webhook: .webhookNotFound

@@ -26,8 +26,8 @@ public struct WebhookPayload: Codable, Sendable, Equatable {
         type = draft.type
         eventID = draft.id
         seq = event.seq
-        runSeq = event.runSeq
-        runID = draft.runID
+        runSeq = event.runSeq ?? 0
+        runID = run.id
         taskID = draft.taskID
         workflowName = run.spec.workflow
         status = draft.status
@@ -107,7 +107,8 @@ public struct DeliveryItem: Codable, Sendable, Equatable {
     public var webhookID: String?
     public var eventID: String
     public var seq: Int64
-    public var runID: String
+    /// Null for a runner's event (SPEC §8).
+    public var runID: String?
     public var type: String
     public var status: DeliveryStatus
     public var attempts: [DeliveryAttemptItem]
@@ -115,7 +116,7 @@ public struct DeliveryItem: Codable, Sendable, Equatable {
     public var createdAt: String
 
     public init(
-        id: String, webhookID: String?, eventID: String, seq: Int64, runID: String, type: String, status: DeliveryStatus,
+        id: String, webhookID: String?, eventID: String, seq: Int64, runID: String?, type: String, status: DeliveryStatus,
         attempts: [DeliveryAttemptItem], nextAttemptAt: String?, createdAt: String
     ) {
         self.id = id
