@@ -61,6 +61,11 @@ struct LogAPITests {
             let done = try await client.send(.get, "/v1/tasks/\(taskID)/logs?offset=14")
             #expect(done.text.isEmpty)
             #expect(done.headers[.testLogComplete] == "true")
+
+            let metrics = try await scrapeMetrics(client)
+            #expect(metrics["runwarden_log_bytes_received_total"] == 21, "7, the same 7 again, 7 more, 0 (the refused gap is not counted)")
+            #expect(metrics["runwarden_log_bytes_stored_total"] == 14)
+            #expect(metrics["runwarden_log_bytes_truncated_total"] == 0)
         }
     }
 
