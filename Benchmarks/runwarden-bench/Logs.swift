@@ -128,8 +128,8 @@ enum LogsWorkload {
         }
         let sorted = latencies.withLock { $0 }.sorted()
         say(
-            "logs chatty: \(tasks) tasks × \(seconds) lines; write-to-visible p50 \(fmt(percentile(sorted, 0.5))) ms, "
-                + "p99 \(fmt(percentile(sorted, 0.99))) ms, max \(fmt(sorted.last)) ms over \(sorted.count) lines")
+            "logs chatty: \(tasks) tasks × \(seconds) lines; write-to-visible p50 \(fmt(percentile(sorted, 50))) ms, "
+                + "p99 \(fmt(percentile(sorted, 99))) ms, max \(fmt(sorted.last)) ms over \(sorted.count) lines")
         return .object([
             .init("tasks", .int(Int64(tasks))), .init("lines", .int(Int64(sorted.count))),
             .init("complete", .int(Int64(completed.value))), .init("write_to_visible_ms", latencySummary(sorted)),
