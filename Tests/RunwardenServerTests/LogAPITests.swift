@@ -127,7 +127,11 @@ struct LogAPITests {
             let partial = try await client.send(.get, "/v1/tasks/\(taskID)/logs")
             #expect(partial.text == "\u{FFFD}A", "the cut character waits for its second byte")
             #expect(partial.headers[.testLogNextOffset] == "2")
+            // A long-poll does not answer the cut character alone: it waits for the rest.
+            async let waited = client.send(.get, "/v1/tasks/\(taskID)/logs?offset=2&wait=10")
+            try await waitUntilParked(client)
             _ = try await client.shipLog(taskID, [0xA9, 0x0A], at: 3)
+            #expect(try await waited.text == "é\n")
             let whole = try await client.send(.get, "/v1/tasks/\(taskID)/logs?offset=2")
             #expect(whole.text == "é\n")
             let download = try await client.send(.get, "/v1/tasks/\(taskID)/logs/download")
