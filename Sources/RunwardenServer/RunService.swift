@@ -176,6 +176,7 @@ public struct RunService: Sendable {
         let runner = contact.name
         let deadline = ContinuousClock.now + wait
         var draining = try await recordContact(contact)
+        let drainedBefore = draining
         var contactedAt = ContinuousClock.now
         while true {
             let generation = await hub.generation(of: .claims)
@@ -195,11 +196,15 @@ public struct RunService: Sendable {
             // Not one more claim for a runner that is gone: it would hold a task nobody runs.
             if Self.waitIsOver { return outcome }
             try await recheck?()
-            // A draining runner looks again at every wake-up: a resume is one.
+            // Every wake-up may be a drain or a resume of this runner (`setDraining` wakes claims).
             if draining || ContinuousClock.now - contactedAt >= contactInterval {
                 draining = try await recordContact(RunnerContact(name: runner))
                 contactedAt = .now
+            } else {
+                draining = try await timed("read_runner") { try await store.runner(name: runner)?.draining ?? false }
             }
+            // Drained while it waited: it hears so now (and logs it), then waits for a resume.
+            if draining, !drainedBefore { return .draining }
         }
     }
 
@@ -248,7 +253,9 @@ public struct RunService: Sendable {
         guard let runner = try await timed("drain_runner", { try await store.setDraining(draining, runner: name) }) else {
             throw RunwardenError.notFound(.runner, name)
         }
-        if !draining { await hub.notify([.claims]) }
+        // Waiting claims look again: a resumed runner's may take work, a drained runner's
+        // answers `Runwarden-Drain` at once (so its log says so now, not after its long-poll).
+        await hub.notify([.claims])
         logger.notice(draining ? "runner draining" : "runner resumed", metadata: ["runner": "\(name)"])
         return runnerItem(runner)
     }

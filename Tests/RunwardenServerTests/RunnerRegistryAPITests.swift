@@ -85,6 +85,21 @@ struct RunnerRegistryAPITests {
         }
     }
 
+    @Test("a drain answers the runner's waiting claim at once with Runwarden-Drain")
+    func drainAnswersWaitingClaim() async throws {
+        try await withApp { client in
+            _ = try await client.claim(runner: "host-a")
+            let started = ContinuousClock.now
+            async let waiting = client.send(.post, "/v1/runners/host-a/claim?wait=20", json: "{}")
+            try await waitUntilParked(client)
+            _ = try await client.send(.post, "/v1/runners/host-a/drain")
+            let answer = try await waiting
+            #expect(answer.status == .noContent)
+            #expect(answer.headers[.init("Runwarden-Drain")!] == "true")
+            #expect(seconds(since: started) < 10, "the claim waited out its long-poll: \(seconds(since: started)) s")
+        }
+    }
+
     @Test("a goodbye shows the runner offline at once, with one runner.offline event")
     func goodbye() async throws {
         try await withApp(setup: .live) { client in
