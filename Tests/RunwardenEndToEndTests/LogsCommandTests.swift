@@ -1,0 +1,110 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import RunwardenClient
+import RunwardenCore
+import RunwardenTestSupport
+import Testing
+
+/// `runwarden logs` (SPEC §9) as a real child process against a real server; the test plays
+/// the runner through the API (claims, log chunks, reports), so it decides when each byte exists.
+@Suite("runwarden logs", .timeLimit(.minutes(5)))
+struct LogsCommandTests {
+    @Test("Without a task, every task's lines, each after its task's name; the output made safe for a terminal")
+    func everyTaskPrefixedByName() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        let runID = try await cluster.submit(
+            #"{"workflow": "logs", "tasks": [{"name": "build", "command": "true"}, {"name": "test", "command": "true"}]}"#)
+        let tasks = try await cluster.claimAll(2)
+        try await cluster.shipLog(tasks["build"], "compiling\n\u{1B}[31mwarning\u{1B}[0m: unused\n\u{1B}]0;pwned\u{07}title\n", at: 0)
+        try await cluster.shipLog(tasks["test"], "ok 1\r\nok 2", at: 0)
+
+        let logs = try ChildProcess(["logs", runID, "--server", cluster.url], in: cluster.directory, name: "logs")
+        #expect(await logs.waitForExit(within: .seconds(30)) == 0, "\(logs.output)")
+        #expect(
+            logs.output.split(separator: "\n", omittingEmptySubsequences: false) == [
+                "build | compiling", "build | warning: unused", #"build | \x1b]0;pwned\x07title"#, "test | ok 1", "test | ok 2", "",
+            ], "\(logs.output)")
+
+        let one = try ChildProcess(["logs", runID, "test", "--server", cluster.url], in: cluster.directory, name: "logs-test")
+        #expect(await one.waitForExit(within: .seconds(30)) == 0)
+        #expect(one.output == "ok 1\nok 2\n", "one task: its lines alone")
+
+        let unknown = try ChildProcess(["logs", runID, "deploy", "--server", cluster.url], in: cluster.directory, name: "logs-unknown")
+        #expect(await unknown.waitForExit(within: .seconds(30)) == 1)
+        #expect(unknown.output.contains("has no task named deploy"), "\(unknown.output)")
+    }
+
+    @Test("-f prints the lines shipped while it runs, and ends once the attempt's output is complete")
+    func followPrintsLiveLinesAndEndsWithTheAttempt() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        let runID = try await cluster.submit(#"{"workflow": "logs", "tasks": [{"name": "build", "command": "true"}]}"#)
+        let taskID = try #require(try await cluster.claimAll(1)["build"])
+        try await cluster.shipLog(taskID, "line 1\n", at: 0)
+
+        let logs = try ChildProcess(["logs", runID, "build", "-f", "--server", cluster.url], in: cluster.directory, name: "logs")
+        #expect(await logs.waitForOutput("line 1\n", within: .seconds(30)), "\(logs.output)")
+        try await cluster.shipLog(taskID, "line 2\n", at: 7)
+        #expect(await logs.waitForOutput("line 2\n", within: .seconds(30)), "\(logs.output)")
+        #expect(logs.isRunning, "it ended before the attempt's output was complete")
+
+        try await cluster.shipLog(taskID, "", at: 14, final: true)
+        _ = try await cluster.client.report(taskID: taskID, body: .object(["status": .string("succeeded"), "exit_code": .int(0)]), runner: "host-a")
+        #expect(await logs.waitForExit(within: .seconds(30)) == 0, "\(logs.output)")
+        #expect(logs.output == "line 1\nline 2\n")
+    }
+
+    @Test("-f follows a task across its retry: the next attempt's lines after a note, then it ends with the task")
+    func followContinuesWithTheNextAttempt() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer(["--lease", "1s"])
+        let runID = try await cluster.submit(
+            #"{"workflow": "logs", "tasks": [{"name": "flaky", "command": "true", "retries": 1}]}"#)
+        let taskID = try #require(try await cluster.claimAll(1)["flaky"])
+        try await cluster.shipLog(taskID, "try 1\n", at: 0)
+
+        let logs = try ChildProcess(["logs", runID, "-f", "--server", cluster.url], in: cluster.directory, name: "logs")
+        #expect(await logs.waitForOutput("flaky | try 1\n", within: .seconds(30)), "\(logs.output)")
+        try await cluster.shipLog(taskID, "", at: 6, final: true)
+        // No heartbeat: the lease runs out and the task is queued again as attempt 2.
+        let again = try await cluster.claimAll(1, within: .seconds(30))
+        #expect(again["flaky"] == taskID)
+        try await cluster.shipLog(taskID, "try 2\n", at: 0, attempt: 2, final: true)
+        _ = try await cluster.client.report(
+            taskID: taskID, body: .object(["status": .string("succeeded"), "exit_code": .int(0), "attempt": .int(2)]), runner: "host-a")
+        #expect(await logs.waitForExit(within: .seconds(30)) == 0, "\(logs.output)")
+        #expect(logs.output == "flaky | try 1\nflaky | [runwarden: attempt 2]\nflaky | try 2\n")
+    }
+}
+
+extension Cluster {
+    /// Claims `count` tasks as runner `host-a` (waiting up to `limit` for them); their ids by name.
+    func claimAll(_ count: Int, within limit: Duration = .seconds(10)) async throws -> [String: String] {
+        var claimed: [String: String] = [:]
+        let deadline = ContinuousClock.now + limit
+        while claimed.count < count, ContinuousClock.now < deadline {
+            if case .task(let answer) = try await client.claim(runner: "host-a", labels: [], wait: 1) {
+                claimed[answer.task.name] = answer.task.id
+            }
+        }
+        try #require(claimed.count == count, "claimed \(claimed) of \(count) tasks")
+        return claimed
+    }
+
+    /// Ships `text` as runner `host-a` at `offset` of the task's attempt (SPEC §9), the way a
+    /// runner does: raw bytes, `POST /v1/tasks/{id}/logs`.
+    func shipLog(_ taskID: String?, _ text: String, at offset: Int, attempt: Int = 1, final: Bool = false) async throws {
+        let taskID = try #require(taskID)
+        var request = HTTPClientRequest(
+            url: "\(url)/v1/tasks/\(taskID)/logs?attempt=\(attempt)&offset=\(offset)\(final ? "&final=true" : "")")
+        request.method = .POST
+        request.headers.add(name: "X-Runner-Name", value: "host-a")
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        request.body = .bytes(ByteBuffer(string: text))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        try #require(response.status == .ok, "shipping a log chunk: \(response.status) \(String(buffer: body))")
+    }
+}
