@@ -91,6 +91,59 @@ extension DashboardBrowserTests {
     }
 }
 
+extension DashboardBrowserTests {
+    @Test("A task's log pane shows its output as text, colour codes as spans, and follows it live until it is complete")
+    func logPaneFollowsATaskLive() async throws {
+        let chromium = try Chromium.path()
+        let python = try await ReferenceVerifier.python()
+        let output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let screenshot = output.appendingPathComponent("dashboard-log-pane.png")
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        let readyFile = scratch.path + "/ready"
+        // Markup and script a task prints are text; a colour code is a colour, never visible.
+        let first = """
+            line 1
+            <img src=x onerror="window.__injected=true">
+            <script>window.__injected=true</script>
+            \u{1B}[31mred\u{1B}[0m plain
+
+            """
+        let later = "line after\n"
+
+        let result = try await withApp(setup: .live) { client in
+            let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
+            let taskID = try await client.claimTaskID()
+            try await client.reportOK(taskID, reportBody("running"))
+            #expect(try await client.shipLog(taskID, first, at: 0).status == .ok)
+            let port = try #require(client.port)
+            let probe = try BrowserProbe.start(
+                python: python, chromium: chromium, url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)", readyFile: readyFile,
+                screenshot: screenshot.path, expect: "complete", selector: "#log-pane", click: "#run-tasks tr[data-task-id='\(taskID)']")
+            defer { probe.stop() }
+            // Ship more only once the pane follows the log: it must arrive without a reload.
+            try await probe.waitForStatus(in: readyFile, within: .seconds(60)) { $0 == "live" }
+            let end = first.utf8.count + later.utf8.count
+            #expect(try await client.shipLog(taskID, later, at: first.utf8.count).status == .ok)
+            #expect(try await client.shipLog(taskID, "", at: end, final: true).status == .ok)
+            try await client.reportOK(taskID, reportBody("succeeded", #""exit_code":0"#))
+            return try await probe.result(within: .seconds(60))
+        }
+
+        let expected = "line 1\n<img src=x onerror=\"window.__injected=true\">\n<script>window.__injected=true</script>\nred plain\nline after\n"
+        #expect(result["final"]?.asString == "complete", "\(result)")
+        #expect(result["seen"]?.asArray?.contains(.string("live")) == true, "\(result)")
+        #expect(result["log"]?["text"]?.asString == expected, "\(result)")
+        #expect(result["log"]?["red"] == .array([.string("red")]), "the colour code is not a span: \(result)")
+        #expect(result["log"]?["images"]?.asInt == 0, "the task's markup became an element: \(result)")
+        #expect(result["log"]?["injected"] == .bool(false), "the task's markup ran: \(result)")
+        #expect(result["reloaded"] == .bool(false), "the page reloaded")
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
+        #expect(result["policy_violations"]?.asArray?.isEmpty == true, "the page's CSP blocked part of it: \(result)")
+    }
+}
+
 /// Debian's Chromium, which `.ci/run` installs (tests never install system packages).
 enum Chromium {
     static let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -111,7 +164,7 @@ struct BrowserProbe {
     /// Watches `selector`'s `data-status` until it is `expect`.
     static func start(
         python: String, chromium: String, url: String, readyFile: String, screenshot: String, expect: String = "succeeded",
-        selector: String = "#run-status"
+        selector: String = "#run-status", click: String? = nil
     ) throws -> BrowserProbe {
         let script = ReferenceVerifier.supportDirectory.appendingPathComponent("dashboard_probe.py").path
         return BrowserProbe(
@@ -120,7 +173,7 @@ struct BrowserProbe {
                 [
                     script, "--chromium", chromium, "--url", url, "--expect", expect, "--ready-file", readyFile,
                     "--screenshot", screenshot, "--timeout", "45", "--selector", selector,
-                ]))
+                ] + (click.map { ["--click", $0] } ?? [])))
     }
 
     /// Waits until the status the page shows last (the probe rewrites `path` with each new
