@@ -76,6 +76,32 @@ struct LogsCommandTests {
             taskID: taskID, body: .object(["status": .string("succeeded"), "exit_code": .int(0), "attempt": .int(2)]), runner: "host-a")
         #expect(await logs.waitForExit(within: .seconds(30)) == 0, "\(logs.output)")
         #expect(logs.output == "flaky | try 1\nflaky | [runwarden: attempt 2]\nflaky | try 2\n")
+
+        let first = try ChildProcess(["logs", runID, "flaky", "--attempt", "1", "--server", cluster.url], in: cluster.directory, name: "logs-1")
+        #expect(await first.waitForExit(within: .seconds(30)) == 0)
+        #expect(first.output == "try 1\n", "--attempt 1: the first attempt's output")
+    }
+
+    @Test("A log longer than the server's cap prints its head, a line saying how many bytes were dropped, and its newest lines")
+    func droppedBytesAreNoted() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer(["--log-max-bytes", "1KiB"])
+        let runID = try await cluster.submit(#"{"workflow": "logs", "tasks": [{"name": "big", "command": "true"}]}"#)
+        let taskID = try #require(try await cluster.claimAll(1)["big"])
+        // 100 lines of 30 bytes: the first 512 bytes and the newest 512 are kept.
+        let lines = (1...100).map { String(format: "line %03d ", $0) + String(repeating: "x", count: 20) + "\n" }
+        try await cluster.shipLog(taskID, lines.joined(), at: 0)
+
+        let logs = try ChildProcess(["logs", runID, "--server", cluster.url], in: cluster.directory, name: "logs")
+        #expect(await logs.waitForExit(within: .seconds(30)) == 0, "\(logs.output)")
+        let printed = logs.output.split(separator: "\n").map(String.init)
+        // Each side of the gap ends or starts mid-line: the pieces print as lines of their own.
+        let kept = lines.joined().prefix(512).split(separator: "\n") + lines.joined().suffix(512).split(separator: "\n")
+        let expected = kept.map { "big | \($0)" }
+        #expect(printed.first == "big | line 001 xxxxxxxxxxxxxxxxxxxx")
+        #expect(printed.last == "big | line 100 xxxxxxxxxxxxxxxxxxxx")
+        #expect(printed.contains("big | [runwarden: 1976 bytes dropped here to keep the log within its cap]"), "\(logs.output)")
+        #expect(printed.filter { !$0.contains("[runwarden:") } == expected, "\(logs.output)")
     }
 }
 

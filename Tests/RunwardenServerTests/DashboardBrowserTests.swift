@@ -75,7 +75,7 @@ extension DashboardBrowserTests {
 }
 
 extension DashboardBrowserTests {
-    @Test("A task's log pane shows its output as text, colour codes as spans, and follows it live until it is complete")
+    @Test("A task's log pane shows its output as text, colour codes as spans, follows it live until it is complete, notes dropped bytes")
     func logPaneFollowsATaskLive() async throws {
         let browser = try await BrowserSetup(screenshot: "dashboard-log-pane.png")
         defer { browser.remove() }
@@ -87,9 +87,11 @@ extension DashboardBrowserTests {
             \u{1B}[31mred\u{1B}[0m plain
 
             """
-        let later = "line after\n"
+        // Past the 1 KiB cap: the pane shows the first 512 bytes, a note, the newest 512.
+        let later = "line after\n" + String(repeating: "filler line\n", count: 150) + "last line\n"
+        let dropped = first.utf8.count + later.utf8.count - 1024
 
-        let result = try await withApp(setup: .live) { client in
+        let result = try await withApp(setup: .live, { $0.logMaxBytes = 1024 }) { client in
             let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
             let taskID = try await client.claimTaskID()
             try await client.reportOK(taskID, reportBody("running"))
@@ -108,11 +110,14 @@ extension DashboardBrowserTests {
             return try await probe.result(within: .seconds(60))
         }
 
-        let expected = "line 1\n<img src=x onerror=\"window.__injected=true\">\n<script>window.__injected=true</script>\nred plain\nline after\n"
+        let shownFirst = "line 1\n<img src=x onerror=\"window.__injected=true\">\n<script>window.__injected=true</script>\nred plain\n"
+        let note = "[\(dropped) bytes dropped here to keep the log within its cap — Download has the rest]"
+        let expected = shownFirst + later.prefix(512 - first.utf8.count) + note + later.suffix(512)
         #expect(result["final"]?.asString == "complete", "\(result)")
         #expect(result["seen"]?.asArray?.contains(.string("live")) == true, "\(result)")
         #expect(result["log"]?["text"]?.asString == expected, "\(result)")
         #expect(result["log"]?["red"] == .array([.string("red")]), "the colour code is not a span: \(result)")
+        #expect(result["log"]?["notes"] == .array([.string(note)]), "\(result)")
         #expect(result["log"]?["images"]?.asInt == 0, "the task's markup became an element: \(result)")
         #expect(result["log"]?["injected"] == .bool(false), "the task's markup ran: \(result)")
         #expect(result["reloaded"] == .bool(false), "the page reloaded")
