@@ -105,6 +105,38 @@ struct LogsCommandTests {
     }
 }
 
+extension LogsCommandTests {
+    @Test("-f follows more tasks at once than a default connection pool holds: every task's long-poll is parked, every line shows")
+    func followManyTasksAtOnce() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        let names = (0..<12).map { "t\($0)" }
+        let tasks = names.map { #"{"name": "\#($0)", "command": "true"}"# }.joined(separator: ", ")
+        let runID = try await cluster.submit(#"{"workflow": "wide", "tasks": [\#(tasks)]}"#)
+        let claimed = try await cluster.claimAll(names.count)
+
+        let logs = try ChildProcess(["logs", runID, "-f", "--server", cluster.url], in: cluster.directory, name: "logs")
+        // Each task's read waits on the server at the same time (none queued behind another in the client).
+        let parked = await eventually(within: .seconds(20)) {
+            let metrics = (try? await cluster.client.send(.GET, "/metrics").body).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix(#"runwarden_waiters{topic="log"}"#) }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= Double(names.count) } ?? false
+        }
+        #expect(parked, "not every task's log is long-polled at once: \(logs.output)")
+        for name in names { try await cluster.shipLog(claimed[name], "hello from \(name)\n", at: 0) }
+        for name in names {
+            #expect(await logs.waitForOutput("\(name) | hello from \(name)\n", within: .seconds(10)), "\(logs.output)")
+        }
+        for name in names {
+            let bytes = "hello from \(name)\n".utf8.count
+            try await cluster.shipLog(claimed[name], "", at: bytes, final: true)
+            _ = try await cluster.client.report(
+                taskID: try #require(claimed[name]), body: .object(["status": .string("succeeded"), "exit_code": .int(0)]), runner: "host-a")
+        }
+        #expect(await logs.waitForExit(within: .seconds(30)) == 0, "\(logs.output)")
+    }
+}
+
 extension Cluster {
     /// Claims `count` tasks as runner `host-a` (waiting up to `limit` for them); their ids by name.
     func claimAll(_ count: Int, within limit: Duration = .seconds(10)) async throws -> [String: String] {
