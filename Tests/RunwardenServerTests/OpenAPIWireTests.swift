@@ -65,7 +65,7 @@ struct OpenAPIWireTests {
     /// frame is not JSON: these schemas have no wire type.
     static let notWireTypes: Set<String> = [
         "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest", "CreateRunnerToken",
-        "ServerSentEvent",
+        "ServerSentEvent", "LogServerSentEvent",
     ]
 
     static let schemas: [String: JSONValue] = {
