@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "The runwarden executable (default: next to this one).") var serverBinary: String?
     @Option(help: "Where results go.") var out = "Benchmarks/results/runwarden.json"
-    @Option(help: "Workloads, comma-separated: lifecycle,read,create,fanout,webhooks,wake,memory; also width,backlog,retention (long, not in the default).")
+    @Option(help: "Workloads, comma-separated: lifecycle,read,create,fanout,webhooks,wake,memory; also width,backlog,retention,logs (long, not in the default).")
     var workloads = "lifecycle,read,create,fanout,webhooks,wake,memory"
     @Option(help: "Concurrency levels of lifecycle and read.") var levels = "1,8,32"
     @Option(help: "Seconds per level.") var duration: Double = 10
@@ -51,6 +51,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "backlog: tasks per run of the backlog.") var backlogRunSize = 1000
     @Option(help: "retention: the server's --retention, in seconds.") var retentionSeconds = 20
     @Option(help: "retention: how many retention periods of steady load.") var retentionPeriods = 3
+    @Option(help: "logs: megabytes one task prints as fast as it can.") var logsMegabytes = 50
+    @Option(help: "logs: tasks printing one line a second each.") var logsTasks = 100
+    @Option(help: "logs: seconds those tasks print for.") var logsSeconds = 30
     @Option(help: "PostgreSQL URL: also run lifecycle, read, fanout and width against servers on it.") var postgres: String?
     @Option(help: "Write perf profiles (perf record -g) of the c=32 lifecycle and read levels into this directory.") var profile: String?
     @Option(help: "Directory for the databases and server logs (default: a new one under the temporary directory).") var workDir: String?
@@ -167,6 +170,14 @@ struct RunCommand: AsyncParsableCommand {
                 backlog.append(.init(String(count), result))
             }
             results.append(.init("backlog", .object(backlog)))
+        }
+
+        if selected.contains("logs") {
+            results.append(
+                .init(
+                    "logs",
+                    try await LogsWorkload.run(
+                        binary: binary, directory: directory, megabytes: logsMegabytes, tasks: logsTasks, seconds: logsSeconds)))
         }
 
         if selected.contains("retention") {

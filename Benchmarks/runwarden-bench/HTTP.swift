@@ -21,6 +21,7 @@ struct BenchClient: Sendable {
     struct Answer: Sendable {
         var status: Int
         var body: ByteBuffer
+        var headers: HTTPHeaders = [:]
 
         var text: String { String(buffer: body) }
 
@@ -44,7 +45,7 @@ struct BenchClient: Sendable {
         }
         let response = try await http.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 16 << 20)
-        return Answer(status: Int(response.status.code), body: bytes)
+        return Answer(status: Int(response.status.code), body: bytes, headers: response.headers)
     }
 
     /// A setup call outside the measurements: retried on 5xx and transport errors.

@@ -59,7 +59,7 @@ public struct RunwardenClient: Sendable {
     /// `ClientError.unreachable` when no server answered.
     public func send(
         _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil,
-        headers extra: [(String, String)] = [], timeout: Duration = .seconds(30)
+        bytes: ByteBuffer? = nil, headers extra: [(String, String)] = [], timeout: Duration = .seconds(30)
     ) async throws -> Answer {
         var lastFailure = "no server configured"
         let start = preferred.value
@@ -73,6 +73,9 @@ public struct RunwardenClient: Sendable {
             if let body {
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(bytes: body.encoded()))
+            } else if let bytes {
+                request.headers.add(name: "Content-Type", value: "application/octet-stream")
+                request.body = .bytes(bytes)
             }
             let response: HTTPClientResponse
             let data: Data

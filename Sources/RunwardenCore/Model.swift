@@ -27,12 +27,16 @@ public struct TaskSpec: Sendable, Equatable, Codable {
     public var retries: Int
     public var allowFailure: Bool
     public var labels: [String]
+    /// Environment values passed to the process like `env`, and never shown again: not in any
+    /// answer but the claim, masked as `***` in stored logs (SPEC §9). Nil when there are none.
+    public var secretEnv: [String: String]?
 
     public init(
         name: String, command: TaskCommand, env: [String: String] = [:], workspace: String? = nil,
         needs: [String] = [], timeoutSeconds: Int? = nil, retries: Int = 0, allowFailure: Bool = false,
-        labels: [String] = []
+        labels: [String] = [], secretEnv: [String: String]? = nil
     ) {
+        self.secretEnv = secretEnv
         self.name = name
         self.command = command
         self.env = env
@@ -46,7 +50,7 @@ public struct TaskSpec: Sendable, Equatable, Codable {
 
     // Pinned: the stored `spec` column's keys, whatever the properties are called.
     enum CodingKeys: String, CodingKey {
-        case name, command, env, workspace, needs, timeoutSeconds, retries, allowFailure, labels
+        case name, command, env, workspace, needs, timeoutSeconds, retries, allowFailure, labels, secretEnv
     }
 }
 

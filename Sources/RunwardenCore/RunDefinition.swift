@@ -12,8 +12,10 @@ public struct RunDefinition: Sendable, Equatable {
     public static let maxTimeoutSeconds = 31_536_000
     static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata"]
     static let taskFields: Set<String> = [
-        "name", "command", "needs", "workspace", "timeout_s", "retries", "allow_failure", "labels", "env",
+        "name", "command", "needs", "workspace", "timeout_s", "retries", "allow_failure", "labels", "env", "secret_env",
     ]
+    /// A shorter secret would mask ordinary text in every log.
+    public static let minimumSecretLength = 4
 
     public init(run: RunSpec, tasks: [TaskSpec]) {
         self.run = run
@@ -87,11 +89,17 @@ public struct RunDefinition: Sendable, Equatable {
         let allowFailure = reader.bool(object, "allow_failure", at: path) ?? false
         let labels = reader.stringList(object, "labels", at: path) ?? []
         let env = reader.stringMap(object, "env", at: path) ?? [:]
+        let secretEnv = reader.stringMap(object, "secret_env", at: path)
+        for (key, value) in secretEnv ?? [:] where value.utf8.count < minimumSecretLength {
+            reader.fail(
+                reader.join(reader.join(path, "secret_env"), key),
+                "must be at least \(minimumSecretLength) bytes: a shorter secret would mask ordinary text in the logs")
+        }
         if retries > 100 { reader.fail(reader.join(path, "retries"), "must be at most 100") }
         guard reader.errors.count == before, let name, let command else { return nil }
         return TaskSpec(
             name: name, command: command, env: env, workspace: workspace, needs: needs, timeoutSeconds: timeout,
-            retries: retries, allowFailure: allowFailure, labels: labels)
+            retries: retries, allowFailure: allowFailure, labels: labels, secretEnv: secretEnv?.isEmpty == false ? secretEnv : nil)
     }
 
     private static func parseCommand(_ value: JSONValue?, at field: String, reader: inout FieldReader) -> TaskCommand? {

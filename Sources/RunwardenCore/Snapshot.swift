@@ -65,6 +65,6 @@ public enum Snapshot {
         ClaimedTask(
             id: task.id, runID: task.runID, name: task.name, command: task.spec.command.argv, env: task.spec.env,
             workspace: task.spec.workspace, timeoutS: task.spec.timeoutSeconds, attempt: task.state.attempt,
-            labels: task.spec.labels)
+            labels: task.spec.labels, secretEnv: task.spec.secretEnv)
     }
 }

@@ -61,6 +61,15 @@ public enum LogAppend: Sendable, Equatable {
         return .append(skipping: Int(log.received - offset))
     }
 
+    /// The `details` entry of a `log_offset_mismatch`: where the next chunk must start.
+    public static func mismatchDetail(expected: Int64) -> FieldError { FieldError("offset", "expected \(expected)") }
+
+    /// The offset a `log_offset_mismatch`'s `details` asks for; nil when they name none.
+    public static func expectedOffset(in details: [FieldError]) -> Int64? {
+        details.lazy.filter { $0.field == "offset" && $0.message.hasPrefix("expected ") }
+            .compactMap { Int64($0.message.dropFirst("expected ".count)) }.first.flatMap { $0 >= 0 ? $0 : nil }
+    }
+
     /// Whether `runner` may ship output of `attempt` of `task`: an attempt that was handed out
     /// (the current one once claimed, or an earlier one), by the runner that holds or held it.
     public static func check(task: RunTask, attempt: Int, runner: String?, log: TaskLog?) throws(TransitionError) {

@@ -17,6 +17,7 @@ public struct RunnerAgent: Service {
     let facts: RunwardenClient.RunnerFacts
     private let spool: ReportSpool
     private let ledger: ProcessGroupLedger
+    private let shipper: LogShipper
     private let active = ActiveTasks()
 
     public init(configuration: RunnerConfiguration, logger: Logger = Logger(label: "runwarden.runner")) throws {
@@ -30,6 +31,9 @@ public struct RunnerAgent: Service {
         let spoolDirectory = URL(fileURLWithPath: configuration.workDir).appendingPathComponent("spool")
         self.spool = try ReportSpool(directory: spoolDirectory, client: client, runner: configuration.name, logger: logger)
         self.ledger = try ProcessGroupLedger(workDir: configuration.workDir, logger: logger)
+        self.shipper = LogShipper(
+            logDirectory: URL(fileURLWithPath: configuration.workDir).appendingPathComponent("logs"), client: client,
+            runner: configuration.name, logger: logger)
     }
 
     public func run() async throws {
@@ -41,6 +45,7 @@ public struct RunnerAgent: Service {
         await ledger.stopLeftovers(grace: configuration.killGrace)
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await spool.runSender() }
+            background.addTask { await shipper.run() }
             background.addTask { await heartbeatLoop() }
             background.addTask { await leaseWatch() }
 
@@ -109,7 +114,7 @@ public struct RunnerAgent: Service {
                 backoff = .milliseconds(500)
                 let stop = await active.add(answer.task.id, leaseSeconds: answer.leaseS)
                 let execution = TaskExecution(
-                    task: answer.task, configuration: configuration, spool: spool, ledger: ledger, stop: stop,
+                    task: answer.task, configuration: configuration, spool: spool, ledger: ledger, shipper: shipper, stop: stop,
                     serverURL: client.currentServer, logger: logger)
                 executions.addTask {
                     await execution.run()
@@ -174,13 +179,16 @@ public struct RunnerAgent: Service {
         }
     }
 
+    /// Gives the spooled reports and the logs not yet shipped `limit` to reach the server.
     private func drainSpool(within limit: Duration) async {
         let deadline = ContinuousClock.now + limit
-        while await spool.pendingCount > 0, ContinuousClock.now < deadline {
+        while await spool.pendingCount + shipper.pendingCount > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(100))
         }
         let left = await spool.pendingCount
         if left > 0 { logger.warning("reports left in the spool; they are sent when the runner starts again", metadata: ["count": "\(left)"]) }
+        let logs = await shipper.pendingCount
+        if logs > 0 { logger.warning("task logs not shipped whole; they are shipped when the runner starts again", metadata: ["count": "\(logs)"]) }
     }
 }
 

@@ -4,7 +4,7 @@ import RunwardenCore
 
 /// A task's environment (SPEC §6): the runner's own, minus every `RUNWARDEN_*` variable (they
 /// hold its credentials — a task holding the runner token could claim other runs' tasks or
-/// report any task succeeded); then the task's `env`; then the variables naming the task,
+/// report any task succeeded); then the task's `env` and `secret_env`; then the variables naming the task,
 /// which nothing overrides.
 ///
 /// A task's own `env` may set `RUNWARDEN_*` names (say `RUNWARDEN_URL` and `RUNWARDEN_TOKEN`
@@ -18,6 +18,7 @@ enum TaskEnvironment {
     ) -> [String: String] {
         var values = inherited.filter { !$0.key.hasPrefix(reservedPrefix) }
         for (key, value) in task.env { values[key] = value }
+        for (key, value) in task.secretEnv ?? [:] { values[key] = value }
         values["RUNWARDEN_RUN_ID"] = task.runID
         values["RUNWARDEN_TASK_ID"] = task.id
         values["RUNWARDEN_TASK_NAME"] = task.name

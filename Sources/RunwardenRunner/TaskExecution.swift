@@ -13,6 +13,7 @@ struct TaskExecution: Sendable {
     let configuration: RunnerConfiguration
     let spool: ReportSpool
     let ledger: ProcessGroupLedger
+    let shipper: LogShipper
     let stop: StopSignal
     /// The server the runner talks to, for the task's `RUNWARDEN_SERVER_URL`.
     let serverURL: String
@@ -27,16 +28,20 @@ struct TaskExecution: Sendable {
             await report(.failed, error: TaskError(.launchFailed, "cannot prepare the task: \(error)"))
             return
         }
-        let log = LogSink(url: directories.log, tailBytes: configuration.stderrTailBytes)
+        let log = LogSink(url: directories.log, tailBytes: configuration.stderrTailBytes, secrets: (task.secretEnv ?? [:]).values)
+        let shipping = LogShipper.Key(taskID: task.id, attempt: task.attempt)
+        await shipper.start(shipping)
         let outcome: Outcome
         do {
             outcome = try await launch(in: directories.work, log: log)
         } catch {
             log.close()
+            await shipper.finish(shipping)
             await report(.failed, error: TaskError(.launchFailed, "cannot start \(task.command[0]): \(error)"))
             return
         }
         log.close()
+        await shipper.finish(shipping)
         switch outcome.stopReason {
         case .timedOut:
             let seconds = task.timeoutS.map { "\($0) s" } ?? "its limit"

@@ -61,7 +61,7 @@ struct LogRoutes {
         let limit = try request.limit(default: Self.maximumRead, maximum: Self.maximumRead)
         let wait = try request.waitDuration()
         let read = try await DisconnectWatch.longPoll(on: context.channel, wait: wait) { [service] in
-            try await service.log(taskID: taskID, attempt: attempt, offset: offset, limit: limit, wait: wait)
+            try await service.log(taskID: taskID, attempt: attempt, offset: offset, limit: limit, wait: wait, asText: true)
         }
         let slice = read.slice
         let count = LogText.answerable(slice.bytes, isLast: read.complete)
@@ -120,7 +120,8 @@ struct LogRoutes {
             while !Task.isCancelled, !Task.isShuttingDownGracefully {
                 let from = cursor
                 let read = await (try? cancelWhenGracefulShutdown {
-                    try await service.log(taskID: taskID, attempt: attempt, offset: from, limit: Self.maximumRead, wait: keepAlive)
+                    try await service.log(
+                        taskID: taskID, attempt: attempt, offset: from, limit: Self.maximumRead, wait: keepAlive, asText: true)
                 })
                 guard let read else { break }
                 let count = LogText.answerable(read.slice.bytes, isLast: read.complete)

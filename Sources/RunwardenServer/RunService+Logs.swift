@@ -20,8 +20,11 @@ extension RunService {
     }
 
     /// Up to `limit` bytes from `offset`; with `wait`, long-polls until there are some or the
-    /// output is complete.
-    public func log(taskID: String, attempt: Int?, offset: Int64, limit: Int, wait: Duration) async throws -> LogRead {
+    /// output is complete. `asText`: bytes that are only the start of a character cut off at the
+    /// end (`LogText.answerable`) are not worth answering yet — the wait goes on for the rest.
+    public func log(
+        taskID: String, attempt: Int?, offset: Int64, limit: Int, wait: Duration, asText: Bool = false
+    ) async throws -> LogRead {
         let deadline = ContinuousClock.now + wait
         while true {
             let generation = await hub.generation(of: .log(taskID))
@@ -34,7 +37,8 @@ extension RunService {
             // Complete only once every byte was read: a reader stops at `Log-Complete: true`.
             let read = LogRead(slice: slice, complete: complete && slice.end >= (slice.log?.received ?? 0))
             let remaining = deadline - .now
-            if !slice.bytes.isEmpty || read.complete || remaining <= .zero || Self.waitIsOver { return read }
+            let news = asText ? LogText.answerable(slice.bytes, isLast: read.complete) > 0 : !slice.bytes.isEmpty
+            if news || read.complete || remaining <= .zero || Self.waitIsOver { return read }
             // A log that completes by silence (its runner is gone) is looked at again within a second.
             await hub.wait(for: .log(taskID), after: generation, timeout: min(remaining, .seconds(1)))
         }

@@ -81,7 +81,7 @@ extension LogAppend {
         let why = final ? "the log is complete at \(expected) bytes" : "the stored log ends at \(expected)"
         return RunwardenError(
             .logOffsetMismatch, "a chunk at offset \(chunkOffset) does not continue the log: \(why)",
-            details: [FieldError("offset", "expected \(expected)")])
+            details: [mismatchDetail(expected: expected)])
     }
 
     public static func expired(taskID: String, attempt: Int) -> RunwardenError {

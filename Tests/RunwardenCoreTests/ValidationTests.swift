@@ -48,6 +48,22 @@ struct ValidationTests {
         #expect(test.env == ["CI": "1"])
     }
 
+    @Test func secretEnvReachesOnlyTheClaimAndShortSecretsAreRefused() throws {
+        let body = #"{"workflow": "w", "tasks": [{"name": "a", "command": "true", "secret_env": {"TOKEN": "hunter22"}}]}"#
+        let definition = try RunDefinition.parse(json(body)).get()
+        #expect(definition.tasks[0].secretEnv == ["TOKEN": "hunter22"])
+        let (run, _) = Run.create(
+            definition, id: "run_1", taskIDs: ["task_1"], eventID: "evt_1", now: Timestamp(milliseconds: 1_767_225_600_000))
+        #expect(Snapshot.claimed(run.tasks[0]).secretEnv == ["TOKEN": "hunter22"])
+        let shown = String(decoding: JSONValueEncoder.data(Snapshot.run(run, lockHolders: [:])), as: UTF8.self)
+        #expect(!shown.contains("hunter22"), "the snapshot shows the secret")
+
+        let short = Self.errors(#"{"workflow": "w", "tasks": [{"name": "a", "command": "true", "secret_env": {"PIN": "123"}}]}"#)
+        #expect(short.count == 1)
+        #expect(short.first?.field.hasSuffix("PIN") == true)
+        #expect(Self.errors(#"{"workflow": "w", "tasks": [{"name": "a", "command": "true", "secret_env": {"N": 5}}]}"#).count == 1)
+    }
+
     @Test func aMinimalBodyIsValid() throws {
         let definition = try RunDefinition.parse(json(#"{"workflow": "w", "tasks": [{"name": "a", "command": "true"}]}"#)).get()
         #expect(definition.run.timeoutSeconds == nil)

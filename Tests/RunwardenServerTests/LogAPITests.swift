@@ -61,6 +61,11 @@ struct LogAPITests {
             let done = try await client.send(.get, "/v1/tasks/\(taskID)/logs?offset=14")
             #expect(done.text.isEmpty)
             #expect(done.headers[.testLogComplete] == "true")
+
+            let metrics = try await scrapeMetrics(client)
+            #expect(metrics["runwarden_log_bytes_received_total"] == 21, "7, the same 7 again, 7 more, 0 (the refused gap is not counted)")
+            #expect(metrics["runwarden_log_bytes_stored_total"] == 14)
+            #expect(metrics["runwarden_log_bytes_truncated_total"] == 0)
         }
     }
 
@@ -122,7 +127,11 @@ struct LogAPITests {
             let partial = try await client.send(.get, "/v1/tasks/\(taskID)/logs")
             #expect(partial.text == "\u{FFFD}A", "the cut character waits for its second byte")
             #expect(partial.headers[.testLogNextOffset] == "2")
+            // A long-poll does not answer the cut character alone: it waits for the rest.
+            async let waited = client.send(.get, "/v1/tasks/\(taskID)/logs?offset=2&wait=10")
+            try await waitUntilParked(client)
             _ = try await client.shipLog(taskID, [0xA9, 0x0A], at: 3)
+            #expect(try await waited.text == "é\n")
             let whole = try await client.send(.get, "/v1/tasks/\(taskID)/logs?offset=2")
             #expect(whole.text == "é\n")
             let download = try await client.send(.get, "/v1/tasks/\(taskID)/logs/download")

@@ -11,11 +11,14 @@ public struct ClaimedTask: Codable, Sendable, Equatable {
     public var timeoutS: Int?
     public var attempt: Int
     public var labels: [String]
+    /// Passed to the process like `env`; masked as `***` in its log (SPEC §9). Absent when none.
+    public var secretEnv: [String: String]?
 
     public init(
         id: String, runID: String, name: String, command: [String], env: [String: String] = [:], workspace: String? = nil,
-        timeoutS: Int? = nil, attempt: Int = 1, labels: [String] = []
+        timeoutS: Int? = nil, attempt: Int = 1, labels: [String] = [], secretEnv: [String: String]? = nil
     ) {
+        self.secretEnv = secretEnv
         self.id = id
         self.runID = runID
         self.name = name
@@ -27,12 +30,15 @@ public struct ClaimedTask: Codable, Sendable, Equatable {
         self.labels = labels
     }
 
-    public enum CodingKeys: String, CodingKey, CaseIterable {
+    public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case id
         case runID = "run_id"
         case name, command, env, workspace
         case timeoutS = "timeout_s"
         case attempt, labels
+        case secretEnv = "secret_env"
+
+        public static let omittedWhenNil: Set<String> = ["secret_env"]
     }
 }
 
