@@ -106,6 +106,22 @@ struct LogsCommandTests {
 }
 
 extension LogsCommandTests {
+    @Test("A real runner's task: logs -f shows line 1 before the task ends, then every line once, in order, and ends with it")
+    func followARealRunnersTask() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        try cluster.startRunner()
+        let runID = try await cluster.submit(
+            #"{"workflow": "logs", "tasks": [{"name": "count", "command": "for i in $(seq 1 50); do echo line $i; sleep 0.1; done"}]}"#)
+
+        let logs = try ChildProcess(["logs", runID, "count", "-f", "--server", cluster.url], in: cluster.directory, name: "logs")
+        #expect(await logs.waitForOutput("line 1\n", within: .seconds(30)), "\(logs.output)")
+        #expect(try await cluster.client.run(runID).isTerminal == false, "line 1 showed only once the task had ended")
+        #expect(await logs.waitForExit(within: .seconds(60)) == 0, "\(logs.output)")
+        #expect(logs.output == (1...50).map { "line \($0)\n" }.joined())
+        #expect(try await cluster.client.run(runID).status == .succeeded)
+    }
+
     @Test("-f follows more tasks at once than a default connection pool holds: every task's long-poll is parked, every line shows")
     func followManyTasksAtOnce() async throws {
         let cluster = try Cluster()
