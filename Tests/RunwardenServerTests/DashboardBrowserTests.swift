@@ -126,6 +126,28 @@ extension DashboardBrowserTests {
     }
 }
 
+extension DashboardBrowserTests {
+    @Test("A task row is reachable by keyboard: Enter on it opens its log pane")
+    func logPaneOpensFromTheKeyboard() async throws {
+        let browser = try await BrowserSetup(screenshot: "dashboard-log-pane-keyboard.png")
+        defer { browser.remove() }
+        let result = try await withApp(setup: .live) { client in
+            let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
+            let taskID = try await client.claimTaskID()
+            #expect(try await client.shipLog(taskID, "from the keyboard\n", at: 0).status == .ok)
+            let port = try #require(client.port)
+            let probe = try browser.probe(
+                url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)", expect: "live", selector: "#log-pane",
+                pressEnter: "#run-tasks tr[data-task-id='\(taskID)']")
+            defer { probe.stop() }
+            return try await probe.result(within: .seconds(60))
+        }
+        #expect(result["final"]?.asString == "live", "\(result)")
+        #expect(result["log"]?["text"]?.asString?.hasPrefix("from the keyboard") == true, "\(result)")
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
+    }
+}
+
 /// What a browser test needs: Chromium, Python for the probe, a screenshot path under
 /// `.build/test-output/` (an old screenshot removed), and a scratch folder for the ready file.
 struct BrowserSetup: Sendable {
@@ -146,10 +168,12 @@ struct BrowserSetup: Sendable {
     }
 
     /// Opens `url` in the probe, watching `selector`'s data-status until it is `expect`.
-    func probe(url: String, expect: String = "succeeded", selector: String = "#run-status", click: String? = nil) throws -> BrowserProbe {
+    func probe(
+        url: String, expect: String = "succeeded", selector: String = "#run-status", click: String? = nil, pressEnter: String? = nil
+    ) throws -> BrowserProbe {
         try BrowserProbe.start(
             python: python, chromium: chromium, url: url, readyFile: readyFile, screenshot: screenshot.path, expect: expect,
-            selector: selector, click: click)
+            selector: selector, click: click, pressEnter: pressEnter)
     }
 
     func remove() { scratch.remove() }
@@ -177,7 +201,7 @@ struct BrowserProbe {
     /// Watches `selector`'s `data-status` until it is `expect`.
     static func start(
         python: String, chromium: String, url: String, readyFile: String, screenshot: String, expect: String = "succeeded",
-        selector: String = "#run-status", click: String? = nil
+        selector: String = "#run-status", click: String? = nil, pressEnter: String? = nil
     ) throws -> BrowserProbe {
         let script = ReferenceVerifier.supportDirectory.appendingPathComponent("dashboard_probe.py").path
         return BrowserProbe(
@@ -186,7 +210,7 @@ struct BrowserProbe {
                 [
                     script, "--chromium", chromium, "--url", url, "--expect", expect, "--ready-file", readyFile,
                     "--screenshot", screenshot, "--timeout", "45", "--selector", selector,
-                ] + (click.map { ["--click", $0] } ?? [])),
+                ] + (click.map { ["--click", $0] } ?? []) + (pressEnter.map { ["--press-enter", $0] } ?? [])),
             readyFile: readyFile)
     }
 

@@ -6,7 +6,8 @@ out. Writes READY_FILE as soon as the page shows a first status, and again with 
 status it shows, so the test can move the run along while the page watches (and wait for the
 page to show a state rather than sleep). Saves a screenshot, then prints one JSON object:
 {"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "log", "exceptions"}.
-With --click, clicks that element once it exists (a task row: the log pane opens).
+With --click, clicks that element once it exists (a task row: the log pane opens); with
+--press-enter, focuses it and presses Enter instead.
 """
 
 import argparse
@@ -49,6 +50,16 @@ CLICK = """(() => {
   const target = document.querySelector(SELECTOR);
   if (target) target.click();
   return !!target;
+})()"""
+
+# The keyboard's way: focus the element, press Enter on it.
+PRESS_ENTER = """(() => {
+  const target = document.querySelector(SELECTOR);
+  if (target) {
+    target.focus();
+    document.activeElement.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+  }
+  return !!target && document.activeElement === target;
 })()"""
 
 
@@ -112,6 +123,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=45)
     parser.add_argument("--selector", default="#run-status", help="the element whose data-status is watched")
     parser.add_argument("--click", help="an element to click once it exists")
+    parser.add_argument("--press-enter", help="an element to focus and press Enter on once it exists")
     args = parser.parse_args()
     probe = PROBE.replace("SELECTOR", json.dumps(args.selector))
 
@@ -132,6 +144,8 @@ def main():
         while time.monotonic() < deadline:
             if args.click and page.evaluate(CLICK.replace("SELECTOR", json.dumps(args.click))):
                 args.click = None
+            if args.press_enter and page.evaluate(PRESS_ENTER.replace("SELECTOR", json.dumps(args.press_enter))):
+                args.press_enter = None
             value = page.evaluate(probe)
             state = json.loads(value) if value else {}
             status = state.get("status", "")
