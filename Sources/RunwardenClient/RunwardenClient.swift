@@ -29,10 +29,13 @@ public struct RunwardenClient: Sendable {
 
     /// A refused connection fails the request at once (AsyncHTTPClient's default would keep
     /// reconnecting until the request's deadline), so a client with several servers moves on to
-    /// the next node within milliseconds of one dying.
+    /// the next node within milliseconds of one dying. Up to 256 connections to a server (not
+    /// the default 8): `runwarden logs -f` long-polls every running task's log at once, and a
+    /// long-poll queued behind eight others would hold its lines back for their whole wait.
     static var failoverConfiguration: HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
         configuration.timeout.connect = .seconds(3)
         return configuration
     }

@@ -64,7 +64,7 @@ struct Wait: AsyncParsableCommand {
                     if interactive { print("") }
                     throw WaitTimeout(seconds: timeout ?? 0)
                 }
-                run = try await nextVersion(of: run, client: client, tasks: false)
+                run = try await client.nextVersion(of: run, tasks: false)
             }
             if interactive { print("") }
             if let error = run.error { print("error: \(RunDisplay.shown(error.code)): \(TerminalText.escapedBlock(error.message))") }
@@ -95,7 +95,7 @@ struct Watch: AsyncParsableCommand {
                 if !interactive { print("") }
                 fflush(nil)  // all streams: referencing `stdout` is not concurrency-safe
                 if run.isTerminal { return }
-                run = try await nextVersion(of: run, client: client)
+                run = try await client.nextVersion(of: run)
             }
         }
     }
@@ -148,20 +148,6 @@ struct Events: AsyncParsableCommand {
                 let ended = page.events.contains { $0.runStatus?.isTerminal == true }
                 if ended || (!follow && page.events.count < 500) { return }
             }
-        }
-    }
-}
-
-/// Long-polls for the run's next version. A server that is restarting or briefly unreachable
-/// is waited out (with backoff) rather than ending the wait with an error.
-func nextVersion(of run: RunSnapshot, client: RunwardenClient, tasks: Bool = true) async throws -> RunSnapshot {
-    var backoff = Duration.milliseconds(250)
-    while true {
-        do {
-            return try await client.run(run.id, afterVersion: run.version, wait: 25, tasks: tasks)
-        } catch let error as ClientError where error.isTransient {
-            try await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
         }
     }
 }

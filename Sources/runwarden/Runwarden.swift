@@ -9,6 +9,6 @@ struct Runwarden: AsyncParsableCommand {
         version: Release.version,
         subcommands: [
             Serve.self, RunnerCommand.self, Submit.self, Status.self, Wait.self, Watch.self, Cancel.self, Runs.self, Events.self,
-            Runners.self, Drain.self, Resume.self,
+            Runners.self, Drain.self, Resume.self, Logs.self,
         ])
 }

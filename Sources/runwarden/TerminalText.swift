@@ -10,6 +10,31 @@ enum TerminalText {
     /// A block (an error message with a stderr tail): its newlines stay.
     static func escapedBlock(_ text: String) -> String { escape(text, keeping: ["\n"]) }
 
+    /// A line of a task's output: its tabs stay, and its colour codes (SGR: `ESC [ … m`) are
+    /// dropped rather than shown or obeyed; every other control character is escaped.
+    static func logLine(_ text: String) -> String { escape(withoutColours(text), keeping: ["\t"]) }
+
+    /// `text` without its SGR sequences (`ESC [` digits, `;` or `:`, then `m`).
+    static func withoutColours(_ text: String) -> String {
+        guard text.unicodeScalars.contains("\u{1B}") else { return text }
+        var out = String.UnicodeScalarView()
+        let scalars = Array(text.unicodeScalars)
+        var index = 0
+        while index < scalars.count {
+            if scalars[index] == "\u{1B}", index + 1 < scalars.count, scalars[index + 1] == "[" {
+                var end = index + 2
+                while end < scalars.count, ("0"..."9").contains(scalars[end]) || scalars[end] == ";" || scalars[end] == ":" { end += 1 }
+                if end < scalars.count, scalars[end] == "m" {
+                    index = end + 1
+                    continue
+                }
+            }
+            out.append(scalars[index])
+            index += 1
+        }
+        return String(out)
+    }
+
     /// JSON text as the server sent it, with the characters JSON encoders leave raw inside
     /// strings (DEL, C1, bidirectional controls; also any stray C0) written as `\u00XX` — the
     /// same string to a JSON reader. Newlines, tabs and returns outside strings are layout.

@@ -13,30 +13,21 @@ import Testing
 struct DashboardBrowserTests {
     @Test("The run page follows a run from queued to succeeded live, without a reload, progress bar full")
     func runPageFollowsTheRunLive() async throws {
-        let chromium = try Chromium.path()
-        let python = try await ReferenceVerifier.python()
-        let output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let screenshot = output.appendingPathComponent("dashboard-run-page.png")
-        try? FileManager.default.removeItem(at: screenshot)
-        let scratch = try TemporaryDirectory()
-        defer { scratch.remove() }
-        let readyFile = scratch.path + "/ready"
+        let browser = try await BrowserSetup(screenshot: "dashboard-run-page.png")
+        defer { browser.remove() }
 
         let result = try await withApp(setup: .live) { client in
             let runID = try await client.createRun(runBody(tasks: "[\(taskJSON("build")),\(taskJSON("test", extra: #""needs":["build"]"#))]"))["id"]?.asString ?? ""
             let port = try #require(client.port)
-            let probe = try BrowserProbe.start(
-                python: python, chromium: chromium, url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)", readyFile: readyFile,
-                screenshot: screenshot.path)
+            let probe = try browser.probe(url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)")
             defer { probe.stop() }
             // Move the run only once the page shows it: everything after is live updates.
-            try await probe.waitForStatus(in: readyFile, within: .seconds(60)) { _ in true }
+            try await probe.waitForStatus(within: .seconds(60)) { _ in true }
             for _ in 0..<2 {
                 let taskID = try await client.claimTaskID()
                 try await client.reportOK(taskID, reportBody("running"))
                 // The page must have shown the run running before it ends (for `seen`).
-                try await probe.waitForStatus(in: readyFile, within: .seconds(30)) { $0 == "running" }
+                try await probe.waitForStatus(within: .seconds(30)) { $0 == "running" }
                 try await client.reportOK(taskID, reportBody("succeeded", #""exit_code":0"#))
             }
             return try await probe.result(within: .seconds(60))
@@ -51,33 +42,25 @@ struct DashboardBrowserTests {
         #expect(result["runner_links"] == .array([.string("#/runners/host-a"), .string("#/runners/host-a")]), "task rows link their runner: \(result)")
         #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
         #expect(result["policy_violations"]?.asArray?.isEmpty == true, "the page's CSP blocked part of it: \(result)")
-        let png = try Data(contentsOf: screenshot)
-        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "no PNG screenshot at \(screenshot.path)")
-        print("dashboard screenshot: \(screenshot.path)")
+        let png = try Data(contentsOf: browser.screenshot)
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "no PNG screenshot at \(browser.screenshot.path)")
+        print("dashboard screenshot: \(browser.screenshot.path)")
     }
 }
 
 extension DashboardBrowserTests {
     @Test("The Runners page shows a runner online with the task it runs, then offline live when it says goodbye")
     func runnersPageFollowsARunnerLive() async throws {
-        let chromium = try Chromium.path()
-        let python = try await ReferenceVerifier.python()
-        let output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let screenshot = output.appendingPathComponent("dashboard-runners-page.png")
-        let scratch = try TemporaryDirectory()
-        defer { scratch.remove() }
-        let readyFile = scratch.path + "/ready"
+        let browser = try await BrowserSetup(screenshot: "dashboard-runners-page.png")
+        defer { browser.remove() }
 
         let (result, taskID) = try await withApp(setup: .live) { client in
             _ = try await client.createRun(oneTaskRun)
             let taskID = try await client.claimTaskID(runner: "host-a")
             let port = try #require(client.port)
-            let probe = try BrowserProbe.start(
-                python: python, chromium: chromium, url: "http://127.0.0.1:\(port)/ui#/runners/host-a", readyFile: readyFile,
-                screenshot: screenshot.path, expect: "offline", selector: "#runner-status")
+            let probe = try browser.probe(url: "http://127.0.0.1:\(port)/ui#/runners/host-a", expect: "offline", selector: "#runner-status")
             defer { probe.stop() }
-            try await probe.waitForStatus(in: readyFile, within: .seconds(60)) { $0 == "online" }
+            try await probe.waitForStatus(within: .seconds(60)) { $0 == "online" }
             #expect(try await client.send(.post, "/v1/runners/host-a/goodbye").status == .accepted)
             return (try await probe.result(within: .seconds(60)), taskID)
         }
@@ -89,6 +72,111 @@ extension DashboardBrowserTests {
         #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
         #expect(result["policy_violations"]?.asArray?.isEmpty == true, "the page's CSP blocked part of it: \(result)")
     }
+}
+
+extension DashboardBrowserTests {
+    @Test("A task's log pane shows its output as text, colour codes as spans, follows it live until it is complete, notes dropped bytes")
+    func logPaneFollowsATaskLive() async throws {
+        let browser = try await BrowserSetup(screenshot: "dashboard-log-pane.png")
+        defer { browser.remove() }
+        // Markup and script a task prints are text; a colour code is a colour, never visible.
+        let first = """
+            line 1
+            <img src=x onerror="window.__injected=true">
+            <script>window.__injected=true</script>
+            \u{1B}[31mred\u{1B}[0m plain
+
+            """
+        // Past the 1 KiB cap: the pane shows the first 512 bytes, a note, the newest 512.
+        let later = "line after\n" + String(repeating: "filler line\n", count: 150) + "last line\n"
+        let dropped = first.utf8.count + later.utf8.count - 1024
+
+        let result = try await withApp(setup: .live, { $0.logMaxBytes = 1024 }) { client in
+            let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
+            let taskID = try await client.claimTaskID()
+            try await client.reportOK(taskID, reportBody("running"))
+            #expect(try await client.shipLog(taskID, first, at: 0).status == .ok)
+            let port = try #require(client.port)
+            let probe = try browser.probe(
+                url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)", expect: "complete", selector: "#log-pane",
+                click: "#run-tasks tr[data-task-id='\(taskID)']")
+            defer { probe.stop() }
+            // Ship more only once the pane follows the log: it must arrive without a reload.
+            try await probe.waitForStatus(within: .seconds(60)) { $0 == "live" }
+            let end = first.utf8.count + later.utf8.count
+            #expect(try await client.shipLog(taskID, later, at: first.utf8.count).status == .ok)
+            #expect(try await client.shipLog(taskID, "", at: end, final: true).status == .ok)
+            try await client.reportOK(taskID, reportBody("succeeded", #""exit_code":0"#))
+            return try await probe.result(within: .seconds(60))
+        }
+
+        let shownFirst = "line 1\n<img src=x onerror=\"window.__injected=true\">\n<script>window.__injected=true</script>\nred plain\n"
+        let note = "[\(dropped) bytes dropped here to keep the log within its cap — Download has the rest]"
+        let expected = shownFirst + later.prefix(512 - first.utf8.count) + note + later.suffix(512)
+        #expect(result["final"]?.asString == "complete", "\(result)")
+        #expect(result["seen"]?.asArray?.contains(.string("live")) == true, "\(result)")
+        #expect(result["log"]?["text"]?.asString == expected, "\(result)")
+        #expect(result["log"]?["red"] == .array([.string("red")]), "the colour code is not a span: \(result)")
+        #expect(result["log"]?["notes"] == .array([.string(note)]), "\(result)")
+        #expect(result["log"]?["images"]?.asInt == 0, "the task's markup became an element: \(result)")
+        #expect(result["log"]?["injected"] == .bool(false), "the task's markup ran: \(result)")
+        #expect(result["reloaded"] == .bool(false), "the page reloaded")
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
+        #expect(result["policy_violations"]?.asArray?.isEmpty == true, "the page's CSP blocked part of it: \(result)")
+    }
+}
+
+extension DashboardBrowserTests {
+    @Test("A task row is reachable by keyboard: Enter on it opens its log pane")
+    func logPaneOpensFromTheKeyboard() async throws {
+        let browser = try await BrowserSetup(screenshot: "dashboard-log-pane-keyboard.png")
+        defer { browser.remove() }
+        let result = try await withApp(setup: .live) { client in
+            let runID = try await client.createRun(oneTaskRun)["id"]?.asString ?? ""
+            let taskID = try await client.claimTaskID()
+            #expect(try await client.shipLog(taskID, "from the keyboard\n", at: 0).status == .ok)
+            let port = try #require(client.port)
+            let probe = try browser.probe(
+                url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)", expect: "live", selector: "#log-pane",
+                pressEnter: "#run-tasks tr[data-task-id='\(taskID)']")
+            defer { probe.stop() }
+            return try await probe.result(within: .seconds(60))
+        }
+        #expect(result["final"]?.asString == "live", "\(result)")
+        #expect(result["log"]?["text"]?.asString?.hasPrefix("from the keyboard") == true, "\(result)")
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "script errors on the page: \(result)")
+    }
+}
+
+/// What a browser test needs: Chromium, Python for the probe, a screenshot path under
+/// `.build/test-output/` (an old screenshot removed), and a scratch folder for the ready file.
+struct BrowserSetup: Sendable {
+    let chromium: String
+    let python: String
+    let screenshot: URL
+    let scratch: TemporaryDirectory
+    var readyFile: String { scratch.path + "/ready" }
+
+    init(screenshot name: String) async throws {
+        chromium = try Chromium.path()
+        python = try await ReferenceVerifier.python()
+        let output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        screenshot = output.appendingPathComponent(name)
+        try? FileManager.default.removeItem(at: screenshot)
+        scratch = try TemporaryDirectory()
+    }
+
+    /// Opens `url` in the probe, watching `selector`'s data-status until it is `expect`.
+    func probe(
+        url: String, expect: String = "succeeded", selector: String = "#run-status", click: String? = nil, pressEnter: String? = nil
+    ) throws -> BrowserProbe {
+        try BrowserProbe.start(
+            python: python, chromium: chromium, url: url, readyFile: readyFile, screenshot: screenshot.path, expect: expect,
+            selector: selector, click: click, pressEnter: pressEnter)
+    }
+
+    func remove() { scratch.remove() }
 }
 
 /// Debian's Chromium, which `.ci/run` installs (tests never install system packages).
@@ -107,11 +195,13 @@ enum Chromium {
 /// `dashboard_probe.py` running in the background; its one line of JSON is the result.
 struct BrowserProbe {
     let child: ChildProcess
+    /// The probe rewrites it with each new status the page shows.
+    let readyFile: String
 
     /// Watches `selector`'s `data-status` until it is `expect`.
     static func start(
         python: String, chromium: String, url: String, readyFile: String, screenshot: String, expect: String = "succeeded",
-        selector: String = "#run-status"
+        selector: String = "#run-status", click: String? = nil, pressEnter: String? = nil
     ) throws -> BrowserProbe {
         let script = ReferenceVerifier.supportDirectory.appendingPathComponent("dashboard_probe.py").path
         return BrowserProbe(
@@ -120,17 +210,17 @@ struct BrowserProbe {
                 [
                     script, "--chromium", chromium, "--url", url, "--expect", expect, "--ready-file", readyFile,
                     "--screenshot", screenshot, "--timeout", "45", "--selector", selector,
-                ]))
+                ] + (click.map { ["--click", $0] } ?? []) + (pressEnter.map { ["--press-enter", $0] } ?? [])),
+            readyFile: readyFile)
     }
 
-    /// Waits until the status the page shows last (the probe rewrites `path` with each new
-    /// one) satisfies `wanted`.
-    func waitForStatus(in path: String, within limit: Duration, _ wanted: (String) -> Bool) async throws {
+    /// Waits until the status the page shows last satisfies `wanted`.
+    func waitForStatus(within limit: Duration, _ wanted: (String) -> Bool) async throws {
         let shown = await child.waitFor(within: limit) {
-            (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { wanted($0) ? $0 : nil }
+            (try? String(contentsOfFile: readyFile, encoding: .utf8)).flatMap { wanted($0) ? $0 : nil }
         }
         guard shown != nil else {
-            let last = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "nothing"
+            let last = (try? String(contentsOfFile: readyFile, encoding: .utf8)) ?? "nothing"
             throw ReferenceVerifier.SetupFailure(description: "the page did not show the expected status (it shows \(last)): \(child.output)")
         }
     }

@@ -5,7 +5,9 @@ page (never reloading it) until `#run-status` (or `--selector`) shows the expect
 out. Writes READY_FILE as soon as the page shows a first status, and again with each new
 status it shows, so the test can move the run along while the page watches (and wait for the
 page to show a state rather than sleep). Saves a screenshot, then prints one JSON object:
-{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "exceptions"}.
+{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "log", "exceptions"}.
+With --click, clicks that element once it exists (a task row: the log pane opens); with
+--press-enter, focuses it and presses Enter instead.
 """
 
 import argparse
@@ -34,8 +36,30 @@ PROBE = """(() => {
     runnerTasks: [...document.querySelectorAll('tr.selected [data-runner-task]')].map((a) => a.dataset.runnerTask),
     runnerLinks: [...document.querySelectorAll('#run-tasks [data-runner-link]')].map((a) => a.getAttribute('href')),
     navigations: performance.getEntriesByType('navigation').length,
+    log: document.querySelector('#log-output')?.textContent ?? null,
+    logRed: [...document.querySelectorAll('#log-output .ansi-fg-1')].map((s) => s.textContent),
+    logNotes: [...document.querySelectorAll('#log-output .log-note')].map((s) => s.textContent),
+    images: document.querySelectorAll('img').length,
+    injected: window.__injected === true,
     marker: window.__probeMarker,
   });
+})()"""
+
+
+CLICK = """(() => {
+  const target = document.querySelector(SELECTOR);
+  if (target) target.click();
+  return !!target;
+})()"""
+
+# The keyboard's way: focus the element, press Enter on it.
+PRESS_ENTER = """(() => {
+  const target = document.querySelector(SELECTOR);
+  if (target) {
+    target.focus();
+    document.activeElement.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+  }
+  return !!target && document.activeElement === target;
 })()"""
 
 
@@ -98,6 +122,8 @@ def main():
     parser.add_argument("--screenshot", required=True)
     parser.add_argument("--timeout", type=float, default=45)
     parser.add_argument("--selector", default="#run-status", help="the element whose data-status is watched")
+    parser.add_argument("--click", help="an element to click once it exists")
+    parser.add_argument("--press-enter", help="an element to focus and press Enter on once it exists")
     args = parser.parse_args()
     probe = PROBE.replace("SELECTOR", json.dumps(args.selector))
 
@@ -116,6 +142,10 @@ def main():
         first_marker = None
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
+            if args.click and page.evaluate(CLICK.replace("SELECTOR", json.dumps(args.click))):
+                args.click = None
+            if args.press_enter and page.evaluate(PRESS_ENTER.replace("SELECTOR", json.dumps(args.press_enter))):
+                args.press_enter = None
             value = page.evaluate(probe)
             state = json.loads(value) if value else {}
             status = state.get("status", "")
@@ -141,6 +171,8 @@ def main():
             "initial": initial, "final": state.get("status"), "text": state.get("text"), "seen": seen,
             "reloaded": reloaded, "progress": {"done": state.get("done"), "total": state.get("total")},
             "runner_tasks": state.get("runnerTasks"), "runner_links": state.get("runnerLinks"),
+            "log": {"text": state.get("log"), "red": state.get("logRed"), "notes": state.get("logNotes"),
+                    "images": state.get("images"), "injected": state.get("injected")},
             "exceptions": page.exceptions, "policy_violations": page.violations,
         }))
     finally:
