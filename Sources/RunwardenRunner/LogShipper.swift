@@ -30,6 +30,8 @@ actor LogShipper {
     private let runner: String
     private let logger: Logger
     private var entries: [Key: Entry] = [:]
+    /// Logs a pass is shipping right now: one sender per log at a time.
+    private var inFlight: Set<Key> = []
 
     /// Bytes per request: well under the server's default `--max-body` (1 MiB).
     static let chunkBytes = 512 << 10
@@ -74,10 +76,20 @@ actor LogShipper {
         entries[key] = Entry(file: Self.logFile(key, in: directory))
     }
 
-    /// The attempt's process ended: nothing more is written to its log.
-    func finish(_ key: Key) {
+    /// The attempt's process ended: nothing more is written to its log. Ships the rest at once,
+    /// waiting up to `limit` for the server to take it — so a run that ends has its logs whole
+    /// when the server could take them (the terminal report goes after this).
+    func finish(_ key: Key, within limit: Duration = .seconds(5)) async {
         entries[key]?.finished = true
         entries[key]?.notBefore = .now
+        let deadline = ContinuousClock.now + limit
+        while let entry = entries[key], ContinuousClock.now < deadline {
+            if inFlight.contains(key) || entry.notBefore > .now {
+                try? await Task.sleep(for: .milliseconds(20))
+            } else {
+                await shipAvailable(key, entry)
+            }
+        }
     }
 
     /// Logs not yet shipped whole.
@@ -87,7 +99,7 @@ actor LogShipper {
     func run() async {
         while !Task.isCancelled {
             let now = ContinuousClock.now
-            for (key, entry) in entries where entry.notBefore <= now {
+            for (key, entry) in entries where entry.notBefore <= now && !inFlight.contains(key) {
                 await shipAvailable(key, entry)
             }
             try? await Task.sleep(for: Self.interval)
@@ -96,6 +108,8 @@ actor LogShipper {
 
     /// Sends what is new in one log, a chunk at a time, and records what the server said.
     private func shipAvailable(_ key: Key, _ start: Entry) async {
+        inFlight.insert(key)
+        defer { inFlight.remove(key) }
         var entry = start
         while !Task.isCancelled {
             let size = Self.size(of: entry.file)

@@ -150,4 +150,29 @@ struct TaskLogEndToEndTests {
         #expect(local.hasPrefix("line 1\nline 2\nline 3\n"))
         #expect(done.text == local, "the server's copy of attempt 1 is the runner's file, whole")
     }
+
+    @Test("a run that ended has its tasks' logs whole: the runner ships the rest before it reports the end")
+    func logsAreWholeWhenTheRunEnds() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        try cluster.startRunner()
+        let runID = try await cluster.submit(
+            #"""
+            {"workflow": "quick", "tasks": [{"name": "a", "command": "echo first; sleep 0.3; echo last"},
+              {"name": "b", "needs": ["a"], "command": "echo only"}]}
+            """#)
+        let run = try await cluster.waitForEnd(runID)
+        #expect(run.status == .succeeded)
+        let logs = try await (run.tasks ?? []).asyncMap { try await Self.read(cluster, $0.id) }
+        #expect(logs.map(\.text) == ["first\nlast\n", "only\n"])
+        #expect(logs.allSatisfy { $0.complete })
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
 }
