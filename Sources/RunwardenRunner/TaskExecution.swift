@@ -36,19 +36,21 @@ struct TaskExecution: Sendable {
             outcome = try await launch(in: directories.work, log: log)
         } catch {
             log.close()
+            let ended = Timestamp(Date())  // before the log's last shipment, which may take a while
             await shipper.finish(shipping)
-            await report(.failed, error: TaskError(.launchFailed, "cannot start \(task.command[0]): \(error)"))
+            await report(.failed, error: TaskError(.launchFailed, "cannot start \(task.command[0]): \(error)"), at: ended)
             return
         }
         log.close()
+        let ended = Timestamp(Date())  // before the log's last shipment, which may take a while
         await shipper.finish(shipping)
         switch outcome.stopReason {
         case .timedOut:
             let seconds = task.timeoutS.map { "\($0) s" } ?? "its limit"
-            await report(.timedOut, error: TaskError(.timeout, "the task did not finish within \(seconds)" + tail(log)))
+            await report(.timedOut, error: TaskError(.timeout, "the task did not finish within \(seconds)" + tail(log)), at: ended)
         case .canceled, .shutdown:
             let why = outcome.stopReason == .shutdown ? "the runner shut down" : "the task was canceled"
-            await report(.canceled, error: TaskError(.canceled, why))
+            await report(.canceled, error: TaskError(.canceled, why), at: ended)
         case .leaseLost:
             // What the server concludes on its side too; by the time this report arrives the
             // task is usually retried or failed already, and the report is answered applied: false.
@@ -56,17 +58,17 @@ struct TaskExecution: Sendable {
                 .failed,
                 error: TaskError(
                     .heartbeatLost,
-                    "the runner could not reach the server for a whole lease and stopped the task"))
+                    "the runner could not reach the server for a whole lease and stopped the task"), at: ended)
         case nil:
             switch outcome.status {
             case .exited(0):
-                await report(.succeeded, exitCode: 0)
+                await report(.succeeded, exitCode: 0, at: ended)
             case .exited(let code):
                 await report(
                     .failed, exitCode: Int(code),
-                    error: TaskError(.exitCode, "the command exited with code \(code)" + tail(log)))
+                    error: TaskError(.exitCode, "the command exited with code \(code)" + tail(log)), at: ended)
             case .signaled(let signal):
-                await report(.failed, error: TaskError(.exitCode, "the command was killed by signal \(signal)" + tail(log)))
+                await report(.failed, error: TaskError(.exitCode, "the command was killed by signal \(signal)" + tail(log)), at: ended)
             }
         }
     }
@@ -164,8 +166,8 @@ struct TaskExecution: Sendable {
         return Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(stringLiteral: $0.key), $0.value) })
     }
 
-    private func report(_ status: TaskStatus, exitCode: Int? = nil, error: TaskError? = nil) async {
-        let body = StatusReport(status: status, attempt: task.attempt, exitCode: exitCode, error: error, timestamp: Timestamp(Date()))
+    private func report(_ status: TaskStatus, exitCode: Int? = nil, error: TaskError? = nil, at time: Timestamp = Timestamp(Date())) async {
+        let body = StatusReport(status: status, attempt: task.attempt, exitCode: exitCode, error: error, timestamp: time)
         var metadata: Logger.Metadata = ["run_id": "\(task.runID)", "task_id": "\(task.id)", "status": "\(status.rawValue)"]
         if let error { metadata["error"] = "\(error.code)" }
         logger.info("task \(status.rawValue)", metadata: metadata)
