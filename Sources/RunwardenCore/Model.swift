@@ -167,12 +167,15 @@ public struct TaskState: Sendable, Equatable, Codable {
     /// down, and at 0 the task is queued — without looking at the other needs. Nil in rows
     /// written before it was kept: a change that needs it then loads the whole run and counts.
     public var needsLeft: Int?
+    /// A task a re-run did not run again: the id of the task of the earlier run whose result
+    /// (runner, timestamps, exit code, `output_ref`) it carries (SPEC §10).
+    public var reusedFrom: String?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case status, attempt, runner, queuedAt, claimedAt, startedAt, finishedAt, exitCode, error, progress
-        case outputRef, outputRefAt, holdsLock, claimID, needsLeft
+        case outputRef, outputRefAt, holdsLock, claimID, needsLeft, reusedFrom
     }
 }
 
@@ -204,20 +207,29 @@ public struct RunSpec: Sendable, Equatable, Codable {
     public var callbackURL: String?
     public var callbackSecret: String?
     public var metadata: JSONValue?
+    /// The run this one re-runs (SPEC §10); nil for a first run.
+    public var rerunOf: String?
+    /// 1 for a first run (nil in rows written before re-runs existed); a re-run's is its
+    /// earlier run's + 1.
+    public var runAttempt: Int?
 
     public init(
         workflow: String, timeoutSeconds: Int? = nil, callbackURL: String? = nil, callbackSecret: String? = nil,
-        metadata: JSONValue? = nil
+        metadata: JSONValue? = nil, rerunOf: String? = nil, runAttempt: Int? = nil
     ) {
         self.workflow = workflow
         self.timeoutSeconds = timeoutSeconds
         self.callbackURL = callbackURL
         self.callbackSecret = callbackSecret
         self.metadata = metadata
+        self.rerunOf = rerunOf
+        self.runAttempt = runAttempt
     }
 
     // Pinned: the stored `spec` column's keys.
-    enum CodingKeys: String, CodingKey { case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata }
+    enum CodingKeys: String, CodingKey {
+        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt
+    }
 }
 
 public struct RunState: Sendable, Equatable, Codable {
@@ -236,6 +248,8 @@ public struct RunState: Sendable, Equatable, Codable {
     public var taskCounts: TaskCounts?
     /// When retention removed the run's events, deliveries and idempotency keys (SPEC §7).
     public var compactedAt: Timestamp?
+    /// The runs that re-run this one, oldest first (SPEC §10); nil until the first.
+    public var reruns: [String]?
 
     public init(createdAt: Timestamp) {
         self.createdAt = createdAt
@@ -245,6 +259,7 @@ public struct RunState: Sendable, Equatable, Codable {
     // Pinned: the stored `state` column's keys.
     enum CodingKeys: String, CodingKey {
         case status, version, createdAt, updatedAt, startedAt, finishedAt, error, outputRef, lastRunSeq, taskCounts, compactedAt
+        case reruns
     }
 }
 

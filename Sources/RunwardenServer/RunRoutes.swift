@@ -2,7 +2,7 @@ import Hummingbird
 import RunwardenCore
 import RunwardenStore
 
-/// `/v1/runs`: create, list, snapshot (with long-poll), timeline, a page of tasks and cancel.
+/// `/v1/runs`: create, list, snapshot (with long-poll), timeline, a page of tasks, cancel and re-run.
 struct RunRoutes {
     let service: RunService
     let maxBody: Int
@@ -21,6 +21,7 @@ struct RunRoutes {
             Route(.get, "/v1/runs/:id/events", role: .client, events),
             Route(.get, "/v1/runs/:id/tasks", role: .client, tasks),
             Route(.post, "/v1/runs/:id/cancel", role: .client, cancel),
+            Route(.post, "/v1/runs/:id/rerun", role: .client, rerun),
         ]
     }
 
@@ -31,16 +32,7 @@ struct RunRoutes {
         case .success(let parsed): definition = parsed
         case .failure(let failure): throw failure
         }
-        var idempotency: IdempotencyKey?
-        if let key = request.headers[.idempotencyKey] {
-            guard !key.isEmpty, key.count <= 255 else {
-                throw RunwardenError(
-                    .validationFailed, "the Idempotency-Key header must be 1 to 255 characters",
-                    details: [FieldError("Idempotency-Key", "must be 1 to 255 characters")])
-            }
-            let canonical = String(decoding: body.canonical.encoded(), as: UTF8.self)
-            idempotency = IdempotencyKey(token: context.token, key: key, canonicalBody: canonical)
-        }
+        let idempotency = try Self.idempotencyKey(request, context, canonicalBody: body.canonical)
         switch try await service.create(definition, idempotency: idempotency) {
         case .created(let record):
             var snapshot = Snapshot.run(record.run, lockHolders: record.lockHolders)
@@ -49,10 +41,52 @@ struct RunRoutes {
             }
             return .json(snapshot, status: .accepted, headers: [.location: "/v1/runs/" + record.run.id])
         case .replayed(let record):
-            return .json(
-                Snapshot.run(record.run, lockHolders: record.lockHolders), status: .ok,
-                headers: [.location: "/v1/runs/" + record.run.id, .idempotentReplayed: "true"])
+            return Self.replayed(record)
         }
+    }
+
+    /// `POST /v1/runs/{id}/rerun {"tasks": "failed" | [names]}` (SPEC §10): a new run, answered
+    /// like a create. No body means `"failed"`.
+    @Sendable func rerun(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let body = try await request.optionalJSONBody(limit: maxBody) ?? .object([])
+        let selection: RerunSelection
+        switch RerunSelection.parse(body) {
+        case .success(let parsed): selection = parsed
+        case .failure(let failure): throw failure
+        }
+        // The key covers the run re-run too: the same key and body for another run is a reuse.
+        let keyed = JSONValue.object([.init("rerun", .string(id)), .init("body", body)])
+        let idempotency = try Self.idempotencyKey(request, context, canonicalBody: keyed.canonical)
+        switch try await service.rerun(id, selection, idempotency: idempotency) {
+        case .created(let record):
+            return .json(
+                Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted,
+                headers: [.location: "/v1/runs/" + record.run.id])
+        case .replayed(let record):
+            return Self.replayed(record)
+        }
+    }
+
+    /// The `Idempotency-Key` header, scoped to the token, with the digest of the body it came with.
+    private static func idempotencyKey(
+        _ request: Request, _ context: RunwardenRequestContext, canonicalBody: JSONValue
+    ) throws -> IdempotencyKey? {
+        guard let key = request.headers[.idempotencyKey] else { return nil }
+        guard !key.isEmpty, key.count <= 255 else {
+            throw RunwardenError(
+                .validationFailed, "the Idempotency-Key header must be 1 to 255 characters",
+                details: [FieldError("Idempotency-Key", "must be 1 to 255 characters")])
+        }
+        let canonical = String(decoding: canonicalBody.encoded(), as: UTF8.self)
+        return IdempotencyKey(token: context.token, key: key, canonicalBody: canonical)
+    }
+
+    /// The answer to a request replayed under its `Idempotency-Key`: the run it created.
+    private static func replayed(_ record: RunRecord) -> Response {
+        .json(
+            Snapshot.run(record.run, lockHolders: record.lockHolders), status: .ok,
+            headers: [.location: "/v1/runs/" + record.run.id, .idempotentReplayed: "true"])
     }
 
     @Sendable func list(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {

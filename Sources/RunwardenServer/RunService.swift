@@ -55,10 +55,33 @@ public struct RunService: Sendable {
         let runID = Identifier.make(.run, at: now)
         let taskIDs = definition.tasks.map { _ in Identifier.make(.task, at: now) }
         let (run, event) = Run.create(definition, id: runID, taskIDs: taskIDs, eventID: Identifier.make(.evt, at: now), now: now)
+        return try await commitNewRun(run, event: event, idempotency: idempotency)
+    }
+
+    /// Stores a new run that repeats the finished run `id` (SPEC §10); the earlier run lists
+    /// it in `reruns` from the same commit on.
+    public func rerun(_ id: String, _ selection: RerunSelection, idempotency: IdempotencyKey?) async throws -> CreateResult {
+        let earlier = try await run(id).run
+        let now = clock()
+        let runID = Identifier.make(.run, at: now)
+        let taskIDs = earlier.tasks.map { _ in Identifier.make(.task, at: now) }
+        let (run, event) = try earlier.rerun(
+            selection, id: runID, taskIDs: taskIDs, eventID: Identifier.make(.evt, at: now), now: now)
+        let result = try await commitNewRun(run, event: event, idempotency: idempotency)
+        if case .created = result { await hub.notify([.run(id)]) }
+        return result
+    }
+
+    private func commitNewRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateResult {
         switch try await timed("create_run", { try await store.createRun(run, event: event, idempotency: idempotency) }) {
         case .created(let committed):
             await publish(committed)
-            logger.info("run created", metadata: ["run_id": "\(runID)", "workflow": "\(run.spec.workflow)", "tasks": "\(run.tasks.count)"])
+            logger.info(
+                "run created",
+                metadata: [
+                    "run_id": "\(run.id)", "workflow": "\(run.spec.workflow)", "tasks": "\(run.tasks.count)",
+                    "rerun_of": "\(run.spec.rerunOf ?? "")",
+                ])
             return .created(committed.record)
         case .replayed(let record):
             return .replayed(record)

@@ -16,10 +16,7 @@ extension PostgresRunStore {
     /// The run's own row and the tasks `scope` names, in run order (locked as `loadRun` says).
     static func loadRun(_ tx: PostgresTransaction, runID: String, scope: ChangeScope, forUpdate: Bool) async throws -> Run? {
         let lock = forUpdate ? " FOR UPDATE" : ""
-        guard let row = try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID)\(unescaped: lock)").first else {
-            return nil
-        }
-        let (specText, stateText) = try row.decode((String, String).self)
+        guard let run = try await loadRunRow(tx, runID: runID, forUpdate: forUpdate) else { return nil }
         let taskRows: [PostgresRow]
         switch scope {
         case .wholeRun:
@@ -37,11 +34,19 @@ extension PostgresRunStore {
             binds.append(runID)
             taskRows = try await tx.rows(PostgresQuery(unsafeSQL: ids + lock, binds: binds))
         }
-        let tasks = try taskRows.map { try task($0, runID: runID) }
+        return Run(id: runID, spec: run.spec, state: run.state, tasks: try taskRows.map { try task($0, runID: runID) })
+    }
+
+    /// The run's own row, without tasks (with `forUpdate`, holding its row lock until commit).
+    static func loadRunRow(_ tx: PostgresTransaction, runID: String, forUpdate: Bool) async throws -> Run? {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        guard let row = try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID)\(unescaped: lock)").first else {
+            return nil
+        }
+        let (specText, stateText) = try row.decode((String, String).self)
         return Run(
             id: runID, spec: try JSONColumn.runSpecs.decode(specText, row: runID),
-            state: try JSONColumn.runStates.decode(stateText, row: runID),
-            tasks: tasks)
+            state: try JSONColumn.runStates.decode(stateText, row: runID), tasks: [])
     }
 
     static let taskColumns = "id, spec, state, heartbeat_at, dependents"

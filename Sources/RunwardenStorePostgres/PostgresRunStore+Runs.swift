@@ -65,6 +65,11 @@ extension PostgresRunStore {
                 try values.add(ClaimSQL.labelsKey(task.spec.labels))
             }
             tx.notify(.run(stored.id))
+            if let earlierID = stored.spec.rerunOf, var earlier = try await Self.loadRunRow(tx, runID: earlierID, forUpdate: true) {
+                earlier.recordRerun(stored.id)
+                try await Self.writeRunState(earlier, tx)
+                tx.notify(.run(earlierID))
+            }
             if stored.tasks.contains(where: { $0.status == .queued }) { tx.notify(.claims) }
             let record = RunRecord(run: stored, lockHolders: try await Self.lockHolders(tx, for: stored))
             let events = try await Self.commitEvents(drafts, of: record, now: stored.state.createdAt, tx)

@@ -100,6 +100,10 @@ public final class SQLiteRunStore: RunStore {
             var stored = run
             let events = try Self.append(ChangePlan.number([event], in: &stored), db)
             try Self.writeRunState(stored, db)
+            if let earlierID = run.spec.rerunOf, var earlier = try Self.loadRunRow(db, runID: earlierID) {
+                earlier.recordRerun(run.id)
+                try Self.writeRunState(earlier, db)
+            }
             let record = RunRecord(run: stored, lockHolders: try Self.lockHolders(db, for: stored))
             try Self.enqueueDeliveries(for: events, of: record, now: run.state.createdAt, db)
             return .created(

@@ -114,6 +114,32 @@ struct Cancel: AsyncParsableCommand {
     }
 }
 
+/// `runwarden rerun`: a new run of a finished one, repeating what failed or the named tasks.
+struct Rerun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-run a finished run as a new run; prints the new run id.",
+        discussion: """
+            The selected tasks and every task that needs them run again; the others are copied as \
+            succeeded (reused_from) and run nothing. Without --task, every task that did not succeed is selected.
+            """)
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The finished run's id.") var id: String
+    @Flag(help: "Run again every task that did not succeed (the default).") var failed = false
+    @Option(name: .customLong("task"), help: "Run this task again (repeatable).") var tasks: [String] = []
+    @Option(help: "Idempotency key: asking again with the same key answers the same new run.") var idempotencyKey: String?
+
+    func validate() throws {
+        if failed, !tasks.isEmpty { throw ValidationError("give --failed or --task, not both") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let run = try await options.client().rerun(id, tasks: tasks.isEmpty ? nil : tasks, idempotencyKey: idempotencyKey)
+            print(RunDisplay.shown(run.id))
+        }
+    }
+}
+
 struct Runs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List runs, newest first.")
     @OptionGroup var options: ClientOptions

@@ -65,6 +65,7 @@ struct OpenAPIWireTests {
     /// frame is not JSON: these schemas have no wire type.
     static let notWireTypes: Set<String> = [
         "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest", "CreateRunnerToken",
+        "RerunRequest",
         "ServerSentEvent",
     ]
 

@@ -19,6 +19,8 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case taskNotClaimed = "task_not_claimed"
     case taskNotClaimable = "task_not_claimable"
     case runTerminal = "run_terminal"
+    /// A re-run asked of a run that has not finished (SPEC §10).
+    case runNotTerminal = "run_not_terminal"
     case webhookInactive = "webhook_inactive"
     case payloadTooLarge = "payload_too_large"
     case validationFailed = "validation_failed"
@@ -44,7 +46,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .forbidden, .forbiddenOrigin: 403
         case .runNotFound, .taskNotFound, .webhookNotFound, .deliveryNotFound, .runnerNotFound, .runnerTokenNotFound, .lockNotFound, .routeNotFound: 404
         case .methodNotAllowed: 405
-        case .taskNotClaimed, .taskNotClaimable, .runTerminal, .webhookInactive, .logOffsetMismatch: 409
+        case .taskNotClaimed, .taskNotClaimable, .runTerminal, .runNotTerminal, .webhookInactive, .logOffsetMismatch: 409
         case .eventsExpired, .cursorExpired, .logsExpired: 410
         case .payloadTooLarge: 413
         case .validationFailed, .idempotencyKeyReused: 422

@@ -8,6 +8,10 @@ public struct RunSnapshot: Codable, Sendable, Equatable {
     public var version: Int
     /// 1 for a first run; a re-run counts on from the run it repeats (SPEC §10).
     public var runAttempt: Int
+    /// The run this one re-runs; null for a first run.
+    public var rerunOf: String?
+    /// The runs that re-run this one, oldest first.
+    public var reruns: [String]
     public var createdAt: String
     public var updatedAt: String
     public var startedAt: String?
@@ -30,6 +34,8 @@ public struct RunSnapshot: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case id, workflow, status, version
         case runAttempt = "run_attempt"
+        case rerunOf = "rerun_of"
+        case reruns
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case startedAt = "started_at"
@@ -121,6 +127,8 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
     public var blockedBy: BlockedBy?
     public var progress: TaskProgress?
     public var outputRef: String?
+    /// The task of an earlier run whose result a re-run copied instead of running it again.
+    public var reusedFrom: String?
 
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case id
@@ -134,6 +142,7 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
         case blockedBy = "blocked_by"
         case progress
         case outputRef = "output_ref"
+        case reusedFrom = "reused_from"
 
         public static let omittedWhenNil: Set<String> = ["run_id"]
     }
