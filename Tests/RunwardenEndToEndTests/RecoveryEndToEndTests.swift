@@ -1,0 +1,53 @@
+import Foundation
+import RunwardenClient
+import RunwardenCore
+import RunwardenTestSupport
+import Testing
+
+/// SPEC §10 with the real `runwarden` server, runner and CLI on loopback.
+@Suite("recovery and flow control, end to end", .timeLimit(.minutes(2)))
+struct RecoveryEndToEndTests {
+    @Test("runwarden rerun --failed runs exactly the failed task and its dependents, and the re-run succeeds")
+    func rerunFailedWithARealRunner() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        try cluster.startRunner(concurrency: 2)
+        let ran = cluster.directory.appendingPathComponent("ran.txt").path
+        let marker = cluster.directory.appendingPathComponent("second-time").path
+        let record = #"echo \"$RUNWARDEN_RUN_ID $RUNWARDEN_TASK_NAME\" >> \#(ran)"#
+        // c fails the first time and leaves a marker; with the marker it passes.
+        let flaky = #"\#(record); if [ -f \#(marker) ]; then exit 0; fi; touch \#(marker); exit 1"#
+        let runID = try await cluster.submit(
+            """
+            {"workflow": "recover", "tasks": [
+              {"name": "a", "command": "\(record)"},
+              {"name": "b", "command": "\(record)", "needs": ["a"]},
+              {"name": "c", "command": "\(flaky)", "needs": ["a"]},
+              {"name": "d", "command": "\(record)", "needs": ["c"]},
+              {"name": "e", "command": "\(record)", "needs": ["b", "d"]}]}
+            """)
+        let first = try await cluster.waitForEnd(runID)
+        #expect(first.status == .failed)
+        #expect(first.tasks?.map { "\($0.name)=\($0.status.rawValue)" } == ["a=succeeded", "b=succeeded", "c=failed", "d=skipped", "e=skipped"])
+
+        let cli = try ChildProcess(["rerun", runID, "--failed", "--server", cluster.url], in: cluster.directory, name: "rerun")
+        #expect(await cli.waitForExit() == 0, "rerun said: \(cli.output)")
+        let rerunID = cli.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Identifier.isWellFormed(rerunID, .run), "rerun printed \(cli.output)")
+        let second = try await cluster.waitForEnd(rerunID)
+
+        #expect(second.status == .succeeded)
+        #expect(second.rerunOf == runID)
+        #expect(second.runAttempt == 2)
+        let lines = try String(contentsOfFile: ran, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ") }
+        let namesRun = { (id: String) in Set(lines.filter { $0.first.map(String.init) == id }.compactMap { $0.last.map(String.init) }) }
+        #expect(namesRun(runID) == ["a", "b", "c"])
+        #expect(namesRun(rerunID) == ["c", "d", "e"])
+        let firstByName = Dictionary(uniqueKeysWithValues: (first.tasks ?? []).map { ($0.name, $0) })
+        for task in second.tasks ?? [] where ["a", "b"].contains(task.name) {
+            #expect(task.reusedFrom == firstByName[task.name]?.id)
+            #expect(task.finishedAt == firstByName[task.name]?.finishedAt)
+        }
+        #expect(try await cluster.client.run(runID).reruns == [rerunID])
+    }
+}
