@@ -53,6 +53,13 @@ extension RunwardenClient {
                 .POST, "/v1/runs/" + Self.pathSegment(id) + "/rerun", body: .object([.init("tasks", selection)]), headers: headers))
     }
 
+    /// Approves (or, with `approved: false`, rejects) an approval task (SPEC §10).
+    public func decideApproval(_ taskID: String, approved: Bool, comment: String? = nil) async throws -> TaskSnapshot {
+        let body: JSONValue = .object(comment.map { [.init("comment", .string($0))] } ?? [])
+        let path = "/v1/tasks/" + Self.pathSegment(taskID) + (approved ? "/approve" : "/reject")
+        return try decode(TaskSnapshot.self, try await send(.POST, path, body: body))
+    }
+
     // MARK: - Runner protocol
 
     /// What a runner tells the registry about itself with each claim and heartbeat (SPEC §8).

@@ -27,12 +27,16 @@ public struct TaskSpec: Sendable, Equatable, Codable {
     public var retries: Int
     public var allowFailure: Bool
     public var labels: [String]
+    /// An approval task (SPEC §10): never claimed, it waits `queued` for a person's approve or
+    /// reject. Its `command` is empty: it runs nothing.
+    public var approval: ApprovalSpec?
 
     public init(
         name: String, command: TaskCommand, env: [String: String] = [:], workspace: String? = nil,
         needs: [String] = [], timeoutSeconds: Int? = nil, retries: Int = 0, allowFailure: Bool = false,
-        labels: [String] = []
+        labels: [String] = [], approval: ApprovalSpec? = nil
     ) {
+        self.approval = approval
         self.name = name
         self.command = command
         self.env = env
@@ -46,7 +50,7 @@ public struct TaskSpec: Sendable, Equatable, Codable {
 
     // Pinned: the stored `spec` column's keys, whatever the properties are called.
     enum CodingKeys: String, CodingKey {
-        case name, command, env, workspace, needs, timeoutSeconds, retries, allowFailure, labels
+        case name, command, env, workspace, needs, timeoutSeconds, retries, allowFailure, labels, approval
     }
 }
 
@@ -72,6 +76,8 @@ public enum TaskErrorCode: String, Sendable, CaseIterable {
     case canceled
     /// A needed task ended without success, so this one was skipped (SPEC §1).
     case needsNotMet = "needs_not_met"
+    /// A person rejected an approval task (SPEC §10).
+    case rejected
 
     /// Retryable codes: the same task may well succeed on another attempt or host.
     public static func isRetryable(_ code: String) -> Bool {
@@ -170,12 +176,14 @@ public struct TaskState: Sendable, Equatable, Codable {
     /// A task a re-run did not run again: the id of the task of the earlier run whose result
     /// (runner, timestamps, exit code, `output_ref`) it carries (SPEC §10).
     public var reusedFrom: String?
+    /// An approval task's decision: who approved or rejected it, when, and their comment.
+    public var approval: ApprovalDecision?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case status, attempt, runner, queuedAt, claimedAt, startedAt, finishedAt, exitCode, error, progress
-        case outputRef, outputRefAt, holdsLock, claimID, needsLeft, reusedFrom
+        case outputRef, outputRefAt, holdsLock, claimID, needsLeft, reusedFrom, approval
     }
 }
 

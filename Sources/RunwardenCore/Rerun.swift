@@ -103,6 +103,7 @@ extension Run {
                 state.progress = old.state.progress
                 state.outputRef = old.state.outputRef
                 state.outputRefAt = old.state.outputRefAt
+                state.approval = old.state.approval
                 state.reusedFrom = old.id
             }
             return RunTask(id: taskIDs[index], runID: id, spec: old.spec, state: state, dependents: dependents[index])

@@ -12,7 +12,7 @@ public struct RunDefinition: Sendable, Equatable {
     public static let maxTimeoutSeconds = 31_536_000
     static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata"]
     static let taskFields: Set<String> = [
-        "name", "command", "needs", "workspace", "timeout_s", "retries", "allow_failure", "labels", "env",
+        "name", "command", "needs", "workspace", "timeout_s", "retries", "allow_failure", "labels", "env", "approval",
     ]
 
     public init(run: RunSpec, tasks: [TaskSpec]) {
@@ -78,7 +78,17 @@ public struct RunDefinition: Sendable, Equatable {
         let before = reader.errors.count
         guard let object = reader.object(value, at: path, allowed: taskFields) else { return nil }
         let name = reader.string(object, "name", at: path, required: true, maxLength: 200)
-        let command = parseCommand(object["command"], at: reader.join(path, "command"), reader: &reader)
+        let approval = parseApproval(object["approval"], at: reader.join(path, "approval"), reader: &reader)
+        let command: TaskCommand?
+        if object["approval"] != nil, object["approval"] != .null {
+            // An approval task runs nothing: a command beside it is a mistake, not ignored.
+            if reader.present(object, "command", reader.join(path, "command"), false) != nil {
+                reader.fail(reader.join(path, "command"), "must not be given for an approval task: it runs nothing")
+            }
+            command = .argv([])
+        } else {
+            command = parseCommand(object["command"], at: reader.join(path, "command"), reader: &reader)
+        }
         let needs = reader.stringList(object, "needs", at: path) ?? []
         let workspace = reader.string(object, "workspace", at: path, maxLength: 200)
         if let workspace, !WorkspaceName.isValid(workspace) { reader.fail(reader.join(path, "workspace"), WorkspaceName.rule) }
@@ -91,7 +101,13 @@ public struct RunDefinition: Sendable, Equatable {
         guard reader.errors.count == before, let name, let command else { return nil }
         return TaskSpec(
             name: name, command: command, env: env, workspace: workspace, needs: needs, timeoutSeconds: timeout,
-            retries: retries, allowFailure: allowFailure, labels: labels)
+            retries: retries, allowFailure: allowFailure, labels: labels, approval: approval)
+    }
+
+    /// `"approval": {"timeout_s"?: N}` (SPEC §10).
+    private static func parseApproval(_ value: JSONValue?, at field: String, reader: inout FieldReader) -> ApprovalSpec? {
+        guard let value, value != .null, let object = reader.object(value, at: field, allowed: ["timeout_s"]) else { return nil }
+        return ApprovalSpec(timeoutSeconds: reader.integer(object, "timeout_s", at: field, minimum: 1, maximum: maxTimeoutSeconds))
     }
 
     private static func parseCommand(_ value: JSONValue?, at field: String, reader: inout FieldReader) -> TaskCommand? {

@@ -72,8 +72,11 @@ public struct RunService: Sendable {
         return result
     }
 
+    /// Stores a new run with its `run.created` event and the `task.queued` of its approval tasks
+    /// that wait from the start (webhook subscribers can ask a person at once).
     private func commitNewRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateResult {
-        switch try await timed("create_run", { try await store.createRun(run, event: event, idempotency: idempotency) }) {
+        let events = [event] + run.approvalRequests { Identifier.make(.evt, at: run.state.createdAt) }
+        switch try await timed("create_run", { try await store.createRun(run, events: events, idempotency: idempotency) }) {
         case .created(let committed):
             await publish(committed)
             logger.info(
@@ -325,6 +328,27 @@ public struct RunService: Sendable {
                 ])
         }
         return (committed.value, committed.record, committed.record.run.tasks[index])
+    }
+
+    /// Approves or rejects an approval task waiting `queued` (SPEC §10); `by` is who decided.
+    public func decideApproval(
+        taskID: String, approved: Bool, by: String, comment: String?
+    ) async throws -> (record: RunRecord, task: RunTask) {
+        let now = clock()
+        let decision = ApprovalDecision(approved: approved, by: by, comment: comment, at: now)
+        let committed = try await timed("approval") {
+            try await store.update(runOfTask: taskID, dependents: true, now: now) { change in
+                try change.decideApproval(taskID: taskID, decision)
+            }
+        }
+        guard let committed, let index = committed.record.run.taskIndex(id: taskID) else {
+            throw RunwardenError.notFound(.task, taskID)
+        }
+        await publish(committed)
+        logger.info(
+            approved ? "task approved" : "task rejected",
+            metadata: ["run_id": "\(committed.record.run.id)", "task_id": "\(taskID)", "by": "\(by)"])
+        return (committed.record, committed.record.run.tasks[index])
     }
 
     // MARK: - Per-runner tokens

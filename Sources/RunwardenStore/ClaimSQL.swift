@@ -14,6 +14,15 @@ public enum ClaimSQL {
         String(decoding: JSONValueEncoder.data(Array(Set(labels)).sorted()), as: UTF8.self)
     }
 
+    /// The `labels_key` a task row is stored with. An approval task (SPEC §10) is never claimed:
+    /// its key is one no runner can take (it does not parse as a label set), so it costs a
+    /// claim's loose index scan one more seek, never a row per waiting approval.
+    public static func labelsKey(for spec: TaskSpec) -> String {
+        spec.approval == nil ? labelsKey(spec.labels) : approvalKey
+    }
+
+    static let approvalKey = "approval"
+
     /// Whether a runner with `labels` can take a task whose label set is `key` (text the
     /// migration or `labelsKey` wrote; a key that does not parse is nobody's).
     public static func runner(_ labels: Set<String>, canTake key: String) -> Bool {

@@ -7,9 +7,10 @@ import RunwardenCore
 /// decides the transition), and commits the new state together with its events and lock rows.
 /// Nothing reads a half-committed change.
 public protocol RunStore: WebhookStore, RunnerStore, RunnerTokenStore, LogStore {
-    /// Stores a new run and its `run.created` event. With an idempotency key, an equal earlier
-    /// body answers its run instead (`replayed`), a different one `keyReused`.
-    func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome
+    /// Stores a new run and its events: `run.created` first, then the `task.queued` of approval
+    /// tasks that wait from the start (`Run.approvalRequests`). With an idempotency key, an
+    /// equal earlier body answers its run instead (`replayed`), a different one `keyReused`.
+    func createRun(_ run: Run, events: [EventDraft], idempotency: IdempotencyKey?) async throws -> CreateOutcome
 
     func run(id: String) async throws -> RunRecord?
     /// The run's own fields without reading its tasks: `tasks` is empty and `state.taskCounts`
@@ -83,6 +84,13 @@ public protocol RunStore: WebhookStore, RunnerStore, RunnerTokenStore, LogStore 
 
     /// How many runs and tasks are in each status now (for `/metrics`).
     func statusCounts() async throws -> StatusCounts
+}
+
+extension RunStore {
+    /// A new run with its one event, `run.created`.
+    public func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome {
+        try await createRun(run, events: [event], idempotency: idempotency)
+    }
 }
 
 /// See `RunStore.retainedEvents`.

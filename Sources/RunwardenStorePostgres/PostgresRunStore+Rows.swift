@@ -105,15 +105,16 @@ extension PostgresRunStore {
         return holders
     }
 
-    static let eventColumns = "seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner"
+    static let eventColumns = "seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner, approval"
 
     static func event(_ row: PostgresRow) throws -> Event {
-        let (seq, id, runID, runSeq, taskID, type, status, previousStatus, timestamp, attempt, errorText, runner) = try row.decode(
-            (Int64, String, String?, Int?, String?, String, String, String?, Int64, Int?, String?, String?).self)
+        let (seq, id, runID, runSeq, taskID, type, status, previousStatus, timestamp, attempt, errorText, runner, approval) = try row.decode(
+            (Int64, String, String?, Int?, String?, String, String, String?, Int64, Int?, String?, String?, String?).self)
         let draft = EventDraft(
             id: id, runID: runID, taskID: taskID, type: type, status: status, previousStatus: previousStatus,
             timestamp: Timestamp(milliseconds: timestamp), attempt: attempt,
-            error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: runner)
+            error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: runner,
+            approval: try approval.map { try JSONColumn.decode(ApprovalDecision.self, $0) })
         return Event(seq: seq, runSeq: runSeq, draft: draft)
     }
 

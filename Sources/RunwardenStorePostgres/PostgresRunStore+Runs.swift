@@ -7,7 +7,7 @@ import RunwardenStore
 extension PostgresRunStore {
     // MARK: - Create
 
-    public func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome {
+    public func createRun(_ run: Run, events drafts: [EventDraft], idempotency: IdempotencyKey?) async throws -> CreateOutcome {
         try await transaction(.write) { tx in
             if let idempotency {
                 // Claims the key, or waits for a concurrent holder of it to commit and then
@@ -33,7 +33,7 @@ extension PostgresRunStore {
                 }
             }
             var stored = run
-            let drafts = ChangePlan.number([event], in: &stored)
+            let numbered = ChangePlan.number(drafts, in: &stored)
             try await tx.execute(
                 """
                 INSERT INTO runs (id, workflow, status, version, created_at, deadline_at, spec, state)
@@ -62,7 +62,7 @@ extension PostgresRunStore {
                 try values.add(try JSONColumn.taskSpecs.encode(task.spec, row: task.id))
                 try values.add(try JSONColumn.taskStates.encode(task.state, row: task.id))
                 try values.add(try JSONColumn.encode(task.dependents))
-                try values.add(ClaimSQL.labelsKey(task.spec.labels))
+                try values.add(ClaimSQL.labelsKey(for: task.spec))
             }
             tx.notify(.run(stored.id))
             if let earlierID = stored.spec.rerunOf, var earlier = try await Self.loadRunRow(tx, runID: earlierID, forUpdate: true) {
@@ -72,7 +72,7 @@ extension PostgresRunStore {
             }
             if stored.tasks.contains(where: { $0.status == .queued }) { tx.notify(.claims) }
             let record = RunRecord(run: stored, lockHolders: try await Self.lockHolders(tx, for: stored))
-            let events = try await Self.commitEvents(drafts, of: record, now: stored.state.createdAt, tx)
+            let events = try await Self.commitEvents(numbered, of: record, now: stored.state.createdAt, tx)
             return .created(
                 Committed(value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued }))
         }

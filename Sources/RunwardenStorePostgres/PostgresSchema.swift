@@ -299,6 +299,8 @@ enum PostgresSchema {
                     PRIMARY KEY (task_id, attempt, byte_offset))
                 """,
             ]),
+        // An approve's or reject's decision (SPEC §10) kept in its event, as JSON.
+        Migration(version: 15, name: "approvals", statements: ["ALTER TABLE events ADD COLUMN approval TEXT"]),
     ]
 }
 

@@ -176,13 +176,15 @@ extension SQLiteRunStore {
             let draft = numbered.draft
             try db.executeCached(
                 sql: """
-                    INSERT INTO events (id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO events (id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner,
+                                        approval)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     draft.id, draft.runID, numbered.runSeq, draft.taskID, draft.type, draft.status, draft.previousStatus,
                     draft.timestamp.milliseconds, draft.attempt,
                     draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) }, draft.runner,
+                    try draft.approval.map(JSONColumn.encode),
                 ])
             return Event(seq: db.lastInsertedRowID, runSeq: numbered.runSeq, draft: draft)
         }
@@ -240,7 +242,8 @@ extension SQLiteRunStore {
         let draft = EventDraft(
             id: row["id"], runID: row["run_id"], taskID: row["task_id"], type: row["type"], status: row["status"],
             previousStatus: row["previous_status"], timestamp: Timestamp(milliseconds: row["timestamp"]),
-            attempt: row["attempt"], error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: row["runner"])
+            attempt: row["attempt"], error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: row["runner"],
+            approval: try (row["approval"] as String?).map { try JSONColumn.decode(ApprovalDecision.self, $0) })
         return Event(seq: row["seq"], runSeq: row["run_seq"], draft: draft)
     }
 

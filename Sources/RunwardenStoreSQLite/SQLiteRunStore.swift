@@ -57,7 +57,7 @@ public final class SQLiteRunStore: RunStore {
 
     // MARK: - Create
 
-    public func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome {
+    public func createRun(_ run: Run, events drafts: [EventDraft], idempotency: IdempotencyKey?) async throws -> CreateOutcome {
         try await writing { db in
             if let idempotency,
                 let row = try Row.fetchOne(
@@ -78,16 +78,16 @@ public final class SQLiteRunStore: RunStore {
             for (position, task) in run.tasks.enumerated() {
                 try db.executeCached(
                     sql: """
-                        INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, spec, state,
-                                           dependents, labels_key)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, deadline_at,
+                                           spec, state, dependents, labels_key)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         task.id, run.id, position, task.status.rawValue, task.spec.workspace, task.state.runner,
-                        task.state.queuedAt?.milliseconds, task.state.heartbeatAt?.milliseconds,
+                        task.state.queuedAt?.milliseconds, task.state.heartbeatAt?.milliseconds, task.timeoutDeadline?.milliseconds,
                         try JSONColumn.taskSpecs.encode(task.spec, row: task.id),
                         try JSONColumn.taskStates.encode(task.state, row: task.id), try JSONColumn.encode(task.dependents),
-                        ClaimSQL.labelsKey(task.spec.labels),
+                        ClaimSQL.labelsKey(for: task.spec),
                     ])
             }
             if let idempotency {
@@ -98,7 +98,7 @@ public final class SQLiteRunStore: RunStore {
                     ])
             }
             var stored = run
-            let events = try Self.append(ChangePlan.number([event], in: &stored), db)
+            let events = try Self.append(ChangePlan.number(drafts, in: &stored), db)
             try Self.writeRunState(stored, db)
             if let earlierID = run.spec.rerunOf, var earlier = try Self.loadRunRow(db, runID: earlierID) {
                 earlier.recordRerun(run.id)

@@ -312,6 +312,10 @@ enum SQLiteSchema {
                         PRIMARY KEY (task_id, attempt, byte_offset));
                     """)
         }
+        migrator.registerMigration("v16-approvals") { db in
+            // An approve's or reject's decision (SPEC §10) kept in its event, as JSON.
+            try db.execute(sql: "ALTER TABLE events ADD COLUMN approval TEXT")
+        }
         return migrator
     }
 }

@@ -140,6 +140,34 @@ struct Rerun: AsyncParsableCommand {
     }
 }
 
+/// `runwarden approve` and `runwarden reject`: a person's decision on an approval task.
+struct Approve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Approve an approval task waiting for a decision; it succeeds.")
+    @OptionGroup var decision: ApprovalOptions
+
+    func run() async throws { try await decision.send(approved: true) }
+}
+
+struct Reject: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Reject an approval task waiting for a decision; it fails (rejected).")
+    @OptionGroup var decision: ApprovalOptions
+
+    func run() async throws { try await decision.send(approved: false) }
+}
+
+struct ApprovalOptions: ParsableArguments {
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The approval task's id (task_…).") var taskID: String
+    @Option(help: "A comment kept with the decision.") var comment: String?
+
+    func send(approved: Bool) async throws {
+        try await reportingErrors {
+            let task = try await options.client().decideApproval(taskID, approved: approved, comment: comment)
+            print("\(RunDisplay.shown(task.id)) \(RunDisplay.shown(task.status.rawValue))")
+        }
+    }
+}
+
 struct Runs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List runs, newest first.")
     @OptionGroup var options: ClientOptions

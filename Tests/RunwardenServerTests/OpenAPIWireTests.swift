@@ -32,6 +32,7 @@ struct OpenAPIWireTests {
         ("TaskError", Shape("TaskError", TaskError.CodingKeys.self)),
         ("RunError", Shape("RunError", RunError.CodingKeys.self)),
         ("BlockedBy", Shape("BlockedBy", BlockedBy.CodingKeys.self)),
+        ("Approval", Shape("ApprovalWire", ApprovalWire.CodingKeys.self)),
         ("Event", Shape("RunEvent", RunEvent.CodingKeys.self)),
         ("EventPage", Shape("EventPage", EventPage.CodingKeys.self)),
         ("ClaimedTask", Shape("ClaimedTask", ClaimedTask.CodingKeys.self)),
@@ -65,7 +66,7 @@ struct OpenAPIWireTests {
     /// frame is not JSON: these schemas have no wire type.
     static let notWireTypes: Set<String> = [
         "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest", "CreateRunnerToken",
-        "RerunRequest",
+        "RerunRequest", "ApprovalRequest",
         "ServerSentEvent",
     ]
 

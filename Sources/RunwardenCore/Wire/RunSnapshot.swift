@@ -129,6 +129,8 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
     public var outputRef: String?
     /// The task of an earlier run whose result a re-run copied instead of running it again.
     public var reusedFrom: String?
+    /// Only on an approval task: the decision, all null while it waits (SPEC §10).
+    public var approval: ApprovalWire?
 
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case id
@@ -143,8 +145,9 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
         case progress
         case outputRef = "output_ref"
         case reusedFrom = "reused_from"
+        case approval
 
-        public static let omittedWhenNil: Set<String> = ["run_id"]
+        public static let omittedWhenNil: Set<String> = ["run_id", "approval"]
     }
 }
 
@@ -153,17 +156,22 @@ public struct BlockedBy: Codable, Sendable, Equatable {
     public var needs: [String]?
     public var workspace: String?
     public var heldBy: String?
+    /// An approval task waiting for a person's decision (SPEC §10).
+    public var approval: Bool?
 
     public static func needs(_ names: [String]) -> BlockedBy { BlockedBy(needs: names) }
     public static func workspace(_ name: String, heldBy holder: String) -> BlockedBy {
         BlockedBy(workspace: name, heldBy: holder)
     }
 
+    public static let awaitingApproval = BlockedBy(approval: true)
+
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case needs, workspace
         case heldBy = "held_by"
+        case approval
 
-        public static let omittedWhenNil: Set<String> = ["needs", "workspace", "held_by"]
+        public static let omittedWhenNil: Set<String> = ["needs", "workspace", "held_by", "approval"]
     }
 }
 
@@ -180,5 +188,28 @@ public struct RunList: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case items
         case nextCursor = "next_cursor"
+    }
+}
+
+/// An approval task's decision as tasks and events show it: who approved or rejected it (the
+/// token kind), their comment and when. All null while the task waits.
+public struct ApprovalWire: Codable, Sendable, Equatable {
+    public var approvedBy: String?
+    public var rejectedBy: String?
+    public var comment: String?
+    public var decidedAt: String?
+
+    public init(_ decision: ApprovalDecision?) {
+        approvedBy = decision.flatMap { $0.approved ? $0.by : nil }
+        rejectedBy = decision.flatMap { $0.approved ? nil : $0.by }
+        comment = decision?.comment
+        decidedAt = decision?.at.iso8601
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case approvedBy = "approved_by"
+        case rejectedBy = "rejected_by"
+        case comment
+        case decidedAt = "decided_at"
     }
 }
