@@ -50,4 +50,29 @@ struct RecoveryEndToEndTests {
         }
         #expect(try await cluster.client.run(runID).reruns == [rerunID])
     }
+
+    @Test("an approval task approved through the CLI lets the run finish; one left alone ends timed_out")
+    func approvalThroughTheCLI() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        try cluster.startRunner()
+        let body = #"{"workflow": "gated", "tasks": [{"name": "gate", "approval": {"timeout_s": 1}}, {"name": "deploy", "command": "true", "needs": ["gate"]}]}"#
+        let approvedRun = try await cluster.submit(body.replacingOccurrences(of: #""timeout_s": 1"#, with: #""timeout_s": 600"#))
+        let abandonedRun = try await cluster.submit(body)
+        let gateID = try #require(try await cluster.client.run(approvedRun).tasks?.first?.id)
+
+        let cli = try ChildProcess(
+            ["approve", gateID, "--comment", "ship it", "--server", cluster.url], in: cluster.directory, name: "approve")
+        #expect(await cli.waitForExit() == 0, "approve said: \(cli.output)")
+        #expect(cli.output.contains("succeeded"))
+        let approved = try await cluster.waitForEnd(approvedRun)
+        let abandoned = try await cluster.waitForEnd(abandonedRun)
+
+        #expect(approved.status == .succeeded)
+        #expect(approved.tasks?.first?.approval?.comment == "ship it")
+        #expect(approved.tasks?.last?.runner == "host-a")
+        #expect(abandoned.status == .failed)
+        #expect(abandoned.tasks?.map(\.status) == [.timedOut, .skipped])
+        #expect(abandoned.tasks?.first?.error?.code == "timeout")
+    }
 }
