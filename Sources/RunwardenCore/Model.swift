@@ -30,13 +30,17 @@ public struct TaskSpec: Sendable, Equatable, Codable {
     /// An approval task (SPEC §10): never claimed, it waits `queued` for a person's approve or
     /// reject. Its `command` is empty: it runs nothing.
     public var approval: ApprovalSpec?
+    /// Claims take the highest priority first (SPEC §10, −100…100); the run's when the task
+    /// names none (filled in when the body is read), 0 in rows written before priorities.
+    public var priority: Int?
 
     public init(
         name: String, command: TaskCommand, env: [String: String] = [:], workspace: String? = nil,
         needs: [String] = [], timeoutSeconds: Int? = nil, retries: Int = 0, allowFailure: Bool = false,
-        labels: [String] = [], approval: ApprovalSpec? = nil
+        labels: [String] = [], approval: ApprovalSpec? = nil, priority: Int? = nil
     ) {
         self.approval = approval
+        self.priority = priority
         self.name = name
         self.command = command
         self.env = env
@@ -50,8 +54,11 @@ public struct TaskSpec: Sendable, Equatable, Codable {
 
     // Pinned: the stored `spec` column's keys, whatever the properties are called.
     enum CodingKeys: String, CodingKey {
-        case name, command, env, workspace, needs, timeoutSeconds, retries, allowFailure, labels, approval
+        case name, command, env, workspace, needs, timeoutSeconds, retries, allowFailure, labels, approval, priority
     }
+
+    /// The priority a claim orders by.
+    public var claimPriority: Int { priority ?? 0 }
 }
 
 /// Reported progress of a task, e.g. 3 of 10 steps.
@@ -220,11 +227,14 @@ public struct RunSpec: Sendable, Equatable, Codable {
     /// 1 for a first run (nil in rows written before re-runs existed); a re-run's is its
     /// earlier run's + 1.
     public var runAttempt: Int?
+    /// The run's priority (SPEC §10); its tasks inherit it.
+    public var priority: Int?
 
     public init(
         workflow: String, timeoutSeconds: Int? = nil, callbackURL: String? = nil, callbackSecret: String? = nil,
-        metadata: JSONValue? = nil, rerunOf: String? = nil, runAttempt: Int? = nil
+        metadata: JSONValue? = nil, rerunOf: String? = nil, runAttempt: Int? = nil, priority: Int? = nil
     ) {
+        self.priority = priority
         self.workflow = workflow
         self.timeoutSeconds = timeoutSeconds
         self.callbackURL = callbackURL
@@ -236,7 +246,7 @@ public struct RunSpec: Sendable, Equatable, Codable {
 
     // Pinned: the stored `spec` column's keys.
     enum CodingKeys: String, CodingKey {
-        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt
+        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt, priority
     }
 }
 

@@ -10,9 +10,11 @@ public struct RunDefinition: Sendable, Equatable {
     public static let maxMetadataDepth = 32
     /// A year: longer than any real run, short enough that deadlines never overflow.
     public static let maxTimeoutSeconds = 31_536_000
-    static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata"]
+    static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata", "priority"]
+    /// Claims take the highest priority first (SPEC §10).
+    public static let priorityRange = -100...100
     static let taskFields: Set<String> = [
-        "name", "command", "needs", "workspace", "timeout_s", "retries", "allow_failure", "labels", "env", "approval",
+        "name", "command", "needs", "workspace", "timeout_s", "retries", "allow_failure", "labels", "env", "approval", "priority",
     ]
 
     public init(run: RunSpec, tasks: [TaskSpec]) {
@@ -31,6 +33,7 @@ public struct RunDefinition: Sendable, Equatable {
 
         let workflow = reader.string(object, "workflow", at: "", required: true, maxLength: 200)
         let timeout = reader.integer(object, "timeout_s", at: "", minimum: 1, maximum: maxTimeoutSeconds)
+        let priority = reader.integer(object, "priority", at: "", minimum: priorityRange.lowerBound, maximum: priorityRange.upperBound)
         let callbackURL = reader.string(object, "callback_url", at: "", maxLength: 2048)
         if let callbackURL, URLRules.httpURL(callbackURL) == nil {
             reader.fail("callback_url", "must be an absolute http:// or https:// URL")
@@ -70,7 +73,9 @@ public struct RunDefinition: Sendable, Equatable {
         guard reader.errors.isEmpty, let workflow else { return .failure(ValidationFailure(reader.errors)) }
         let spec = RunSpec(
             workflow: workflow, timeoutSeconds: timeout, callbackURL: callbackURL, callbackSecret: callbackSecret,
-            metadata: metadata)
+            metadata: metadata, priority: priority)
+        // A task without its own priority takes its run's.
+        for index in tasks.indices where tasks[index].priority == nil { tasks[index].priority = priority ?? 0 }
         return .success(RunDefinition(run: spec, tasks: tasks))
     }
 
@@ -98,10 +103,11 @@ public struct RunDefinition: Sendable, Equatable {
         let labels = reader.stringList(object, "labels", at: path) ?? []
         let env = reader.stringMap(object, "env", at: path) ?? [:]
         if retries > 100 { reader.fail(reader.join(path, "retries"), "must be at most 100") }
+        let priority = reader.integer(object, "priority", at: path, minimum: priorityRange.lowerBound, maximum: priorityRange.upperBound)
         guard reader.errors.count == before, let name, let command else { return nil }
         return TaskSpec(
             name: name, command: command, env: env, workspace: workspace, needs: needs, timeoutSeconds: timeout,
-            retries: retries, allowFailure: allowFailure, labels: labels, approval: approval)
+            retries: retries, allowFailure: allowFailure, labels: labels, approval: approval, priority: priority)
     }
 
     /// `"approval": {"timeout_s"?: N}` (SPEC §10).

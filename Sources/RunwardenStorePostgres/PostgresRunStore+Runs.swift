@@ -45,7 +45,7 @@ extension PostgresRunStore {
             try await tx.insert(
                 """
                 INSERT INTO tasks (id, run_id, position, status, workspace, labels, runner, queued_at, heartbeat_at,
-                                   deadline_at, spec, state, dependents, labels_key)
+                                   deadline_at, spec, state, dependents, labels_key, priority)
                 """, stored.tasks.enumerated()
             ) { values, item in
                 let (position, task) = item
@@ -63,6 +63,7 @@ extension PostgresRunStore {
                 try values.add(try JSONColumn.taskStates.encode(task.state, row: task.id))
                 try values.add(try JSONColumn.encode(task.dependents))
                 try values.add(ClaimSQL.labelsKey(for: task.spec))
+                try values.add(task.spec.claimPriority)
             }
             tx.notify(.run(stored.id))
             if let earlierID = stored.spec.rerunOf, var earlier = try await Self.loadRunRow(tx, runID: earlierID, forUpdate: true) {

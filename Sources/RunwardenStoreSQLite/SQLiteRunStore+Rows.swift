@@ -96,26 +96,28 @@ extension SQLiteRunStore {
         return holders
     }
 
-    /// The oldest `queued` task whose workspace is free and whose labels the runner has: the
-    /// oldest of the heads of the label sets the runner can take (`ClaimSQL`).
+    /// The first `queued` task in claim order (highest priority, then oldest) whose workspace is
+    /// free and whose labels the runner has: the first of the heads of the label sets the runner
+    /// can take (`ClaimSQL`).
+    /// The head of one label set in claim order: the first entry of the claim index for it.
+    static let labelSetHead = """
+        SELECT t.id, t.run_id, t.priority, t.queued_at, t.position FROM tasks t INDEXED BY tasks_queued_by_priority
+        WHERE t.status = 'queued' AND t.labels_key = ?
+          AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+        ORDER BY \(ClaimSQL.claimOrder) LIMIT 1
+        """
+
     static func oldestClaimable(_ db: Database, labels: Set<String>) throws -> (taskID: String, runID: String)? {
         let keys = try String.fetchAll(db.cachedStatement(sql: ClaimSQL.queuedLabelSets)).filter {
             ClaimSQL.runner(labels, canTake: $0)
         }
-        var oldest: (taskID: String, runID: String, order: (Int64, String, Int64))?
+        var oldest: (taskID: String, runID: String, order: (Int64, Int64, String, Int64))?
         for key in keys {
             guard
-                let row = try Row.fetchOne(
-                    db.cachedStatement(
-                        sql: """
-                            SELECT t.id, t.run_id, t.queued_at, t.position FROM tasks t INDEXED BY tasks_queued_by_labels
-                            WHERE t.status = 'queued' AND t.labels_key = ?
-                              AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-                            ORDER BY t.queued_at, t.run_id, t.position LIMIT 1
-                            """),
-                    arguments: [key])
+                let row = try Row.fetchOne(db.cachedStatement(sql: labelSetHead), arguments: [key])
             else { continue }
-            let order = (row["queued_at"] as Int64? ?? 0, row["run_id"] as String, row["position"] as Int64)
+            // Highest priority first, then oldest: negated, the smallest tuple wins.
+            let order = (-(row["priority"] as Int64), row["queued_at"] as Int64? ?? 0, row["run_id"] as String, row["position"] as Int64)
             if let current = oldest, current.order <= order { continue }
             oldest = (row["id"], row["run_id"], order)
         }

@@ -79,15 +79,15 @@ public final class SQLiteRunStore: RunStore {
                 try db.executeCached(
                     sql: """
                         INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, deadline_at,
-                                           spec, state, dependents, labels_key)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                           spec, state, dependents, labels_key, priority)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         task.id, run.id, position, task.status.rawValue, task.spec.workspace, task.state.runner,
                         task.state.queuedAt?.milliseconds, task.state.heartbeatAt?.milliseconds, task.timeoutDeadline?.milliseconds,
                         try JSONColumn.taskSpecs.encode(task.spec, row: task.id),
                         try JSONColumn.taskStates.encode(task.state, row: task.id), try JSONColumn.encode(task.dependents),
-                        ClaimSQL.labelsKey(for: task.spec),
+                        ClaimSQL.labelsKey(for: task.spec), task.spec.claimPriority,
                     ])
             }
             if let idempotency {
