@@ -16,6 +16,7 @@ struct RunRoutes {
     var routes: [Route] {
         [
             Route(.post, "/v1/runs", role: .client, create),
+            Route(.post, "/v1/runs/cancel", role: .client, cancelMany),
             Route(.get, "/v1/runs", role: .client, list),
             Route(.get, "/v1/runs/:id", role: .client, snapshot),
             Route(.get, "/v1/runs/:id/events", role: .client, events),
@@ -92,13 +93,20 @@ struct RunRoutes {
     @Sendable func list(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         var query = RunQuery(limit: try request.limit(default: 50, maximum: 500))
         if let status = request.query("status") {
-            guard let parsed = RunStatus(rawValue: status) else {
-                let allowed = RunStatus.allCases.map(\.rawValue).joined(separator: ", ")
-                throw RunwardenError.invalidQuery("status", "must be one of \(allowed), not \"\(status)\"")
-            }
+            guard let parsed = RunStatus(rawValue: status) else { throw RunwardenError.invalidQuery("status", RunFilter.statusRule(status)) }
             query.status = parsed
         }
         if let workflow = request.query("workflow") { query.workflow = workflow }
+        for (name, value) in request.uri.queryParameters where name.hasPrefix("metadata.") {
+            let key = String(name.dropFirst("metadata.".count))
+            guard !key.isEmpty else { throw RunwardenError.invalidQuery(String(name), "must name a metadata key: metadata.KEY=VALUE") }
+            query.metadata[key] = String(value)
+        }
+        if query.metadata.count > RunFilter.maxMetadataFilters {
+            throw RunwardenError.invalidQuery("metadata", "may name at most \(RunFilter.maxMetadataFilters) keys")
+        }
+        query.createdAfter = try Self.timestampQuery(request, "created_after")
+        query.createdBefore = try Self.timestampQuery(request, "created_before")
         if let cursor = request.query("cursor") {
             guard Identifier.isWellFormed(cursor, .run) else {
                 throw RunwardenError.invalidQuery("cursor", "is not a cursor this server handed out")
@@ -108,6 +116,23 @@ struct RunRoutes {
         let page = try await service.runs(query)
         let items = page.runs.map { Snapshot.run($0, lockHolders: [:], includeTasks: false) }
         return .json(RunList(items: items, nextCursor: page.nextCursor))
+    }
+
+    private static func timestampQuery(_ request: Request, _ name: String) throws -> Timestamp? {
+        guard let text = request.query(name) else { return nil }
+        guard let timestamp = Timestamp(iso8601: text) else { throw RunwardenError.invalidQuery(name, RunFilter.timestampRule(text)) }
+        return timestamp
+    }
+
+    /// `POST /v1/runs/cancel` (SPEC §10): cancels every unfinished run the filters name;
+    /// `202 {"canceled": N}`. A body without a filter is `422`.
+    @Sendable func cancelMany(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let filter: RunFilter
+        switch RunFilter.parseBulkCancel(try await request.jsonBody(limit: maxBody)) {
+        case .success(let parsed): filter = parsed
+        case .failure(let failure): throw failure
+        }
+        return .json(BulkCancelAnswer(canceled: try await service.cancelRuns(filter)), status: .accepted)
     }
 
     @Sendable func snapshot(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {

@@ -146,6 +146,32 @@ public struct RunService: Sendable {
         return committed.record
     }
 
+    /// Cancels every unfinished run `filter` names (SPEC §10): a page of runs at a time, each
+    /// run in its own change, as a single cancel would; returns how many it canceled. Runs that
+    /// ended or were already canceling meanwhile are not counted.
+    public func cancelRuns(_ filter: RunFilter) async throws -> Int {
+        let cancelable: [RunStatus] = [.queued, .running]
+        let statuses = filter.statuses.map { $0.filter(cancelable.contains) } ?? cancelable
+        guard !statuses.isEmpty else { return 0 }
+        var query = RunQuery(
+            workflow: filter.workflow, limit: 200, statuses: statuses, metadata: filter.metadata, createdAfter: filter.createdAfter,
+            createdBefore: filter.createdBefore)
+        var canceled = 0
+        while true {
+            let page = try await runs(query)
+            for run in page.runs {
+                do {
+                    let record = try await cancel(run.id)
+                    if record.run.status == .canceled || record.run.status == .canceling { canceled += 1 }
+                } catch TransitionError.runTerminal {
+                    continue  // it ended while we went through the list
+                }
+            }
+            guard let next = page.nextCursor else { return canceled }
+            query.before = next
+        }
+    }
+
     // MARK: - Events
 
     /// Events after `seq` (one run's, or all when `runID` is nil); with `wait`, long-polls

@@ -203,12 +203,30 @@ public struct RunQuery: Sendable, Equatable {
     public var limit: Int
     /// Exclusive upper bound: the id of the last run of the previous page.
     public var before: String?
-    public init(status: RunStatus? = nil, workflow: String? = nil, limit: Int = 50, before: String? = nil) {
+    /// Any of these statuses (SPEC §10 bulk cancel); nil: any status.
+    public var statuses: [RunStatus]?
+    /// Top-level metadata members whose value is exactly this string (SPEC §10).
+    public var metadata: [String: String]
+    /// Created at or after / strictly before these moments.
+    public var createdAfter: Timestamp?
+    public var createdBefore: Timestamp?
+
+    public init(
+        status: RunStatus? = nil, workflow: String? = nil, limit: Int = 50, before: String? = nil, statuses: [RunStatus]? = nil,
+        metadata: [String: String] = [:], createdAfter: Timestamp? = nil, createdBefore: Timestamp? = nil
+    ) {
         self.status = status
         self.workflow = workflow
         self.limit = limit
         self.before = before
+        self.statuses = statuses
+        self.metadata = metadata
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
     }
+
+    /// The metadata filters in one order, so equal queries give equal SQL text.
+    public var sortedMetadata: [(key: String, value: String)] { metadata.sorted { $0.key < $1.key } }
 }
 
 public struct RunPage: Sendable {

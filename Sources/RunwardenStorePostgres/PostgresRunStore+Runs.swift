@@ -117,6 +117,23 @@ extension PostgresRunStore {
                 binds.append(before)
                 conditions.append("id < $\(binds.count)")
             }
+            if let statuses = query.statuses {
+                binds.append(statuses.map(\.rawValue))
+                conditions.append("status = ANY($\(binds.count))")
+            }
+            for (key, value) in query.sortedMetadata {
+                binds.append(key)
+                binds.append(value)
+                conditions.append("(spec::jsonb -> 'metadata' -> $\(binds.count - 1)::text) = to_jsonb($\(binds.count)::text)")
+            }
+            if let after = query.createdAfter {
+                binds.append(after.milliseconds)
+                conditions.append("created_at >= $\(binds.count)")
+            }
+            if let createdBefore = query.createdBefore {
+                binds.append(createdBefore.milliseconds)
+                conditions.append("created_at < $\(binds.count)")
+            }
             binds.append(limit + 1)
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             // Only constant fragments and `$n` markers go into the text; the values are bound.

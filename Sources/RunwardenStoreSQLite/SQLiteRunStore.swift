@@ -153,6 +153,23 @@ public final class SQLiteRunStore: RunStore {
                 conditions.append("id < ?")
                 arguments += [before]
             }
+            if let statuses = query.statuses {
+                conditions.append("status IN (\(statuses.map { _ in "?" }.joined(separator: ", ")))")
+                arguments += StatementArguments(statuses.map(\.rawValue))
+            }
+            for (key, value) in query.sortedMetadata {
+                // json_each names the member by its key as data, whatever characters it holds.
+                conditions.append("EXISTS (SELECT 1 FROM json_each(spec, '$.metadata') WHERE key = ? AND type = 'text' AND value = ?)")
+                arguments += [key, value]
+            }
+            if let after = query.createdAfter {
+                conditions.append("created_at >= ?")
+                arguments += [after.milliseconds]
+            }
+            if let createdBefore = query.createdBefore {
+                conditions.append("created_at < ?")
+                arguments += [createdBefore.milliseconds]
+            }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments += [query.limit + 1]
             let ids = try String.fetchAll(

@@ -53,6 +53,7 @@ struct OpenAPIWireTests {
         ("DeliveryAttempt", Shape("DeliveryAttemptItem", DeliveryAttemptItem.CodingKeys.self)),
         ("DeliveryList", Shape("Page", Page<DeliveryItem>.CodingKeys.self)),
         ("RecoverResult", Shape("RecoverResult", RecoverResult.CodingKeys.self)),
+        ("BulkCancelAnswer", Shape("BulkCancelAnswer", BulkCancelAnswer.CodingKeys.self)),
         ("Lock", Shape("LockItem", LockItem.CodingKeys.self)),
         ("LockList", Shape("Page", Page<LockItem>.CodingKeys.self)),
         ("TaskList", Shape("Page", Page<TaskSnapshot>.CodingKeys.self)),
@@ -66,7 +67,7 @@ struct OpenAPIWireTests {
     /// frame is not JSON: these schemas have no wire type.
     static let notWireTypes: Set<String> = [
         "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest", "CreateRunnerToken",
-        "RerunRequest", "ApprovalRequest",
+        "RerunRequest", "ApprovalRequest", "BulkCancel",
         "ServerSentEvent",
     ]
 
