@@ -91,6 +91,63 @@ extension DashboardBrowserTests {
     }
 }
 
+extension DashboardBrowserTests {
+    /// Opens the run page and has the probe click `click` once it is there; the page must then
+    /// show `expect` in `#run-status` without a reload.
+    func clickOnRunPage(
+        _ runBody: String, click: String, expect: String, name: String, prepare: @escaping @Sendable (any TestClientProtocol, String) async throws -> Void = { _, _ in }
+    ) async throws -> (result: JSONValue, runID: String, runs: JSONValue) {
+        let chromium = try Chromium.path()
+        let python = try await ReferenceVerifier.python()
+        let output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let scratch = try TemporaryDirectory()
+        defer { scratch.remove() }
+        return try await withApp(setup: .live) { client in
+            let runID = try await client.createRun(runBody)["id"]?.asString ?? ""
+            try await prepare(client, runID)
+            let port = try #require(client.port)
+            let probe = try BrowserProbe.start(
+                python: python, chromium: chromium, url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)", readyFile: scratch.path + "/ready",
+                screenshot: output.appendingPathComponent("dashboard-\(name).png").path, expect: expect, click: click)
+            defer { probe.stop() }
+            let result = try await probe.result(within: .seconds(60))
+            return (result, runID, try await client.getJSON("/v1/runs"))
+        }
+    }
+
+    @Test("The run page's Approve button approves a waiting approval task and the run finishes live")
+    func approveButton() async throws {
+        let body = runBody(tasks: #"[{"name":"gate","approval":{}}]"#)
+        let (result, runID, runs) = try await clickOnRunPage(body, click: "[data-approve]", expect: "succeeded", name: "approve")
+
+        #expect(result["clicked"] == .bool(true), "\(result)")
+        #expect(result["initial"]?.asString == "queued", "\(result)")
+        #expect(result["final"]?.asString == "succeeded", "\(result)")
+        #expect(result["reloaded"] == .bool(false))
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "\(result)")
+        #expect(runs["items"]?.asArray?.first?["id"]?.asString == runID)
+    }
+
+    @Test("The run page's Re-run failed button starts a linked re-run and shows it")
+    func rerunButton() async throws {
+        let (result, runID, runs) = try await clickOnRunPage(
+            oneTaskRun, click: "#run-rerun", expect: "queued", name: "rerun",
+            prepare: { client, _ in
+                let taskID = try await client.claimTaskID()
+                try await client.reportOK(taskID, reportBody("failed", #""exit_code":1"#))
+            })
+        let newest = runs["items"]?.asArray?.first
+
+        #expect(result["clicked"] == .bool(true), "\(result)")
+        #expect(result["initial"]?.asString == "failed", "\(result)")
+        #expect(result["final"]?.asString == "queued", "\(result)")
+        #expect(newest?["rerun_of"]?.asString == runID)
+        #expect(runs["items"]?.asArray?.count == 2)
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "\(result)")
+    }
+}
+
 /// Debian's Chromium, which `.ci/run` installs (tests never install system packages).
 enum Chromium {
     static let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -111,7 +168,7 @@ struct BrowserProbe {
     /// Watches `selector`'s `data-status` until it is `expect`.
     static func start(
         python: String, chromium: String, url: String, readyFile: String, screenshot: String, expect: String = "succeeded",
-        selector: String = "#run-status"
+        selector: String = "#run-status", click: String? = nil
     ) throws -> BrowserProbe {
         let script = ReferenceVerifier.supportDirectory.appendingPathComponent("dashboard_probe.py").path
         return BrowserProbe(
@@ -120,7 +177,7 @@ struct BrowserProbe {
                 [
                     script, "--chromium", chromium, "--url", url, "--expect", expect, "--ready-file", readyFile,
                     "--screenshot", screenshot, "--timeout", "45", "--selector", selector,
-                ]))
+                ] + (click.map { ["--click", $0] } ?? [])))
     }
 
     /// Waits until the status the page shows last (the probe rewrites `path` with each new

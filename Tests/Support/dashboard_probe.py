@@ -5,7 +5,8 @@ page (never reloading it) until `#run-status` (or `--selector`) shows the expect
 out. Writes READY_FILE as soon as the page shows a first status, and again with each new
 status it shows, so the test can move the run along while the page watches (and wait for the
 page to show a state rather than sleep). Saves a screenshot, then prints one JSON object:
-{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "exceptions"}.
+{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "exceptions", "clicked"}.
+With `--click SELECTOR` it clicks that element once, as soon as the page shows it.
 """
 
 import argparse
@@ -98,6 +99,7 @@ def main():
     parser.add_argument("--screenshot", required=True)
     parser.add_argument("--timeout", type=float, default=45)
     parser.add_argument("--selector", default="#run-status", help="the element whose data-status is watched")
+    parser.add_argument("--click", help="an element to click once, as soon as it is on the page (a person's click)")
     args = parser.parse_args()
     probe = PROBE.replace("SELECTOR", json.dumps(args.selector))
 
@@ -112,7 +114,7 @@ def main():
         page.call("Log.enable")
         page.call("Page.navigate", url=args.url)
 
-        seen, initial, state = [], None, {}
+        seen, initial, state, clicked = [], None, {}, False
         first_marker = None
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
@@ -130,6 +132,9 @@ def main():
                 os.replace(args.ready_file + ".tmp", args.ready_file)
             if status == args.expect:
                 break
+            if args.click and status and not clicked:
+                click = "(() => { const el = document.querySelector(%s); if (!el) return false; el.click(); return true; })()"
+                clicked = page.evaluate(click % json.dumps(args.click)) is True
             time.sleep(0.1)
         time.sleep(0.3)  # let the progress bar's last update paint before the screenshot
         state = json.loads(page.evaluate(probe) or "{}")
@@ -141,7 +146,7 @@ def main():
             "initial": initial, "final": state.get("status"), "text": state.get("text"), "seen": seen,
             "reloaded": reloaded, "progress": {"done": state.get("done"), "total": state.get("total")},
             "runner_tasks": state.get("runnerTasks"), "runner_links": state.get("runnerLinks"),
-            "exceptions": page.exceptions, "policy_violations": page.violations,
+            "exceptions": page.exceptions, "policy_violations": page.violations, "clicked": clicked,
         }))
     finally:
         chromium.kill()
