@@ -10,8 +10,9 @@ public struct RunSnapshot: Codable, Sendable, Equatable {
     public var runAttempt: Int
     /// The run this one re-runs; null for a first run.
     public var rerunOf: String?
-    /// The runs that re-run this one, oldest first.
-    public var reruns: [String]
+    /// The runs that re-run this one, oldest first. Always written (`[]` when none); optional
+    /// so that a client still reads a server from before re-runs.
+    public var reruns: [String]?
     public var createdAt: String
     public var updatedAt: String
     public var startedAt: String?
