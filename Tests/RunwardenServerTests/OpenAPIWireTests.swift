@@ -68,7 +68,7 @@ struct OpenAPIWireTests {
     static let notWireTypes: Set<String> = [
         "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest", "CreateRunnerToken",
         "RerunRequest", "ApprovalRequest", "BulkCancel",
-        "ServerSentEvent", "LogServerSentEvent",
+        "ServerSentEvent",
     ]
 
     static let schemas: [String: JSONValue] = {
