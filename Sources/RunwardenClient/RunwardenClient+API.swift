@@ -43,6 +43,23 @@ extension RunwardenClient {
         try decode(RunSnapshot.self, try await send(.POST, "/v1/runs/" + Self.pathSegment(id) + "/cancel"))
     }
 
+    /// Re-runs a finished run (SPEC §10): `tasks` nil re-runs what did not succeed.
+    public func rerun(_ id: String, tasks: [String]? = nil, idempotencyKey: String? = nil) async throws -> RunSnapshot {
+        let selection: JSONValue = tasks.map { .array($0.map(JSONValue.string)) } ?? .string("failed")
+        let headers = idempotencyKey.map { [("Idempotency-Key", $0)] } ?? []
+        return try decode(
+            RunSnapshot.self,
+            try await send(
+                .POST, "/v1/runs/" + Self.pathSegment(id) + "/rerun", body: .object([.init("tasks", selection)]), headers: headers))
+    }
+
+    /// Approves (or, with `approved: false`, rejects) an approval task (SPEC §10).
+    public func decideApproval(_ taskID: String, approved: Bool, comment: String? = nil) async throws -> TaskSnapshot {
+        let body: JSONValue = .object(comment.map { [.init("comment", .string($0))] } ?? [])
+        let path = "/v1/tasks/" + Self.pathSegment(taskID) + (approved ? "/approve" : "/reject")
+        return try decode(TaskSnapshot.self, try await send(.POST, path, body: body))
+    }
+
     // MARK: - Runner protocol
 
     /// What a runner tells the registry about itself with each claim and heartbeat (SPEC §8).

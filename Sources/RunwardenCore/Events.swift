@@ -12,11 +12,14 @@ public struct EventDraft: Sendable, Equatable {
     public var error: RunError?
     /// The runner a `runner.*` event is about; nil for a run's events.
     public var runner: String?
+    /// The decision an approve or reject made (SPEC §10): who, when, and their comment.
+    public var approval: ApprovalDecision?
 
     public init(
         id: String, runID: String?, taskID: String?, type: String, status: String, previousStatus: String?,
-        timestamp: Timestamp, attempt: Int?, error: RunError?, runner: String? = nil
+        timestamp: Timestamp, attempt: Int?, error: RunError?, runner: String? = nil, approval: ApprovalDecision? = nil
     ) {
+        self.approval = approval
         self.id = id
         self.runID = runID
         self.taskID = taskID

@@ -30,13 +30,21 @@ public struct TaskSpec: Sendable, Equatable, Codable {
     /// Environment values passed to the process like `env`, and never shown again: not in any
     /// answer but the claim, masked as `***` in stored logs (SPEC §9). Nil when there are none.
     public var secretEnv: [String: String]?
+    /// An approval task (SPEC §10): never claimed, it waits `queued` for a person's approve or
+    /// reject. Its `command` is empty: it runs nothing.
+    public var approval: ApprovalSpec?
+    /// Claims take the highest priority first (SPEC §10, −100…100); the run's when the task
+    /// names none (filled in when the body is read), 0 in rows written before priorities.
+    public var priority: Int?
 
     public init(
         name: String, command: TaskCommand, env: [String: String] = [:], workspace: String? = nil,
         needs: [String] = [], timeoutSeconds: Int? = nil, retries: Int = 0, allowFailure: Bool = false,
-        labels: [String] = [], secretEnv: [String: String]? = nil
+        labels: [String] = [], secretEnv: [String: String]? = nil, approval: ApprovalSpec? = nil, priority: Int? = nil
     ) {
         self.secretEnv = secretEnv
+        self.approval = approval
+        self.priority = priority
         self.name = name
         self.command = command
         self.env = env
@@ -50,8 +58,11 @@ public struct TaskSpec: Sendable, Equatable, Codable {
 
     // Pinned: the stored `spec` column's keys, whatever the properties are called.
     enum CodingKeys: String, CodingKey {
-        case name, command, env, workspace, needs, timeoutSeconds, retries, allowFailure, labels, secretEnv
+        case name, command, env, workspace, needs, timeoutSeconds, retries, allowFailure, labels, secretEnv, approval, priority
     }
+
+    /// The priority a claim orders by.
+    public var claimPriority: Int { priority ?? 0 }
 }
 
 /// Reported progress of a task, e.g. 3 of 10 steps.
@@ -76,6 +87,8 @@ public enum TaskErrorCode: String, Sendable, CaseIterable {
     case canceled
     /// A needed task ended without success, so this one was skipped (SPEC §1).
     case needsNotMet = "needs_not_met"
+    /// A person rejected an approval task (SPEC §10).
+    case rejected
 
     /// Retryable codes: the same task may well succeed on another attempt or host.
     public static func isRetryable(_ code: String) -> Bool {
@@ -171,12 +184,17 @@ public struct TaskState: Sendable, Equatable, Codable {
     /// down, and at 0 the task is queued — without looking at the other needs. Nil in rows
     /// written before it was kept: a change that needs it then loads the whole run and counts.
     public var needsLeft: Int?
+    /// A task a re-run did not run again: the id of the task of the earlier run whose result
+    /// (runner, timestamps, exit code, `output_ref`) it carries (SPEC §10).
+    public var reusedFrom: String?
+    /// An approval task's decision: who approved or rejected it, when, and their comment.
+    public var approval: ApprovalDecision?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         case status, attempt, runner, queuedAt, claimedAt, startedAt, finishedAt, exitCode, error, progress
-        case outputRef, outputRefAt, holdsLock, claimID, needsLeft
+        case outputRef, outputRefAt, holdsLock, claimID, needsLeft, reusedFrom, approval
     }
 }
 
@@ -208,20 +226,32 @@ public struct RunSpec: Sendable, Equatable, Codable {
     public var callbackURL: String?
     public var callbackSecret: String?
     public var metadata: JSONValue?
+    /// The run this one re-runs (SPEC §10); nil for a first run.
+    public var rerunOf: String?
+    /// 1 for a first run (nil in rows written before re-runs existed); a re-run's is its
+    /// earlier run's + 1.
+    public var runAttempt: Int?
+    /// The run's priority (SPEC §10); its tasks inherit it.
+    public var priority: Int?
 
     public init(
         workflow: String, timeoutSeconds: Int? = nil, callbackURL: String? = nil, callbackSecret: String? = nil,
-        metadata: JSONValue? = nil
+        metadata: JSONValue? = nil, rerunOf: String? = nil, runAttempt: Int? = nil, priority: Int? = nil
     ) {
+        self.priority = priority
         self.workflow = workflow
         self.timeoutSeconds = timeoutSeconds
         self.callbackURL = callbackURL
         self.callbackSecret = callbackSecret
         self.metadata = metadata
+        self.rerunOf = rerunOf
+        self.runAttempt = runAttempt
     }
 
     // Pinned: the stored `spec` column's keys.
-    enum CodingKeys: String, CodingKey { case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata }
+    enum CodingKeys: String, CodingKey {
+        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt, priority
+    }
 }
 
 public struct RunState: Sendable, Equatable, Codable {
@@ -240,6 +270,8 @@ public struct RunState: Sendable, Equatable, Codable {
     public var taskCounts: TaskCounts?
     /// When retention removed the run's events, deliveries and idempotency keys (SPEC §7).
     public var compactedAt: Timestamp?
+    /// The runs that re-run this one, oldest first (SPEC §10); nil until the first.
+    public var reruns: [String]?
 
     public init(createdAt: Timestamp) {
         self.createdAt = createdAt
@@ -249,6 +281,7 @@ public struct RunState: Sendable, Equatable, Codable {
     // Pinned: the stored `state` column's keys.
     enum CodingKeys: String, CodingKey {
         case status, version, createdAt, updatedAt, startedAt, finishedAt, error, outputRef, lastRunSeq, taskCounts, compactedAt
+        case reruns
     }
 }
 

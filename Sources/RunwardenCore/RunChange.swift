@@ -6,6 +6,8 @@ public enum TransitionError: Error, Equatable, Sendable {
     case runTerminal(RunStatus)
     /// The task is not `queued` (or its workspace is held): it cannot be claimed.
     case notClaimable
+    /// An approve or reject of a task that is not an approval task waiting `queued` (SPEC §10).
+    case notAwaitingApproval(String)
 }
 
 /// One committed change of a run: every transition (SPEC §1) is a method here. It collects the
@@ -70,8 +72,8 @@ public struct RunChange: Sendable {
     /// A runner takes a `queued` task: it becomes `dispatched`, takes its workspace lock, and the
     /// run becomes `running`. The store has checked that the workspace is free.
     public mutating func claim(taskID: String, runner: String, claimID: String? = nil) throws(TransitionError) {
-        guard let index = run.taskIndex(id: taskID), run.tasks[index].status == .queued, !run.status.isTerminal,
-            run.status != .canceling
+        guard let index = run.taskIndex(id: taskID), run.tasks[index].status == .queued, run.tasks[index].spec.approval == nil,
+            !run.status.isTerminal, run.status != .canceling
         else { throw .notClaimable }
         run.tasks[index].state.runner = runner
         run.tasks[index].state.claimID = claimID
@@ -174,6 +176,29 @@ public struct RunChange: Sendable {
         }
     }
 
+    // MARK: - Approvals
+
+    /// A person approves (`succeeded`) or rejects (`failed`, error `rejected`) an approval task
+    /// that waits `queued` (SPEC §10); the decision is kept in the task and in its event.
+    public mutating func decideApproval(taskID: String, _ decision: ApprovalDecision) throws(TransitionError) {
+        guard let index = run.taskIndex(id: taskID) else { throw .notAwaitingApproval("no task \(taskID) in this run") }
+        let task = run.tasks[index]
+        guard task.spec.approval != nil else { throw .notAwaitingApproval("task \(taskID) is not an approval task") }
+        guard task.status == .queued, !run.status.isTerminal, run.status != .canceling else {
+            throw .notAwaitingApproval("task \(taskID) is \(task.status.rawValue), not waiting for approval")
+        }
+        run.tasks[index].state.approval = decision
+        run.tasks[index].state.startedAt = decision.at
+        if decision.approved {
+            finishTask(index, .succeeded, at: decision.at, exitCode: nil, error: nil)
+        } else {
+            let by = "rejected by \(decision.by)"
+            let message = decision.comment.map { "\(by): \($0)" } ?? by
+            finishTask(index, .failed, at: decision.at, exitCode: nil, error: TaskError(code: TaskErrorCode.rejected.rawValue, message: message))
+        }
+        settle()
+    }
+
     // MARK: - Cancel and timeouts
 
     /// A user cancel (SPEC §1): authoritative over rollup. A second cancel while `canceling` is
@@ -201,6 +226,12 @@ public struct RunChange: Sendable {
 
     /// A task ran past its own `timeout_s`, counted from its start: it ends `timed_out`.
     public mutating func taskTimedOut(taskID: String) {
+        if let index = run.taskIndex(id: taskID), let approval = run.tasks[index].spec.approval, run.tasks[index].status == .queued {
+            // An approval task nobody decided on within its own `timeout_s`.
+            let seconds = approval.timeoutSeconds.map { "\($0) s" } ?? "its limit"
+            finishTask(index, .timedOut, at: now, exitCode: nil, error: TaskError(.timeout, "no approval within \(seconds)"))
+            return settle()
+        }
         guard let index = run.taskIndex(id: taskID), run.tasks[index].status.isActive else { return }
         let seconds = run.tasks[index].spec.timeoutSeconds.map { "\($0) s" } ?? "its limit"
         if run.tasks[index].status == .canceling {
@@ -382,7 +413,8 @@ public struct RunChange: Sendable {
         events.append(
             EventDraft(
                 id: Identifier.make(.evt, at: now), runID: run.id, taskID: task.id, type: type, status: status.rawValue,
-                previousStatus: previous.rawValue, timestamp: at, attempt: task.state.attempt, error: task.state.error.map(RunError.init)))
+                previousStatus: previous.rawValue, timestamp: at, attempt: task.state.attempt, error: task.state.error.map(RunError.init),
+                approval: status.isTerminal ? task.state.approval : nil))
         isVisible = true
     }
 

@@ -21,10 +21,7 @@ extension Run {
         }
         state.taskCounts = TaskCounts(tasks)
         let run = Run(id: id, spec: definition.run, state: state, tasks: tasks)
-        let event = EventDraft(
-            id: eventID, runID: id, taskID: nil, type: EventType.runCreated, status: RunStatus.queued.rawValue,
-            previousStatus: nil, timestamp: now, attempt: nil, error: nil)
-        return (run, event)
+        return (run, .runCreated(id: eventID, runID: id, at: now))
     }
 
     /// For each task, the ids of the tasks that need it, in run order.
@@ -38,5 +35,14 @@ extension Run {
             }
         }
         return dependents
+    }
+}
+
+extension EventDraft {
+    /// A new run's one event (SPEC §2 "Details"), whether created or re-run.
+    public static func runCreated(id: String, runID: String, at now: Timestamp) -> EventDraft {
+        EventDraft(
+            id: id, runID: runID, taskID: nil, type: EventType.runCreated, status: RunStatus.queued.rawValue,
+            previousStatus: nil, timestamp: now, attempt: nil, error: nil)
     }
 }

@@ -10,9 +10,12 @@ public struct RunDefinition: Sendable, Equatable {
     public static let maxMetadataDepth = 32
     /// A year: longer than any real run, short enough that deadlines never overflow.
     public static let maxTimeoutSeconds = 31_536_000
-    static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata"]
+    static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata", "priority"]
+    /// Claims take the highest priority first (SPEC §10).
+    public static let priorityRange = -100...100
     static let taskFields: Set<String> = [
         "name", "command", "needs", "workspace", "timeout_s", "retries", "allow_failure", "labels", "env", "secret_env",
+        "approval", "priority",
     ]
     /// A shorter secret would mask ordinary text in every log.
     public static let minimumSecretLength = 4
@@ -33,6 +36,7 @@ public struct RunDefinition: Sendable, Equatable {
 
         let workflow = reader.string(object, "workflow", at: "", required: true, maxLength: 200)
         let timeout = reader.integer(object, "timeout_s", at: "", minimum: 1, maximum: maxTimeoutSeconds)
+        let priority = reader.integer(object, "priority", at: "", minimum: priorityRange.lowerBound, maximum: priorityRange.upperBound)
         let callbackURL = reader.string(object, "callback_url", at: "", maxLength: 2048)
         if let callbackURL, URLRules.httpURL(callbackURL) == nil {
             reader.fail("callback_url", "must be an absolute http:// or https:// URL")
@@ -72,7 +76,9 @@ public struct RunDefinition: Sendable, Equatable {
         guard reader.errors.isEmpty, let workflow else { return .failure(ValidationFailure(reader.errors)) }
         let spec = RunSpec(
             workflow: workflow, timeoutSeconds: timeout, callbackURL: callbackURL, callbackSecret: callbackSecret,
-            metadata: metadata)
+            metadata: metadata, priority: priority)
+        // A task without its own priority takes its run's.
+        for index in tasks.indices where tasks[index].priority == nil { tasks[index].priority = priority ?? 0 }
         return .success(RunDefinition(run: spec, tasks: tasks))
     }
 
@@ -80,7 +86,17 @@ public struct RunDefinition: Sendable, Equatable {
         let before = reader.errors.count
         guard let object = reader.object(value, at: path, allowed: taskFields) else { return nil }
         let name = reader.string(object, "name", at: path, required: true, maxLength: 200)
-        let command = parseCommand(object["command"], at: reader.join(path, "command"), reader: &reader)
+        let approval = parseApproval(object["approval"], at: reader.join(path, "approval"), reader: &reader)
+        let command: TaskCommand?
+        if object["approval"] != nil, object["approval"] != .null {
+            // An approval task runs nothing: a command beside it is a mistake, not ignored.
+            if reader.present(object, "command", reader.join(path, "command"), false) != nil {
+                reader.fail(reader.join(path, "command"), "must not be given for an approval task: it runs nothing")
+            }
+            command = .argv([])
+        } else {
+            command = parseCommand(object["command"], at: reader.join(path, "command"), reader: &reader)
+        }
         let needs = reader.stringList(object, "needs", at: path) ?? []
         let workspace = reader.string(object, "workspace", at: path, maxLength: 200)
         if let workspace, !WorkspaceName.isValid(workspace) { reader.fail(reader.join(path, "workspace"), WorkspaceName.rule) }
@@ -96,10 +112,18 @@ public struct RunDefinition: Sendable, Equatable {
                 "must be at least \(minimumSecretLength) bytes: a shorter secret would mask ordinary text in the logs")
         }
         if retries > 100 { reader.fail(reader.join(path, "retries"), "must be at most 100") }
+        let priority = reader.integer(object, "priority", at: path, minimum: priorityRange.lowerBound, maximum: priorityRange.upperBound)
         guard reader.errors.count == before, let name, let command else { return nil }
         return TaskSpec(
             name: name, command: command, env: env, workspace: workspace, needs: needs, timeoutSeconds: timeout,
-            retries: retries, allowFailure: allowFailure, labels: labels, secretEnv: secretEnv?.isEmpty == false ? secretEnv : nil)
+            retries: retries, allowFailure: allowFailure, labels: labels, secretEnv: secretEnv?.isEmpty == false ? secretEnv : nil,
+            approval: approval, priority: priority)
+    }
+
+    /// `"approval": {"timeout_s"?: N}` (SPEC §10).
+    private static func parseApproval(_ value: JSONValue?, at field: String, reader: inout FieldReader) -> ApprovalSpec? {
+        guard let value, value != .null, let object = reader.object(value, at: field, allowed: ["timeout_s"]) else { return nil }
+        return ApprovalSpec(timeoutSeconds: reader.integer(object, "timeout_s", at: field, minimum: 1, maximum: maxTimeoutSeconds))
     }
 
     private static func parseCommand(_ value: JSONValue?, at field: String, reader: inout FieldReader) -> TaskCommand? {

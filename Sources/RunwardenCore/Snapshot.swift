@@ -9,7 +9,8 @@ public enum Snapshot {
             tasks = run.tasks.map { task($0, in: run, lockHolders: lockHolders, indexByName: indexByName) }
         }
         return RunSnapshot(
-            id: run.id, workflow: run.spec.workflow, status: state.status, version: state.version, runAttempt: 1,
+            id: run.id, workflow: run.spec.workflow, status: state.status, version: state.version, runAttempt: run.runAttempt,
+            rerunOf: run.spec.rerunOf, reruns: state.reruns ?? [],
             createdAt: state.createdAt.iso8601, updatedAt: state.updatedAt.iso8601, startedAt: state.startedAt?.iso8601,
             finishedAt: state.finishedAt?.iso8601,
             durationMs: state.finishedAt.map { max(0, $0.milliseconds - (state.startedAt ?? state.createdAt).milliseconds) },
@@ -30,7 +31,8 @@ public enum Snapshot {
             startedAt: state.startedAt?.iso8601, finishedAt: state.finishedAt?.iso8601, exitCode: state.exitCode,
             error: state.error, heartbeatAt: state.heartbeatAt?.iso8601,
             blockedBy: blockedBy(task, in: run, lockHolders: lockHolders, indexByName: indexByName),
-            progress: state.progress, outputRef: state.outputRef)
+            progress: state.progress, outputRef: state.outputRef, reusedFrom: state.reusedFrom,
+            approval: task.spec.approval == nil ? nil : ApprovalWire(state.approval))
     }
 
     /// What a `pending` or `queued` task waits for: its unmet needs, or a workspace held by another task.
@@ -45,6 +47,7 @@ public enum Snapshot {
             }
             return .needs(unmet)
         case .queued:
+            if task.spec.approval != nil { return .awaitingApproval }
             guard let workspace = task.spec.workspace, let holder = lockHolders[workspace], holder != task.id else {
                 return nil
             }

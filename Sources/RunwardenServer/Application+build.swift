@@ -76,7 +76,7 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         + RunnerRoutes(service: service, maxBody: maxBody).routes
         + RunnerRegistryRoutes(service: service).routes
         + RunnerTokenRoutes(service: service, maxBody: maxBody).routes
-        + TaskAndLockRoutes(service: service).routes
+        + TaskAndLockRoutes(service: service, maxBody: maxBody).routes
         + LogRoutes(service: service, maxBody: maxBody, keepAlive: configuration.streamKeepAlive).routes
         + HealthRoutes(service: service).routes
         + OperatorRoutes().routes

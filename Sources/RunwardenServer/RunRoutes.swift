@@ -2,7 +2,7 @@ import Hummingbird
 import RunwardenCore
 import RunwardenStore
 
-/// `/v1/runs`: create, list, snapshot (with long-poll), timeline, a page of tasks and cancel.
+/// `/v1/runs`: create, list, snapshot (with long-poll), timeline, a page of tasks, cancel and re-run.
 struct RunRoutes {
     let service: RunService
     let maxBody: Int
@@ -16,11 +16,13 @@ struct RunRoutes {
     var routes: [Route] {
         [
             Route(.post, "/v1/runs", role: .client, create),
+            Route(.post, "/v1/runs/cancel", role: .client, cancelMany),
             Route(.get, "/v1/runs", role: .client, list),
             Route(.get, "/v1/runs/:id", role: .client, snapshot),
             Route(.get, "/v1/runs/:id/events", role: .client, events),
             Route(.get, "/v1/runs/:id/tasks", role: .client, tasks),
             Route(.post, "/v1/runs/:id/cancel", role: .client, cancel),
+            Route(.post, "/v1/runs/:id/rerun", role: .client, rerun),
         ]
     }
 
@@ -31,16 +33,7 @@ struct RunRoutes {
         case .success(let parsed): definition = parsed
         case .failure(let failure): throw failure
         }
-        var idempotency: IdempotencyKey?
-        if let key = request.headers[.idempotencyKey] {
-            guard !key.isEmpty, key.count <= 255 else {
-                throw RunwardenError(
-                    .validationFailed, "the Idempotency-Key header must be 1 to 255 characters",
-                    details: [FieldError("Idempotency-Key", "must be 1 to 255 characters")])
-            }
-            let canonical = String(decoding: body.canonical.encoded(), as: UTF8.self)
-            idempotency = IdempotencyKey(token: context.token, key: key, canonicalBody: canonical)
-        }
+        let idempotency = try Self.idempotencyKey(request, context, canonicalBody: body.canonical)
         switch try await service.create(definition, idempotency: idempotency) {
         case .created(let record):
             var snapshot = Snapshot.run(record.run, lockHolders: record.lockHolders)
@@ -49,22 +42,71 @@ struct RunRoutes {
             }
             return .json(snapshot, status: .accepted, headers: [.location: "/v1/runs/" + record.run.id])
         case .replayed(let record):
-            return .json(
-                Snapshot.run(record.run, lockHolders: record.lockHolders), status: .ok,
-                headers: [.location: "/v1/runs/" + record.run.id, .idempotentReplayed: "true"])
+            return Self.replayed(record)
         }
+    }
+
+    /// `POST /v1/runs/{id}/rerun {"tasks": "failed" | [names]}` (SPEC §10): a new run, answered
+    /// like a create. No body means `"failed"`.
+    @Sendable func rerun(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let body = try await request.optionalJSONBody(limit: maxBody) ?? .object([])
+        let selection: RerunSelection
+        switch RerunSelection.parse(body) {
+        case .success(let parsed): selection = parsed
+        case .failure(let failure): throw failure
+        }
+        // The key covers the run re-run too: the same key and body for another run is a reuse.
+        let keyed = JSONValue.object([.init("rerun", .string(id)), .init("body", body)])
+        let idempotency = try Self.idempotencyKey(request, context, canonicalBody: keyed.canonical)
+        switch try await service.rerun(id, selection, idempotency: idempotency) {
+        case .created(let record):
+            return .json(
+                Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted,
+                headers: [.location: "/v1/runs/" + record.run.id])
+        case .replayed(let record):
+            return Self.replayed(record)
+        }
+    }
+
+    /// The `Idempotency-Key` header, scoped to the token, with the digest of the body it came with.
+    private static func idempotencyKey(
+        _ request: Request, _ context: RunwardenRequestContext, canonicalBody: JSONValue
+    ) throws -> IdempotencyKey? {
+        guard let key = request.headers[.idempotencyKey] else { return nil }
+        guard !key.isEmpty, key.count <= 255 else {
+            throw RunwardenError(
+                .validationFailed, "the Idempotency-Key header must be 1 to 255 characters",
+                details: [FieldError("Idempotency-Key", "must be 1 to 255 characters")])
+        }
+        let canonical = String(decoding: canonicalBody.encoded(), as: UTF8.self)
+        return IdempotencyKey(token: context.token, key: key, canonicalBody: canonical)
+    }
+
+    /// The answer to a request replayed under its `Idempotency-Key`: the run it created.
+    private static func replayed(_ record: RunRecord) -> Response {
+        .json(
+            Snapshot.run(record.run, lockHolders: record.lockHolders), status: .ok,
+            headers: [.location: "/v1/runs/" + record.run.id, .idempotentReplayed: "true"])
     }
 
     @Sendable func list(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         var query = RunQuery(limit: try request.limit(default: 50, maximum: 500))
         if let status = request.query("status") {
-            guard let parsed = RunStatus(rawValue: status) else {
-                let allowed = RunStatus.allCases.map(\.rawValue).joined(separator: ", ")
-                throw RunwardenError.invalidQuery("status", "must be one of \(allowed), not \"\(status)\"")
-            }
+            guard let parsed = RunStatus(rawValue: status) else { throw RunwardenError.invalidQuery("status", RunFilter.statusRule(status)) }
             query.status = parsed
         }
         if let workflow = request.query("workflow") { query.workflow = workflow }
+        for (name, value) in request.uri.queryParameters where name.hasPrefix("metadata.") {
+            let key = String(name.dropFirst("metadata.".count))
+            guard !key.isEmpty else { throw RunwardenError.invalidQuery(String(name), "must name a metadata key: metadata.KEY=VALUE") }
+            query.metadata[key] = String(value)
+        }
+        if query.metadata.count > RunFilter.maxMetadataFilters {
+            throw RunwardenError.invalidQuery("metadata", "may name at most \(RunFilter.maxMetadataFilters) keys")
+        }
+        query.createdAfter = try Self.timestampQuery(request, "created_after")
+        query.createdBefore = try Self.timestampQuery(request, "created_before")
         if let cursor = request.query("cursor") {
             guard Identifier.isWellFormed(cursor, .run) else {
                 throw RunwardenError.invalidQuery("cursor", "is not a cursor this server handed out")
@@ -74,6 +116,23 @@ struct RunRoutes {
         let page = try await service.runs(query)
         let items = page.runs.map { Snapshot.run($0, lockHolders: [:], includeTasks: false) }
         return .json(RunList(items: items, nextCursor: page.nextCursor))
+    }
+
+    private static func timestampQuery(_ request: Request, _ name: String) throws -> Timestamp? {
+        guard let text = request.query(name) else { return nil }
+        guard let timestamp = Timestamp(iso8601: text) else { throw RunwardenError.invalidQuery(name, RunFilter.timestampRule(text)) }
+        return timestamp
+    }
+
+    /// `POST /v1/runs/cancel` (SPEC §10): cancels every unfinished run the filters name;
+    /// `202 {"canceled": N}`. A body without a filter is `422`.
+    @Sendable func cancelMany(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        let filter: RunFilter
+        switch RunFilter.parseBulkCancel(try await request.jsonBody(limit: maxBody)) {
+        case .success(let parsed): filter = parsed
+        case .failure(let failure): throw failure
+        }
+        return .json(BulkCancelAnswer(canceled: try await service.cancelRuns(filter)), status: .accepted)
     }
 
     @Sendable func snapshot(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {

@@ -55,10 +55,36 @@ public struct RunService: Sendable {
         let runID = Identifier.make(.run, at: now)
         let taskIDs = definition.tasks.map { _ in Identifier.make(.task, at: now) }
         let (run, event) = Run.create(definition, id: runID, taskIDs: taskIDs, eventID: Identifier.make(.evt, at: now), now: now)
-        switch try await timed("create_run", { try await store.createRun(run, event: event, idempotency: idempotency) }) {
+        return try await commitNewRun(run, event: event, idempotency: idempotency)
+    }
+
+    /// Stores a new run that repeats the finished run `id` (SPEC §10); the earlier run lists
+    /// it in `reruns` from the same commit on.
+    public func rerun(_ id: String, _ selection: RerunSelection, idempotency: IdempotencyKey?) async throws -> CreateResult {
+        let earlier = try await run(id).run
+        let now = clock()
+        let runID = Identifier.make(.run, at: now)
+        let taskIDs = earlier.tasks.map { _ in Identifier.make(.task, at: now) }
+        let (run, event) = try earlier.rerun(
+            selection, id: runID, taskIDs: taskIDs, eventID: Identifier.make(.evt, at: now), now: now)
+        let result = try await commitNewRun(run, event: event, idempotency: idempotency)
+        if case .created = result { await hub.notify([.run(id)]) }
+        return result
+    }
+
+    /// Stores a new run with its `run.created` event and the `task.queued` of its approval tasks
+    /// that wait from the start (webhook subscribers can ask a person at once).
+    private func commitNewRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateResult {
+        let events = [event] + run.approvalRequests { Identifier.make(.evt, at: run.state.createdAt) }
+        switch try await timed("create_run", { try await store.createRun(run, events: events, idempotency: idempotency) }) {
         case .created(let committed):
             await publish(committed)
-            logger.info("run created", metadata: ["run_id": "\(runID)", "workflow": "\(run.spec.workflow)", "tasks": "\(run.tasks.count)"])
+            logger.info(
+                "run created",
+                metadata: [
+                    "run_id": "\(run.id)", "workflow": "\(run.spec.workflow)", "tasks": "\(run.tasks.count)",
+                    "rerun_of": "\(run.spec.rerunOf ?? "")",
+                ])
             return .created(committed.record)
         case .replayed(let record):
             return .replayed(record)
@@ -118,6 +144,32 @@ public struct RunService: Sendable {
         await publish(committed)
         logger.info("run cancel requested", metadata: ["run_id": "\(id)", "status": "\(committed.record.run.status.rawValue)"])
         return committed.record
+    }
+
+    /// Cancels every unfinished run `filter` names (SPEC §10): a page of runs at a time, each
+    /// run in its own change, as a single cancel would; returns how many it canceled. Runs that
+    /// ended or were already canceling meanwhile are not counted.
+    public func cancelRuns(_ filter: RunFilter) async throws -> Int {
+        let cancelable: [RunStatus] = [.queued, .running]
+        let statuses = filter.statuses.map { $0.filter(cancelable.contains) } ?? cancelable
+        guard !statuses.isEmpty else { return 0 }
+        var query = RunQuery(
+            workflow: filter.workflow, limit: 200, statuses: statuses, metadata: filter.metadata, createdAfter: filter.createdAfter,
+            createdBefore: filter.createdBefore)
+        var canceled = 0
+        while true {
+            let page = try await runs(query)
+            for run in page.runs {
+                do {
+                    let record = try await cancel(run.id)
+                    if record.run.status == .canceled || record.run.status == .canceling { canceled += 1 }
+                } catch TransitionError.runTerminal {
+                    continue  // it ended while we went through the list
+                }
+            }
+            guard let next = page.nextCursor else { return canceled }
+            query.before = next
+        }
     }
 
     // MARK: - Events
@@ -309,6 +361,27 @@ public struct RunService: Sendable {
                 ])
         }
         return (committed.value, committed.record, committed.record.run.tasks[index])
+    }
+
+    /// Approves or rejects an approval task waiting `queued` (SPEC §10); `by` is who decided.
+    public func decideApproval(
+        taskID: String, approved: Bool, by: String, comment: String?
+    ) async throws -> (record: RunRecord, task: RunTask) {
+        let now = clock()
+        let decision = ApprovalDecision(approved: approved, by: by, comment: comment, at: now)
+        let committed = try await timed("approval") {
+            try await store.update(runOfTask: taskID, dependents: true, now: now) { change in
+                try change.decideApproval(taskID: taskID, decision)
+            }
+        }
+        guard let committed, let index = committed.record.run.taskIndex(id: taskID) else {
+            throw RunwardenError.notFound(.task, taskID)
+        }
+        await publish(committed)
+        logger.info(
+            approved ? "task approved" : "task rejected",
+            metadata: ["run_id": "\(committed.record.run.id)", "task_id": "\(taskID)", "by": "\(by)"])
+        return (committed.record, committed.record.run.tasks[index])
     }
 
     // MARK: - Per-runner tokens

@@ -2,13 +2,16 @@ import Foundation
 import Hummingbird
 import RunwardenCore
 
-/// `GET /v1/tasks/{id}` and the workspace locks.
+/// `GET /v1/tasks/{id}`, approve and reject of approval tasks, and the workspace locks.
 struct TaskAndLockRoutes {
     let service: RunService
+    let maxBody: Int
 
     var routes: [Route] {
         [
             Route(.get, "/v1/tasks/:id", role: .client, task),
+            Route(.post, "/v1/tasks/:id/approve", role: .client, approve),
+            Route(.post, "/v1/tasks/:id/reject", role: .client, reject),
             Route(.get, "/v1/locks", role: .client, locks),
             Route(.delete, "/v1/locks/:workspace", role: .client, release),
         ]
@@ -16,6 +19,28 @@ struct TaskAndLockRoutes {
 
     @Sendable func task(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let (record, task) = try await service.task(try context.parameters.require("id"))
+        return .json(Snapshot.task(task, in: record.run, lockHolders: record.lockHolders, includeRunID: true))
+    }
+
+    @Sendable func approve(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        try await decide(request, context, approved: true)
+    }
+
+    @Sendable func reject(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        try await decide(request, context, approved: false)
+    }
+
+    /// `POST /v1/tasks/{id}/approve|reject {"comment"?}` (SPEC §10): `200` with the task as
+    /// `GET /v1/tasks/{id}` shows it. Who decided is the kind of token the request presented.
+    private func decide(_ request: Request, _ context: RunwardenRequestContext, approved: Bool) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let comment: String?
+        switch ApprovalDecision.parseComment(try await request.optionalJSONBody(limit: maxBody)) {
+        case .success(let parsed): comment = parsed
+        case .failure(let failure): throw failure
+        }
+        let by = context.role == .open ? "open" : "client"
+        let (record, task) = try await service.decideApproval(taskID: id, approved: approved, by: by, comment: comment)
         return .json(Snapshot.task(task, in: record.run, lockHolders: record.lockHolders, includeRunID: true))
     }
 

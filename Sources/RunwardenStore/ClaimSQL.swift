@@ -14,6 +14,15 @@ public enum ClaimSQL {
         String(decoding: JSONValueEncoder.data(Array(Set(labels)).sorted()), as: UTF8.self)
     }
 
+    /// The `labels_key` a task row is stored with. An approval task (SPEC §10) is never claimed:
+    /// its key is one no runner can take (it does not parse as a label set), so it costs a
+    /// claim's loose index scan one more seek, never a row per waiting approval.
+    public static func labelsKey(for spec: TaskSpec) -> String {
+        spec.approval == nil ? labelsKey(spec.labels) : approvalKey
+    }
+
+    static let approvalKey = "approval"
+
     /// Whether a runner with `labels` can take a task whose label set is `key` (text the
     /// migration or `labelsKey` wrote; a key that does not parse is nobody's).
     public static func runner(_ labels: Set<String>, canTake key: String) -> Bool {
@@ -33,7 +42,17 @@ public enum ClaimSQL {
         SELECT k FROM label_sets WHERE k IS NOT NULL
         """
 
-    /// The index the scan above and the per-set head lookups use; created by each backend's migration.
+    /// The index the scan above and the per-set head lookups use (SQLite v17, PostgreSQL 16 on):
+    /// within a label set, the highest priority first, then the oldest (SPEC §10). Priority sits
+    /// after the label set, so the loose scan still costs one seek per set and a set's head is
+    /// still its first index entry: priorities add nothing a backlog could make grow.
+    public static let queuedByPriorityIndex =
+        "CREATE INDEX tasks_queued_by_priority ON tasks (labels_key, priority DESC, queued_at, run_id, position) WHERE status = 'queued'"
+
+    /// The order of claimable tasks, as the index above keeps it (`t` is the tasks table).
+    public static let claimOrder = "t.priority DESC, t.queued_at, t.run_id, t.position"
+
+    /// The index before priorities (shipped migrations create it; the priority migration drops it).
     public static let queuedByLabelsIndex =
         "CREATE INDEX tasks_queued_by_labels ON tasks (labels_key, queued_at, run_id, position) WHERE status = 'queued'"
 }

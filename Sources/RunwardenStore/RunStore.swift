@@ -7,9 +7,10 @@ import RunwardenCore
 /// decides the transition), and commits the new state together with its events and lock rows.
 /// Nothing reads a half-committed change.
 public protocol RunStore: WebhookStore, RunnerStore, RunnerTokenStore, LogStore {
-    /// Stores a new run and its `run.created` event. With an idempotency key, an equal earlier
-    /// body answers its run instead (`replayed`), a different one `keyReused`.
-    func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome
+    /// Stores a new run and its events: `run.created` first, then the `task.queued` of approval
+    /// tasks that wait from the start (`Run.approvalRequests`). With an idempotency key, an
+    /// equal earlier body answers its run instead (`replayed`), a different one `keyReused`.
+    func createRun(_ run: Run, events: [EventDraft], idempotency: IdempotencyKey?) async throws -> CreateOutcome
 
     func run(id: String) async throws -> RunRecord?
     /// The run's own fields without reading its tasks: `tasks` is empty and `state.taskCounts`
@@ -83,6 +84,13 @@ public protocol RunStore: WebhookStore, RunnerStore, RunnerTokenStore, LogStore 
 
     /// How many runs and tasks are in each status now (for `/metrics`).
     func statusCounts() async throws -> StatusCounts
+}
+
+extension RunStore {
+    /// A new run with its one event, `run.created`.
+    public func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome {
+        try await createRun(run, events: [event], idempotency: idempotency)
+    }
 }
 
 /// See `RunStore.retainedEvents`.
@@ -195,12 +203,30 @@ public struct RunQuery: Sendable, Equatable {
     public var limit: Int
     /// Exclusive upper bound: the id of the last run of the previous page.
     public var before: String?
-    public init(status: RunStatus? = nil, workflow: String? = nil, limit: Int = 50, before: String? = nil) {
+    /// Any of these statuses (SPEC §10 bulk cancel); nil: any status.
+    public var statuses: [RunStatus]?
+    /// Top-level metadata members whose value is exactly this string (SPEC §10).
+    public var metadata: [String: String]
+    /// Created at or after / strictly before these moments.
+    public var createdAfter: Timestamp?
+    public var createdBefore: Timestamp?
+
+    public init(
+        status: RunStatus? = nil, workflow: String? = nil, limit: Int = 50, before: String? = nil, statuses: [RunStatus]? = nil,
+        metadata: [String: String] = [:], createdAfter: Timestamp? = nil, createdBefore: Timestamp? = nil
+    ) {
         self.status = status
         self.workflow = workflow
         self.limit = limit
         self.before = before
+        self.statuses = statuses
+        self.metadata = metadata
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
     }
+
+    /// The metadata filters in one order, so equal queries give equal SQL text.
+    public var sortedMetadata: [(key: String, value: String)] { metadata.sorted { $0.key < $1.key } }
 }
 
 public struct RunPage: Sendable {

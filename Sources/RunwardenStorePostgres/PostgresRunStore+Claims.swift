@@ -46,8 +46,8 @@ extension PostgresRunStore {
         return nil
     }
 
-    /// The oldest claimable task (SPEC §2: `queued`, workspace free, labels ⊆ the runner's),
-    /// oldest first by `queued_at, run_id, position`.
+    /// The first claimable task (SPEC §2: `queued`, workspace free, labels ⊆ the runner's) in
+    /// claim order: highest priority first (SPEC §10), then oldest by `queued_at, run_id, position`.
     private static func claimOnce(runner: String, labels: [String], claimID: String?, now: Timestamp, _ tx: PostgresTransaction) async throws
         -> ClaimAttempt
     {
@@ -84,7 +84,7 @@ extension PostgresRunStore {
             SELECT t.run_id FROM tasks t JOIN runs r ON r.id = t.run_id
             WHERE t.status = 'queued' AND LABELS
               AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-            ORDER BY t.queued_at, t.run_id, t.position
+            ORDER BY \(ClaimSQL.claimOrder)
             LIMIT 1
             FOR UPDATE OF r SKIP LOCKED
             """)
@@ -101,7 +101,7 @@ extension PostgresRunStore {
                     SELECT t.run_id FROM tasks t
                     WHERE t.status = 'queued' AND LABELS
                       AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-                    ORDER BY t.queued_at, t.run_id, t.position
+                    ORDER BY \(ClaimSQL.claimOrder)
                     LIMIT 1
                     """)
                 ).first?.decode(String.self)
@@ -119,7 +119,7 @@ extension PostgresRunStore {
                 SELECT t.id FROM tasks t
                 WHERE t.run_id = $2 AND t.status = 'queued' AND LABELS
                   AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-                ORDER BY t.queued_at, t.position
+                ORDER BY t.priority DESC, t.queued_at, t.position
                 LIMIT 1
                 FOR UPDATE OF t SKIP LOCKED
                 """, runID: runID)

@@ -16,10 +16,7 @@ extension PostgresRunStore {
     /// The run's own row and the tasks `scope` names, in run order (locked as `loadRun` says).
     static func loadRun(_ tx: PostgresTransaction, runID: String, scope: ChangeScope, forUpdate: Bool) async throws -> Run? {
         let lock = forUpdate ? " FOR UPDATE" : ""
-        guard let row = try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID)\(unescaped: lock)").first else {
-            return nil
-        }
-        let (specText, stateText) = try row.decode((String, String).self)
+        guard let run = try await loadRunRow(tx, runID: runID, forUpdate: forUpdate) else { return nil }
         let taskRows: [PostgresRow]
         switch scope {
         case .wholeRun:
@@ -37,11 +34,19 @@ extension PostgresRunStore {
             binds.append(runID)
             taskRows = try await tx.rows(PostgresQuery(unsafeSQL: ids + lock, binds: binds))
         }
-        let tasks = try taskRows.map { try task($0, runID: runID) }
+        return Run(id: runID, spec: run.spec, state: run.state, tasks: try taskRows.map { try task($0, runID: runID) })
+    }
+
+    /// The run's own row, without tasks (with `forUpdate`, holding its row lock until commit).
+    static func loadRunRow(_ tx: PostgresTransaction, runID: String, forUpdate: Bool) async throws -> Run? {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        guard let row = try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID)\(unescaped: lock)").first else {
+            return nil
+        }
+        let (specText, stateText) = try row.decode((String, String).self)
         return Run(
             id: runID, spec: try JSONColumn.runSpecs.decode(specText, row: runID),
-            state: try JSONColumn.runStates.decode(stateText, row: runID),
-            tasks: tasks)
+            state: try JSONColumn.runStates.decode(stateText, row: runID), tasks: [])
     }
 
     static let taskColumns = "id, spec, state, heartbeat_at, dependents"
@@ -100,15 +105,16 @@ extension PostgresRunStore {
         return holders
     }
 
-    static let eventColumns = "seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner"
+    static let eventColumns = "seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner, approval"
 
     static func event(_ row: PostgresRow) throws -> Event {
-        let (seq, id, runID, runSeq, taskID, type, status, previousStatus, timestamp, attempt, errorText, runner) = try row.decode(
-            (Int64, String, String?, Int?, String?, String, String, String?, Int64, Int?, String?, String?).self)
+        let (seq, id, runID, runSeq, taskID, type, status, previousStatus, timestamp, attempt, errorText, runner, approval) = try row.decode(
+            (Int64, String, String?, Int?, String?, String, String, String?, Int64, Int?, String?, String?, String?).self)
         let draft = EventDraft(
             id: id, runID: runID, taskID: taskID, type: type, status: status, previousStatus: previousStatus,
             timestamp: Timestamp(milliseconds: timestamp), attempt: attempt,
-            error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: runner)
+            error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: runner,
+            approval: try approval.map { try JSONColumn.decode(ApprovalDecision.self, $0) })
         return Event(seq: seq, runSeq: runSeq, draft: draft)
     }
 

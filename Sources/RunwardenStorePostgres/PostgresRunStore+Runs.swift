@@ -7,7 +7,7 @@ import RunwardenStore
 extension PostgresRunStore {
     // MARK: - Create
 
-    public func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome {
+    public func createRun(_ run: Run, events drafts: [EventDraft], idempotency: IdempotencyKey?) async throws -> CreateOutcome {
         try await transaction(.write) { tx in
             if let idempotency {
                 // Claims the key, or waits for a concurrent holder of it to commit and then
@@ -33,7 +33,7 @@ extension PostgresRunStore {
                 }
             }
             var stored = run
-            let drafts = ChangePlan.number([event], in: &stored)
+            let numbered = ChangePlan.number(drafts, in: &stored)
             try await tx.execute(
                 """
                 INSERT INTO runs (id, workflow, status, version, created_at, deadline_at, spec, state)
@@ -45,7 +45,7 @@ extension PostgresRunStore {
             try await tx.insert(
                 """
                 INSERT INTO tasks (id, run_id, position, status, workspace, labels, runner, queued_at, heartbeat_at,
-                                   deadline_at, spec, state, dependents, labels_key)
+                                   deadline_at, spec, state, dependents, labels_key, priority)
                 """, stored.tasks.enumerated()
             ) { values, item in
                 let (position, task) = item
@@ -62,12 +62,18 @@ extension PostgresRunStore {
                 try values.add(try JSONColumn.taskSpecs.encode(task.spec, row: task.id))
                 try values.add(try JSONColumn.taskStates.encode(task.state, row: task.id))
                 try values.add(try JSONColumn.encode(task.dependents))
-                try values.add(ClaimSQL.labelsKey(task.spec.labels))
+                try values.add(ClaimSQL.labelsKey(for: task.spec))
+                try values.add(task.spec.claimPriority)
             }
             tx.notify(.run(stored.id))
+            if let earlierID = stored.spec.rerunOf, var earlier = try await Self.loadRunRow(tx, runID: earlierID, forUpdate: true) {
+                earlier.recordRerun(stored.id)
+                try await Self.writeRunState(earlier, tx)
+                tx.notify(.run(earlierID))
+            }
             if stored.tasks.contains(where: { $0.status == .queued }) { tx.notify(.claims) }
             let record = RunRecord(run: stored, lockHolders: try await Self.lockHolders(tx, for: stored))
-            let events = try await Self.commitEvents(drafts, of: record, now: stored.state.createdAt, tx)
+            let events = try await Self.commitEvents(numbered, of: record, now: stored.state.createdAt, tx)
             return .created(
                 Committed(value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued }))
         }
@@ -110,6 +116,23 @@ extension PostgresRunStore {
             if let before = query.before {
                 binds.append(before)
                 conditions.append("id < $\(binds.count)")
+            }
+            if let statuses = query.statuses {
+                binds.append(statuses.map(\.rawValue))
+                conditions.append("status = ANY($\(binds.count))")
+            }
+            for (key, value) in query.sortedMetadata {
+                binds.append(key)
+                binds.append(value)
+                conditions.append("(spec::jsonb -> 'metadata' -> $\(binds.count - 1)::text) = to_jsonb($\(binds.count)::text)")
+            }
+            if let after = query.createdAfter {
+                binds.append(after.milliseconds)
+                conditions.append("created_at >= $\(binds.count)")
+            }
+            if let createdBefore = query.createdBefore {
+                binds.append(createdBefore.milliseconds)
+                conditions.append("created_at < $\(binds.count)")
             }
             binds.append(limit + 1)
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")

@@ -119,7 +119,8 @@ extension PostgresRunStore {
         let events = zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }
         try await tx.insert(
             """
-            INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner)
+            INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner,
+                                approval)
             """, events
         ) { values, event in
             let draft = event.draft
@@ -135,6 +136,7 @@ extension PostgresRunStore {
             try values.add(draft.attempt)
             try values.add(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) })
             try values.add(draft.runner)
+            try values.add(try draft.approval.map(JSONColumn.encode))
         }
         return events
     }

@@ -299,6 +299,17 @@ enum PostgresSchema {
                     PRIMARY KEY (task_id, attempt, byte_offset))
                 """,
             ]),
+        // An approve's or reject's decision (SPEC §10) kept in its event, as JSON.
+        Migration(version: 15, name: "approvals", statements: ["ALTER TABLE events ADD COLUMN approval TEXT"]),
+        // Claims take the highest priority first (SPEC §10): the claim index orders each label
+        // set by priority, then age. Rows from before are priority 0.
+        Migration(
+            version: 16, name: "priorities",
+            statements: [
+                "ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+                "DROP INDEX tasks_queued_by_labels",
+                ClaimSQL.queuedByPriorityIndex,
+            ]),
     ]
 }
 

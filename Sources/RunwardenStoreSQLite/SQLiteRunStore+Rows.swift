@@ -96,26 +96,28 @@ extension SQLiteRunStore {
         return holders
     }
 
-    /// The oldest `queued` task whose workspace is free and whose labels the runner has: the
-    /// oldest of the heads of the label sets the runner can take (`ClaimSQL`).
+    /// The first `queued` task in claim order (highest priority, then oldest) whose workspace is
+    /// free and whose labels the runner has: the first of the heads of the label sets the runner
+    /// can take (`ClaimSQL`).
+    /// The head of one label set in claim order: the first entry of the claim index for it.
+    static let labelSetHead = """
+        SELECT t.id, t.run_id, t.priority, t.queued_at, t.position FROM tasks t INDEXED BY tasks_queued_by_priority
+        WHERE t.status = 'queued' AND t.labels_key = ?
+          AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+        ORDER BY \(ClaimSQL.claimOrder) LIMIT 1
+        """
+
     static func oldestClaimable(_ db: Database, labels: Set<String>) throws -> (taskID: String, runID: String)? {
         let keys = try String.fetchAll(db.cachedStatement(sql: ClaimSQL.queuedLabelSets)).filter {
             ClaimSQL.runner(labels, canTake: $0)
         }
-        var oldest: (taskID: String, runID: String, order: (Int64, String, Int64))?
+        var oldest: (taskID: String, runID: String, order: (Int64, Int64, String, Int64))?
         for key in keys {
             guard
-                let row = try Row.fetchOne(
-                    db.cachedStatement(
-                        sql: """
-                            SELECT t.id, t.run_id, t.queued_at, t.position FROM tasks t INDEXED BY tasks_queued_by_labels
-                            WHERE t.status = 'queued' AND t.labels_key = ?
-                              AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-                            ORDER BY t.queued_at, t.run_id, t.position LIMIT 1
-                            """),
-                    arguments: [key])
+                let row = try Row.fetchOne(db.cachedStatement(sql: labelSetHead), arguments: [key])
             else { continue }
-            let order = (row["queued_at"] as Int64? ?? 0, row["run_id"] as String, row["position"] as Int64)
+            // Highest priority first, then oldest: negated, the smallest tuple wins.
+            let order = (-(row["priority"] as Int64), row["queued_at"] as Int64? ?? 0, row["run_id"] as String, row["position"] as Int64)
             if let current = oldest, current.order <= order { continue }
             oldest = (row["id"], row["run_id"], order)
         }
@@ -176,13 +178,15 @@ extension SQLiteRunStore {
             let draft = numbered.draft
             try db.executeCached(
                 sql: """
-                    INSERT INTO events (id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO events (id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner,
+                                        approval)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     draft.id, draft.runID, numbered.runSeq, draft.taskID, draft.type, draft.status, draft.previousStatus,
                     draft.timestamp.milliseconds, draft.attempt,
                     draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) }, draft.runner,
+                    try draft.approval.map(JSONColumn.encode),
                 ])
             return Event(seq: db.lastInsertedRowID, runSeq: numbered.runSeq, draft: draft)
         }
@@ -240,7 +244,8 @@ extension SQLiteRunStore {
         let draft = EventDraft(
             id: row["id"], runID: row["run_id"], taskID: row["task_id"], type: row["type"], status: row["status"],
             previousStatus: row["previous_status"], timestamp: Timestamp(milliseconds: row["timestamp"]),
-            attempt: row["attempt"], error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: row["runner"])
+            attempt: row["attempt"], error: try errorText.map { try JSONColumn.decode(RunError.self, $0) }, runner: row["runner"],
+            approval: try (row["approval"] as String?).map { try JSONColumn.decode(ApprovalDecision.self, $0) })
         return Event(seq: row["seq"], runSeq: row["run_seq"], draft: draft)
     }
 

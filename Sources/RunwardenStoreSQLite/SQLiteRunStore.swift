@@ -57,7 +57,7 @@ public final class SQLiteRunStore: RunStore {
 
     // MARK: - Create
 
-    public func createRun(_ run: Run, event: EventDraft, idempotency: IdempotencyKey?) async throws -> CreateOutcome {
+    public func createRun(_ run: Run, events drafts: [EventDraft], idempotency: IdempotencyKey?) async throws -> CreateOutcome {
         try await writing { db in
             if let idempotency,
                 let row = try Row.fetchOne(
@@ -78,16 +78,16 @@ public final class SQLiteRunStore: RunStore {
             for (position, task) in run.tasks.enumerated() {
                 try db.executeCached(
                     sql: """
-                        INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, spec, state,
-                                           dependents, labels_key)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        INSERT INTO tasks (id, run_id, position, status, workspace, runner, queued_at, heartbeat_at, deadline_at,
+                                           spec, state, dependents, labels_key, priority)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         task.id, run.id, position, task.status.rawValue, task.spec.workspace, task.state.runner,
-                        task.state.queuedAt?.milliseconds, task.state.heartbeatAt?.milliseconds,
+                        task.state.queuedAt?.milliseconds, task.state.heartbeatAt?.milliseconds, task.timeoutDeadline?.milliseconds,
                         try JSONColumn.taskSpecs.encode(task.spec, row: task.id),
                         try JSONColumn.taskStates.encode(task.state, row: task.id), try JSONColumn.encode(task.dependents),
-                        ClaimSQL.labelsKey(task.spec.labels),
+                        ClaimSQL.labelsKey(for: task.spec), task.spec.claimPriority,
                     ])
             }
             if let idempotency {
@@ -98,8 +98,12 @@ public final class SQLiteRunStore: RunStore {
                     ])
             }
             var stored = run
-            let events = try Self.append(ChangePlan.number([event], in: &stored), db)
+            let events = try Self.append(ChangePlan.number(drafts, in: &stored), db)
             try Self.writeRunState(stored, db)
+            if let earlierID = run.spec.rerunOf, var earlier = try Self.loadRunRow(db, runID: earlierID) {
+                earlier.recordRerun(run.id)
+                try Self.writeRunState(earlier, db)
+            }
             let record = RunRecord(run: stored, lockHolders: try Self.lockHolders(db, for: stored))
             try Self.enqueueDeliveries(for: events, of: record, now: run.state.createdAt, db)
             return .created(
@@ -148,6 +152,23 @@ public final class SQLiteRunStore: RunStore {
             if let before = query.before {
                 conditions.append("id < ?")
                 arguments += [before]
+            }
+            if let statuses = query.statuses {
+                conditions.append("status IN (\(statuses.map { _ in "?" }.joined(separator: ", ")))")
+                arguments += StatementArguments(statuses.map(\.rawValue))
+            }
+            for (key, value) in query.sortedMetadata {
+                // json_each names the member by its key as data, whatever characters it holds.
+                conditions.append("EXISTS (SELECT 1 FROM json_each(spec, '$.metadata') WHERE key = ? AND type = 'text' AND value = ?)")
+                arguments += [key, value]
+            }
+            if let after = query.createdAfter {
+                conditions.append("created_at >= ?")
+                arguments += [after.milliseconds]
+            }
+            if let createdBefore = query.createdBefore {
+                conditions.append("created_at < ?")
+                arguments += [createdBefore.milliseconds]
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments += [query.limit + 1]

@@ -312,6 +312,20 @@ enum SQLiteSchema {
                         PRIMARY KEY (task_id, attempt, byte_offset));
                     """)
         }
+        migrator.registerMigration("v16-approvals") { db in
+            // An approve's or reject's decision (SPEC §10) kept in its event, as JSON.
+            try db.execute(sql: "ALTER TABLE events ADD COLUMN approval TEXT")
+        }
+        migrator.registerMigration("v17-priorities") { db in
+            // Claims take the highest priority first (SPEC §10): the claim index orders each
+            // label set by priority, then age. Rows from before are priority 0.
+            try db.execute(
+                sql: """
+                    ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+                    DROP INDEX tasks_queued_by_labels;
+                    """)
+            try db.execute(sql: ClaimSQL.queuedByPriorityIndex)
+        }
         return migrator
     }
 }

@@ -114,6 +114,60 @@ struct Cancel: AsyncParsableCommand {
     }
 }
 
+/// `runwarden rerun`: a new run of a finished one, repeating what failed or the named tasks.
+struct Rerun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Re-run a finished run as a new run; prints the new run id.",
+        discussion: """
+            The selected tasks and every task that needs them run again; the others are copied as \
+            succeeded (reused_from) and run nothing. Without --task, every task that did not succeed is selected.
+            """)
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The finished run's id.") var id: String
+    @Flag(help: "Run again every task that did not succeed (the default).") var failed = false
+    @Option(name: .customLong("task"), help: "Run this task again (repeatable).") var tasks: [String] = []
+    @Option(help: "Idempotency key: asking again with the same key answers the same new run.") var idempotencyKey: String?
+
+    func validate() throws {
+        if failed, !tasks.isEmpty { throw ValidationError("give --failed or --task, not both") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let run = try await options.client().rerun(id, tasks: tasks.isEmpty ? nil : tasks, idempotencyKey: idempotencyKey)
+            print(RunDisplay.shown(run.id))
+        }
+    }
+}
+
+/// `runwarden approve` and `runwarden reject`: a person's decision on an approval task.
+struct Approve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Approve an approval task waiting for a decision; it succeeds.")
+    @OptionGroup var decision: ApprovalOptions
+
+    func run() async throws { try await decision.send(approved: true) }
+}
+
+struct Reject: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Reject an approval task waiting for a decision; it fails (rejected).")
+    @OptionGroup var decision: ApprovalOptions
+
+    func run() async throws { try await decision.send(approved: false) }
+}
+
+struct ApprovalOptions: ParsableArguments {
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "The approval task's id (task_…).") var taskID: String
+    @Option(help: "A comment kept with the decision.") var comment: String?
+
+    func send(approved: Bool) async throws {
+        try await reportingErrors {
+            let task = try await options.client().decideApproval(taskID, approved: approved, comment: comment)
+            print("\(RunDisplay.shown(task.id)) \(RunDisplay.shown(task.status.rawValue))")
+        }
+    }
+}
+
 struct Runs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List runs, newest first.")
     @OptionGroup var options: ClientOptions

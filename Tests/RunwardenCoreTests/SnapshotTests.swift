@@ -5,12 +5,12 @@ import RunwardenCore
 @Suite("Snapshot rendering")
 struct SnapshotTests {
     static let runKeys = [
-        "id", "workflow", "status", "version", "run_attempt", "created_at", "updated_at", "started_at", "finished_at", "duration_ms",
+        "id", "workflow", "status", "version", "run_attempt", "rerun_of", "reruns", "created_at", "updated_at", "started_at", "finished_at", "duration_ms",
         "error", "progress", "tasks", "output_ref", "metadata", "links",
     ]
     static let taskKeys = [
         "id", "name", "status", "attempt", "runner", "workspace", "started_at", "finished_at", "exit_code", "error",
-        "heartbeat_at", "blocked_by", "progress", "output_ref",
+        "heartbeat_at", "blocked_by", "progress", "output_ref", "reused_from",
     ]
     static let progressKeys = [
         "total", "pending", "queued", "dispatched", "running", "canceling", "succeeded", "failed", "canceled",

@@ -215,3 +215,29 @@ struct ValidationTests {
         #expect(definition.run.timeoutSeconds == 60)
     }
 }
+
+@Suite("Priority validation")
+struct PriorityValidationTests {
+    @Test func aTaskInheritsItsRunsPriorityUnlessItHasItsOwn() throws {
+        let body = json(#"{"workflow":"w","priority":7,"tasks":[{"name":"a","command":"x"},{"name":"b","command":"x","priority":-3}]}"#)
+        let definition = try RunDefinition.parse(body).get()
+        #expect(definition.run.priority == 7)
+        #expect(definition.tasks.map(\.priority) == [7, -3])
+        #expect(try RunDefinition.parse(json(#"{"workflow":"w","tasks":[{"name":"a","command":"x"}]}"#)).get().tasks[0].priority == 0)
+    }
+
+    @Test(arguments: [
+        (#"{"workflow":"w","priority":101,"tasks":[{"name":"a","command":"x"}]}"#, "priority"),
+        (#"{"workflow":"w","priority":-101,"tasks":[{"name":"a","command":"x"}]}"#, "priority"),
+        (#"{"workflow":"w","tasks":[{"name":"a","command":"x","priority":1000000000000}]}"#, "tasks[0].priority"),
+        (#"{"workflow":"w","tasks":[{"name":"a","command":"x","priority":"high"}]}"#, "tasks[0].priority"),
+        (#"{"workflow":"w","tasks":[{"name":"a","command":"x","priority":1.5}]}"#, "tasks[0].priority"),
+    ])
+    func aPriorityOutOfRangeIs422(body: String, field: String) {
+        guard case .failure(let failure) = RunDefinition.parse(json(body)) else {
+            Issue.record("accepted: \(body)")
+            return
+        }
+        #expect(failure.errors.map(\.field) == [field])
+    }
+}

@@ -179,6 +179,57 @@ struct BrowserSetup: Sendable {
     func remove() { scratch.remove() }
 }
 
+extension DashboardBrowserTests {
+    /// Opens the run page and has the probe click `click` once it is there; the page must then
+    /// show `expect` in `#run-status` without a reload.
+    func clickOnRunPage(
+        _ runBody: String, click: String, expect: String, name: String, prepare: @escaping @Sendable (any TestClientProtocol, String) async throws -> Void = { _, _ in }
+    ) async throws -> (result: JSONValue, runID: String, runs: JSONValue) {
+        let browser = try await BrowserSetup(screenshot: "dashboard-\(name).png")
+        defer { browser.remove() }
+        return try await withApp(setup: .live) { client in
+            let runID = try await client.createRun(runBody)["id"]?.asString ?? ""
+            try await prepare(client, runID)
+            let port = try #require(client.port)
+            let probe = try browser.probe(url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)", expect: expect, click: click)
+            defer { probe.stop() }
+            let result = try await probe.result(within: .seconds(60))
+            return (result, runID, try await client.getJSON("/v1/runs"))
+        }
+    }
+
+    @Test("The run page's Approve button approves a waiting approval task and the run finishes live")
+    func approveButton() async throws {
+        let body = runBody(tasks: #"[{"name":"gate","approval":{}}]"#)
+        let (result, runID, runs) = try await clickOnRunPage(body, click: "[data-approve]", expect: "succeeded", name: "approve")
+
+        #expect(result["clicked"] == .bool(true), "\(result)")
+        #expect(result["initial"]?.asString == "queued", "\(result)")
+        #expect(result["final"]?.asString == "succeeded", "\(result)")
+        #expect(result["reloaded"] == .bool(false))
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "\(result)")
+        #expect(runs["items"]?.asArray?.first?["id"]?.asString == runID)
+    }
+
+    @Test("The run page's Re-run failed button starts a linked re-run and shows it")
+    func rerunButton() async throws {
+        let (result, runID, runs) = try await clickOnRunPage(
+            oneTaskRun, click: "#run-rerun", expect: "queued", name: "rerun",
+            prepare: { client, _ in
+                let taskID = try await client.claimTaskID()
+                try await client.reportOK(taskID, reportBody("failed", #""exit_code":1"#))
+            })
+        let newest = runs["items"]?.asArray?.first
+
+        #expect(result["clicked"] == .bool(true), "\(result)")
+        #expect(result["initial"]?.asString == "failed", "\(result)")
+        #expect(result["final"]?.asString == "queued", "\(result)")
+        #expect(newest?["rerun_of"]?.asString == runID)
+        #expect(runs["items"]?.asArray?.count == 2)
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "\(result)")
+    }
+}
+
 /// Debian's Chromium, which `.ci/run` installs (tests never install system packages).
 enum Chromium {
     static let candidates = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]

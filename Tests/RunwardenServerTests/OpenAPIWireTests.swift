@@ -32,6 +32,7 @@ struct OpenAPIWireTests {
         ("TaskError", Shape("TaskError", TaskError.CodingKeys.self)),
         ("RunError", Shape("RunError", RunError.CodingKeys.self)),
         ("BlockedBy", Shape("BlockedBy", BlockedBy.CodingKeys.self)),
+        ("Approval", Shape("ApprovalWire", ApprovalWire.CodingKeys.self)),
         ("Event", Shape("RunEvent", RunEvent.CodingKeys.self)),
         ("EventPage", Shape("EventPage", EventPage.CodingKeys.self)),
         ("ClaimedTask", Shape("ClaimedTask", ClaimedTask.CodingKeys.self)),
@@ -52,6 +53,7 @@ struct OpenAPIWireTests {
         ("DeliveryAttempt", Shape("DeliveryAttemptItem", DeliveryAttemptItem.CodingKeys.self)),
         ("DeliveryList", Shape("Page", Page<DeliveryItem>.CodingKeys.self)),
         ("RecoverResult", Shape("RecoverResult", RecoverResult.CodingKeys.self)),
+        ("BulkCancelAnswer", Shape("BulkCancelAnswer", BulkCancelAnswer.CodingKeys.self)),
         ("Lock", Shape("LockItem", LockItem.CodingKeys.self)),
         ("LockList", Shape("Page", Page<LockItem>.CodingKeys.self)),
         ("TaskList", Shape("Page", Page<TaskSnapshot>.CodingKeys.self)),
@@ -65,6 +67,7 @@ struct OpenAPIWireTests {
     /// frame is not JSON: these schemas have no wire type.
     static let notWireTypes: Set<String> = [
         "CreateRun", "CreateTask", "ClaimRequest", "HeartbeatRequest", "CreateWebhook", "RecoverRequest", "CreateRunnerToken",
+        "RerunRequest", "ApprovalRequest", "BulkCancel",
         "ServerSentEvent", "LogServerSentEvent",
     ]
 

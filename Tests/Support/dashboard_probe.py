@@ -5,7 +5,7 @@ page (never reloading it) until `#run-status` (or `--selector`) shows the expect
 out. Writes READY_FILE as soon as the page shows a first status, and again with each new
 status it shows, so the test can move the run along while the page watches (and wait for the
 page to show a state rather than sleep). Saves a screenshot, then prints one JSON object:
-{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "log", "exceptions"}.
+{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "log", "exceptions", "clicked"}.
 With --click, clicks that element once it exists (a task row: the log pane opens); with
 --press-enter, focuses it and presses Enter instead.
 """
@@ -139,11 +139,13 @@ def main():
         page.call("Page.navigate", url=args.url)
 
         seen, initial, state = [], None, {}
+
+        clicked = False
         first_marker = None
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
             if args.click and page.evaluate(CLICK.replace("SELECTOR", json.dumps(args.click))):
-                args.click = None
+                args.click, clicked = None, True
             if args.press_enter and page.evaluate(PRESS_ENTER.replace("SELECTOR", json.dumps(args.press_enter))):
                 args.press_enter = None
             value = page.evaluate(probe)
@@ -173,7 +175,7 @@ def main():
             "runner_tasks": state.get("runnerTasks"), "runner_links": state.get("runnerLinks"),
             "log": {"text": state.get("log"), "red": state.get("logRed"), "notes": state.get("logNotes"),
                     "images": state.get("images"), "injected": state.get("injected")},
-            "exceptions": page.exceptions, "policy_violations": page.violations,
+            "exceptions": page.exceptions, "policy_violations": page.violations, "clicked": clicked,
         }))
     finally:
         chromium.kill()

@@ -19,6 +19,10 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
     case taskNotClaimed = "task_not_claimed"
     case taskNotClaimable = "task_not_claimable"
     case runTerminal = "run_terminal"
+    /// A re-run asked of a run that has not finished (SPEC §10).
+    case runNotTerminal = "run_not_terminal"
+    /// An approve or reject of a task that is not an approval task waiting for one (SPEC §10).
+    case taskNotAwaitingApproval = "task_not_awaiting_approval"
     case webhookInactive = "webhook_inactive"
     case payloadTooLarge = "payload_too_large"
     case validationFailed = "validation_failed"
@@ -44,7 +48,7 @@ public enum ErrorCode: String, Sendable, CaseIterable, Codable {
         case .forbidden, .forbiddenOrigin: 403
         case .runNotFound, .taskNotFound, .webhookNotFound, .deliveryNotFound, .runnerNotFound, .runnerTokenNotFound, .lockNotFound, .routeNotFound: 404
         case .methodNotAllowed: 405
-        case .taskNotClaimed, .taskNotClaimable, .runTerminal, .webhookInactive, .logOffsetMismatch: 409
+        case .taskNotClaimed, .taskNotClaimable, .runTerminal, .runNotTerminal, .taskNotAwaitingApproval, .webhookInactive, .logOffsetMismatch: 409
         case .eventsExpired, .cursorExpired, .logsExpired: 410
         case .payloadTooLarge: 413
         case .validationFailed, .idempotencyKeyReused: 422
@@ -123,6 +127,7 @@ extension TransitionError: APIErrorConvertible {
         case .taskNotClaimed(let reason): RunwardenError(.taskNotClaimed, reason)
         case .runTerminal(let status): RunwardenError(.runTerminal, "the run already ended \(status.rawValue)")
         case .notClaimable: RunwardenError(.taskNotClaimable, "the task cannot be claimed")
+        case .notAwaitingApproval(let reason): RunwardenError(.taskNotAwaitingApproval, reason)
         }
     }
 }

@@ -18,6 +18,8 @@ public struct RunEvent: Codable, Sendable, Equatable {
     public var error: RunError?
     /// The runner a `runner.*` event is about; left out of a run's events.
     public var runner: String?
+    /// An approve's or reject's decision (SPEC §10); left out of every other event.
+    public var approval: ApprovalWire?
 
     /// The run's status a `run.*` event reports; nil for task and runner events.
     public var runStatus: RunStatus? { runID != nil && taskID == nil ? RunStatus(rawValue: status) : nil }
@@ -36,6 +38,7 @@ public struct RunEvent: Codable, Sendable, Equatable {
         attempt = draft.attempt
         error = draft.error
         runner = draft.runner
+        approval = draft.approval.map(ApprovalWire.init)
     }
 
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
@@ -45,9 +48,9 @@ public struct RunEvent: Codable, Sendable, Equatable {
         case taskID = "task_id"
         case type, status
         case previousStatus = "previous_status"
-        case timestamp, attempt, error, runner
+        case timestamp, attempt, error, runner, approval
 
-        public static let omittedWhenNil: Set<String> = ["runner"]
+        public static let omittedWhenNil: Set<String> = ["runner", "approval"]
     }
 }
 

@@ -8,6 +8,11 @@ public struct RunSnapshot: Codable, Sendable, Equatable {
     public var version: Int
     /// 1 for a first run; a re-run counts on from the run it repeats (SPEC §10).
     public var runAttempt: Int
+    /// The run this one re-runs; null for a first run.
+    public var rerunOf: String?
+    /// The runs that re-run this one, oldest first. Always written (`[]` when none); optional
+    /// so that a client still reads a server from before re-runs.
+    public var reruns: [String]?
     public var createdAt: String
     public var updatedAt: String
     public var startedAt: String?
@@ -30,6 +35,8 @@ public struct RunSnapshot: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case id, workflow, status, version
         case runAttempt = "run_attempt"
+        case rerunOf = "rerun_of"
+        case reruns
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case startedAt = "started_at"
@@ -121,6 +128,10 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
     public var blockedBy: BlockedBy?
     public var progress: TaskProgress?
     public var outputRef: String?
+    /// The task of an earlier run whose result a re-run copied instead of running it again.
+    public var reusedFrom: String?
+    /// Only on an approval task: the decision, all null while it waits (SPEC §10).
+    public var approval: ApprovalWire?
 
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case id
@@ -134,8 +145,10 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
         case blockedBy = "blocked_by"
         case progress
         case outputRef = "output_ref"
+        case reusedFrom = "reused_from"
+        case approval
 
-        public static let omittedWhenNil: Set<String> = ["run_id"]
+        public static let omittedWhenNil: Set<String> = ["run_id", "approval"]
     }
 }
 
@@ -144,17 +157,22 @@ public struct BlockedBy: Codable, Sendable, Equatable {
     public var needs: [String]?
     public var workspace: String?
     public var heldBy: String?
+    /// An approval task waiting for a person's decision (SPEC §10).
+    public var approval: Bool?
 
     public static func needs(_ names: [String]) -> BlockedBy { BlockedBy(needs: names) }
     public static func workspace(_ name: String, heldBy holder: String) -> BlockedBy {
         BlockedBy(workspace: name, heldBy: holder)
     }
 
+    public static let awaitingApproval = BlockedBy(approval: true)
+
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case needs, workspace
         case heldBy = "held_by"
+        case approval
 
-        public static let omittedWhenNil: Set<String> = ["needs", "workspace", "held_by"]
+        public static let omittedWhenNil: Set<String> = ["needs", "workspace", "held_by", "approval"]
     }
 }
 
@@ -171,5 +189,28 @@ public struct RunList: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable {
         case items
         case nextCursor = "next_cursor"
+    }
+}
+
+/// An approval task's decision as tasks and events show it: who approved or rejected it (the
+/// token kind), their comment and when. All null while the task waits.
+public struct ApprovalWire: Codable, Sendable, Equatable {
+    public var approvedBy: String?
+    public var rejectedBy: String?
+    public var comment: String?
+    public var decidedAt: String?
+
+    public init(_ decision: ApprovalDecision?) {
+        approvedBy = decision.flatMap { $0.approved ? $0.by : nil }
+        rejectedBy = decision.flatMap { $0.approved ? nil : $0.by }
+        comment = decision?.comment
+        decidedAt = decision?.at.iso8601
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case approvedBy = "approved_by"
+        case rejectedBy = "rejected_by"
+        case comment
+        case decidedAt = "decided_at"
     }
 }
