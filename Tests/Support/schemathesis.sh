@@ -56,7 +56,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ "$(installed_version)" != "$SCHEMATHESIS_VERSION" ]; then
   echo "installing schemathesis $SCHEMATHESIS_VERSION"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  # Once more without pip's cache when it fails: a download cut or garbled on the way fails
+  # pip's hash check (seen once in CI), and a second fetch is whole.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" \
+    || "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 echo "schemathesis $(installed_version) in $VENV"
 
