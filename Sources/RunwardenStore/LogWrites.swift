@@ -3,8 +3,9 @@ import RunwardenCore
 
 /// The writes of one append, worked out alike for every backend: the new bytes split at the
 /// cap's head limit (the head is kept for good, the rest is the tail), and the bookkeeping of
-/// what trimming the tail drops. A backend stores the `pieces`, then deletes or shortens its
-/// oldest tail chunk while there is an `excess`, reporting each with `dropped`.
+/// what trimming the tail drops. A backend gets it from `plan`, stores the `pieces`, deletes or
+/// shortens its oldest tail chunk while there is an `excess` (reporting each with `dropped`),
+/// and saves `log` when `changesLog`.
 public struct LogWrites: Sendable {
     public private(set) var log: TaskLog
     public private(set) var stored = 0
@@ -12,22 +13,51 @@ public struct LogWrites: Sendable {
     let chunk: LogChunk
     let cap: LogCap
 
-    public init(chunk: LogChunk, log: TaskLog, cap: LogCap) {
+    /// The new bytes to insert, at their offsets: a head piece and a tail piece, at most.
+    public private(set) var pieces: [(start: Int64, bytes: ArraySlice<UInt8>)] = []
+    /// Whether the log's row changes (new bytes, or a chunk sent again that makes it final).
+    public private(set) var changesLog = false
+
+    init(chunk: LogChunk, log: TaskLog, cap: LogCap) {
         self.chunk = chunk
         self.log = log
         self.cap = cap
     }
 
+    /// What appending `chunk` to the attempt's log (`existing`, nil when nothing arrived yet)
+    /// does, by the rules of `LogAppend`; throws what a refused chunk answers. Both backends
+    /// run only its statements.
+    public static func plan(_ chunk: LogChunk, task: RunTask, existing: TaskLog?, cap: LogCap, now: Timestamp) throws -> LogWrites {
+        try LogAppend.check(task: task, attempt: chunk.attempt, runner: chunk.runner, log: existing)
+        if existing?.expiredAt != nil { throw LogAppend.expired(taskID: task.id, attempt: chunk.attempt) }
+        let log = existing ?? TaskLog(taskID: task.id, attempt: chunk.attempt, runID: task.runID, runner: chunk.runner, updatedAt: now)
+        var writes = LogWrites(chunk: chunk, log: log, cap: cap)
+        switch LogAppend.plan(offset: chunk.offset, count: chunk.bytes.count, log: log) {
+        case .mismatch(let expected):
+            throw LogAppend.mismatch(expected: expected, chunkOffset: chunk.offset, final: log.final)
+        case .acknowledged:
+            writes.changesLog = writes.marksFinal()
+        case .append(let skipping):
+            writes.pieces = writes.pieces(skipping: skipping)
+            writes.changesLog = true
+        }
+        if writes.changesLog { writes.log.updatedAt = now }
+        return writes
+    }
+
+    /// What the append did, once the backend ran it.
+    public var appended: LogAppended { LogAppended(log: log, stored: stored, dropped: droppedNow) }
+
     /// A chunk stored already (or empty) that says the output is complete: marks the log final.
     /// False when there is nothing to write.
-    public mutating func marksFinal() -> Bool {
+    private mutating func marksFinal() -> Bool {
         guard chunk.final, !log.final, chunk.offset &+ Int64(chunk.bytes.count) == log.received else { return false }
         log.final = true
         return true
     }
 
     /// Where the chunk's bytes from `skipping` on go: a head piece and a tail piece, at most.
-    public mutating func pieces(skipping: Int) -> [(start: Int64, bytes: ArraySlice<UInt8>)] {
+    private mutating func pieces(skipping: Int) -> [(start: Int64, bytes: ArraySlice<UInt8>)] {
         var bytes = chunk.bytes[skipping...]
         var position = log.received
         var pieces: [(start: Int64, bytes: ArraySlice<UInt8>)] = []

@@ -16,28 +16,19 @@ extension PostgresRunStore {
                 VALUES (\(task.id), \(chunk.attempt), \(task.runID), \(chunk.runner), 0, 0, 0, false, \(now.milliseconds))
                 ON CONFLICT (task_id, attempt) DO NOTHING
                 """)
+            // The row just made (or found) is locked: a chunk sent twice at once is stored once.
             let existing = try await Self.loadLog(tx, taskID: task.id, attempt: chunk.attempt, forUpdate: true)
-            try LogAppend.check(task: task, attempt: chunk.attempt, runner: chunk.runner, log: existing)
-            guard var log = existing else { return nil }
-            if log.expiredAt != nil { throw LogAppend.expired(taskID: task.id, attempt: chunk.attempt) }
-            var writes = LogWrites(chunk: chunk, log: log, cap: cap)
-            switch LogAppend.plan(offset: chunk.offset, count: chunk.bytes.count, log: log) {
-            case .mismatch(let expected):
-                throw LogAppend.mismatch(expected: expected, chunkOffset: chunk.offset, final: log.final)
-            case .acknowledged:
-                guard writes.marksFinal() else { return LogAppended(log: log, stored: 0, dropped: 0) }
-            case .append(let skipping):
-                for piece in writes.pieces(skipping: skipping) {
-                    try await tx.execute(
-                        """
-                        INSERT INTO log_chunks (task_id, attempt, byte_offset, data)
-                        VALUES (\(log.taskID), \(log.attempt), \(piece.start), \(ByteBuffer(bytes: piece.bytes)))
-                        """)
-                }
-                try await Self.trim(&writes, log: log, cap: cap, tx)
+            var writes = try LogWrites.plan(chunk, task: task, existing: existing, cap: cap, now: now)
+            guard writes.changesLog else { return writes.appended }
+            for piece in writes.pieces {
+                try await tx.execute(
+                    """
+                    INSERT INTO log_chunks (task_id, attempt, byte_offset, data)
+                    VALUES (\(task.id), \(chunk.attempt), \(piece.start), \(ByteBuffer(bytes: piece.bytes)))
+                    """)
             }
-            log = writes.log
-            log.updatedAt = now
+            try await Self.trim(&writes, cap: cap, tx)
+            let log = writes.log
             try await tx.execute(
                 """
                 UPDATE task_logs SET received = \(log.received), tail_stored = \(log.tailStored),
@@ -45,12 +36,13 @@ extension PostgresRunStore {
                 WHERE task_id = \(log.taskID) AND attempt = \(log.attempt)
                 """)
             tx.notify(.log(taskID: log.taskID))
-            return LogAppended(log: log, stored: writes.stored, dropped: writes.droppedNow)
+            return writes.appended
         }
     }
 
     /// Deletes or shortens the oldest tail chunks while the log is over its cap.
-    private static func trim(_ writes: inout LogWrites, log: TaskLog, cap: LogCap, _ tx: PostgresTransaction) async throws {
+    private static func trim(_ writes: inout LogWrites, cap: LogCap, _ tx: PostgresTransaction) async throws {
+        let log = writes.log
         while let excess = writes.excess {
             guard
                 let oldest = try await tx.rows(

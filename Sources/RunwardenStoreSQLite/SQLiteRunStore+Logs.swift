@@ -54,52 +54,43 @@ extension SQLiteRunStore {
 
     static func appendLog(_ db: Database, _ chunk: LogChunk, cap: LogCap, now: Timestamp) throws -> LogAppended? {
         guard let task = try loadTask(db, id: chunk.taskID) else { return nil }
-        let existing = try loadLog(db, taskID: chunk.taskID, attempt: chunk.attempt)
-        try LogAppend.check(task: task, attempt: chunk.attempt, runner: chunk.runner, log: existing)
-        if existing?.expiredAt != nil { throw LogAppend.expired(taskID: chunk.taskID, attempt: chunk.attempt) }
-        var log = existing ?? TaskLog(taskID: task.id, attempt: chunk.attempt, runID: task.runID, runner: chunk.runner, updatedAt: now)
-        var writes = LogWrites(chunk: chunk, log: log, cap: cap)
-        switch LogAppend.plan(offset: chunk.offset, count: chunk.bytes.count, log: log) {
-        case .mismatch(let expected):
-            throw LogAppend.mismatch(expected: expected, chunkOffset: chunk.offset, final: log.final)
-        case .acknowledged:
-            guard writes.marksFinal() else { return LogAppended(log: log, stored: 0, dropped: 0) }
-        case .append(let skipping):
-            for piece in writes.pieces(skipping: skipping) {
-                try db.executeCached(
-                    sql: "INSERT INTO log_chunks (task_id, attempt, byte_offset, data) VALUES (?, ?, ?, ?)",
-                    arguments: [log.taskID, log.attempt, piece.start, Data(piece.bytes)])
-            }
-            while let excess = writes.excess {
-                guard
-                    let oldest = try Row.fetchOne(
-                        db.cachedStatement(
-                            sql: """
-                                SELECT byte_offset, length(data) AS size FROM log_chunks
-                                WHERE task_id = ? AND attempt = ? AND byte_offset >= ? ORDER BY byte_offset LIMIT 1
-                                """),
-                        arguments: [log.taskID, log.attempt, cap.headLimit])
-                else { break }
-                let start: Int64 = oldest["byte_offset"]
-                let size: Int64 = oldest["size"]
-                if size <= excess {
-                    try db.executeCached(
-                        sql: "DELETE FROM log_chunks WHERE task_id = ? AND attempt = ? AND byte_offset = ?",
-                        arguments: [log.taskID, log.attempt, start])
-                    writes.dropped(size)
-                } else {
-                    try db.executeCached(
+        var writes = try LogWrites.plan(
+            chunk, task: task, existing: try loadLog(db, taskID: chunk.taskID, attempt: chunk.attempt), cap: cap, now: now)
+        guard writes.changesLog else { return writes.appended }
+        let log = writes.log
+        for piece in writes.pieces {
+            try db.executeCached(
+                sql: "INSERT INTO log_chunks (task_id, attempt, byte_offset, data) VALUES (?, ?, ?, ?)",
+                arguments: [log.taskID, log.attempt, piece.start, Data(piece.bytes)])
+        }
+        while let excess = writes.excess {
+            guard
+                let oldest = try Row.fetchOne(
+                    db.cachedStatement(
                         sql: """
-                            UPDATE log_chunks SET data = substr(data, ? + 1), byte_offset = byte_offset + ?
-                            WHERE task_id = ? AND attempt = ? AND byte_offset = ?
-                            """,
-                        arguments: [excess, excess, log.taskID, log.attempt, start])
-                    writes.dropped(excess)
-                }
+                            SELECT byte_offset, length(data) AS size FROM log_chunks
+                            WHERE task_id = ? AND attempt = ? AND byte_offset >= ? ORDER BY byte_offset LIMIT 1
+                            """),
+                    arguments: [log.taskID, log.attempt, cap.headLimit])
+            else { break }
+            let start: Int64 = oldest["byte_offset"]
+            let size: Int64 = oldest["size"]
+            if size <= excess {
+                try db.executeCached(
+                    sql: "DELETE FROM log_chunks WHERE task_id = ? AND attempt = ? AND byte_offset = ?",
+                    arguments: [log.taskID, log.attempt, start])
+                writes.dropped(size)
+            } else {
+                try db.executeCached(
+                    sql: """
+                        UPDATE log_chunks SET data = substr(data, ? + 1), byte_offset = byte_offset + ?
+                        WHERE task_id = ? AND attempt = ? AND byte_offset = ?
+                        """,
+                    arguments: [excess, excess, log.taskID, log.attempt, start])
+                writes.dropped(excess)
             }
         }
-        log = writes.log
-        log.updatedAt = now
+        let saved = writes.log
         try db.executeCached(
             sql: """
                 INSERT INTO task_logs (task_id, attempt, run_id, runner, received, tail_stored, truncated, final, updated_at)
@@ -109,10 +100,10 @@ extension SQLiteRunStore {
                     updated_at = excluded.updated_at
                 """,
             arguments: [
-                log.taskID, log.attempt, log.runID, log.runner, log.received, log.tailStored, log.truncated, log.final,
-                log.updatedAt.milliseconds,
+                saved.taskID, saved.attempt, saved.runID, saved.runner, saved.received, saved.tailStored, saved.truncated,
+                saved.final, saved.updatedAt.milliseconds,
             ])
-        return LogAppended(log: log, stored: writes.stored, dropped: writes.droppedNow)
+        return writes.appended
     }
 
     static func loadTask(_ db: Database, id: String) throws -> RunTask? {
