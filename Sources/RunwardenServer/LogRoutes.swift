@@ -98,15 +98,8 @@ struct LogRoutes {
     /// attempt's last byte.
     @Sendable func stream(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let taskID = try context.parameters.require("id")
-        var offset = Int64(try request.integerQuery("offset", minimum: 0) ?? 0)
-        if let header = request.headers[.lastEventID] {
-            guard let resume = Int64(header.trimmingCharacters(in: .whitespaces)), resume >= 0 else {
-                throw RunwardenError(
-                    .validationFailed, "Last-Event-ID must be a log offset",
-                    details: [FieldError("Last-Event-ID", "must be a non-negative integer")])
-            }
-            offset = resume
-        }
+        let offset = try StreamRoutes.lastEventID(request, naming: "a log offset")
+            ?? Int64(try request.integerQuery("offset", minimum: 0) ?? 0)
         // The attempt is fixed when the stream starts, so a retry does not splice two outputs.
         let first = try await service.log(
             taskID: taskID, attempt: try request.integerQuery("attempt", minimum: 1), offset: offset, limit: 0, wait: .zero)

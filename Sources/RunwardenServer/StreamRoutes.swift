@@ -36,14 +36,18 @@ struct StreamRoutes {
 
     /// `Last-Event-ID`, else `?after=`, else the beginning (a run's stream) or now (all runs).
     static func resumePoint(_ request: Request) throws -> Int64? {
-        if let header = request.headers[.lastEventID] {
-            guard let seq = Int64(header.trimmingCharacters(in: .whitespaces)), seq >= 0 else {
-                throw RunwardenError(.validationFailed, "Last-Event-ID must be an event seq",
-                               details: [FieldError("Last-Event-ID", "must be a non-negative integer")])
-            }
-            return seq
+        try lastEventID(request, naming: "an event seq") ?? request.integerQuery("after", minimum: 0).map(Int64.init)
+    }
+
+    /// `Last-Event-ID` as a non-negative number (`what` it names, for the error), nil when absent.
+    static func lastEventID(_ request: Request, naming what: String) throws -> Int64? {
+        guard let header = request.headers[.lastEventID] else { return nil }
+        guard let value = Int64(header.trimmingCharacters(in: .whitespaces)), value >= 0 else {
+            throw RunwardenError(
+                .validationFailed, "Last-Event-ID must be \(what)",
+                details: [FieldError("Last-Event-ID", "must be a non-negative integer")])
         }
-        return try request.integerQuery("after", minimum: 0).map(Int64.init)
+        return value
     }
 
     private func stream(runID: String?, after: Int64?) -> Response {
