@@ -289,6 +289,21 @@ actor HeardTopics {
         return true
     }
 
+    @Test("a database a newer runwarden migrated is refused at start with a message that says so")
+    func newerSchemaIsRefused() async throws {
+        let url = try await PostgresTestCluster.database()
+        let store = try await openPostgresStore(url: url, maxConnections: 2)
+        try await store.transaction(.write) { tx in
+            try await tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'from-the-future', 0)")
+        }
+        do {
+            try await store.migrate()
+            Issue.record("a database with an unknown migration was migrated")
+        } catch let StoreError.unavailable(message) {
+            #expect(message.contains("newer runwarden") && message.contains("9999"), "\(message)")
+        }
+    }
+
     @Test("an idempotency row written before the digest migration is rewritten to the SHA-256 the store computes")
     func idempotencyBodiesBecomeDigests() async throws {
         let url = try await PostgresTestCluster.database()
