@@ -12,16 +12,7 @@ extension PostgresRunStore {
         _ change: RunChange, original: Run, value: Value, _ tx: PostgresTransaction
     ) async throws -> Committed<Value> {
         let plan = ChangePlan(change, original: original)
-        for task in plan.tasks {
-            try await tx.execute(
-                """
-                UPDATE tasks SET status = \(task.status.rawValue), runner = \(task.state.runner),
-                    queued_at = \(task.state.queuedAt?.milliseconds), heartbeat_at = \(task.state.heartbeatAt?.milliseconds),
-                    deadline_at = \(task.timeoutDeadline?.milliseconds), claim_id = \(task.pendingClaimID),
-                    state = \(try JSONColumn.taskStates.encode(task.state, row: task.id))
-                WHERE id = \(task.id)
-                """)
-        }
+        try await writeRows(tasks: plan.tasks, run: plan.writesRun ? plan.run : nil, tx)
         for lock in plan.locksTaken {
             // The primary key on `workspace` refuses a second holder (23505): a claim racing
             // another for the same workspace rolls back and looks again.
@@ -35,7 +26,6 @@ extension PostgresRunStore {
             try await tx.execute("DELETE FROM locks WHERE workspace = \(lock.workspace) AND task_id = \(lock.taskID)")
         }
         if plan.freesWork { tx.notify(.claims) }
-        if plan.writesRun { try await writeRunState(plan.run, tx) }
         if plan.writesRun || !plan.tasks.isEmpty || !plan.events.isEmpty { tx.notify(.run(plan.run.id)) }
         let record = RunRecord(run: plan.run, lockHolders: try await lockHolders(tx, for: plan.run))
         let events = try await commitEvents(plan.events, of: record, now: change.now, tx)
@@ -43,13 +33,60 @@ extension PostgresRunStore {
     }
 
     static func writeRunState(_ run: Run, _ tx: PostgresTransaction) async throws {
-        try await tx.execute(
-            """
-            UPDATE runs SET status = \(run.status.rawValue), version = \(run.state.version),
-                deadline_at = \(run.timeoutDeadline?.milliseconds), finished_at = \(run.state.finishedAt?.milliseconds),
-                state = \(try JSONColumn.runStates.encode(run.state, row: run.id))
-            WHERE id = \(run.id)
-            """)
+        try await writeRows(tasks: [], run: run, tx)
+    }
+
+    /// The most task rows one statement updates: 8 values each, well below PostgreSQL's 65,535
+    /// bind parameters.
+    static let tasksPerStatement = 500
+
+    /// Updates the changed task rows and the run's row (when given) in as few statements as
+    /// there are batches of `tasksPerStatement` — one for a usual change — rather than one per
+    /// row: each `UPDATE` is a common table expression of one statement, so a change pays one
+    /// round trip, not one per row.
+    static func writeRows(tasks: [RunTask], run: Run?, _ tx: PostgresTransaction) async throws {
+        var batches = stride(from: 0, to: tasks.count, by: tasksPerStatement).map {
+            Array(tasks[$0..<min($0 + tasksPerStatement, tasks.count)])
+        }
+        if batches.isEmpty { batches = [[]] }
+        for (index, batch) in batches.enumerated() {
+            var binds = PostgresBindings()
+            var parts: [String] = []
+            func placeholder(_ value: some PostgresEncodable) throws -> String {
+                try binds.append(value)
+                return "$\(binds.count)"
+            }
+            func placeholder(_ value: (some PostgresEncodable)?) throws -> String {
+                guard let value else { return "NULL" }
+                return try placeholder(value)
+            }
+            for task in batch {
+                let columns = try [
+                    "status = " + placeholder(task.status.rawValue), "runner = " + placeholder(task.state.runner),
+                    "queued_at = " + placeholder(task.state.queuedAt?.milliseconds),
+                    "heartbeat_at = " + placeholder(task.state.heartbeatAt?.milliseconds),
+                    "deadline_at = " + placeholder(task.timeoutDeadline?.milliseconds), "claim_id = " + placeholder(task.pendingClaimID),
+                    "state = " + placeholder(try JSONColumn.taskStates.encode(task.state, row: task.id)),
+                ]
+                parts.append("UPDATE tasks SET \(columns.joined(separator: ", ")) WHERE id = \(try placeholder(task.id))")
+            }
+            // The run's row goes with the last batch: the statement that ends the change.
+            if index == batches.count - 1, let run {
+                let columns = try [
+                    "status = " + placeholder(run.status.rawValue), "version = " + placeholder(run.state.version),
+                    "deadline_at = " + placeholder(run.timeoutDeadline?.milliseconds),
+                    "finished_at = " + placeholder(run.state.finishedAt?.milliseconds),
+                    "state = " + placeholder(try JSONColumn.runStates.encode(run.state, row: run.id)),
+                ]
+                parts.append("UPDATE runs SET \(columns.joined(separator: ", ")) WHERE id = \(try placeholder(run.id))")
+            }
+            guard let last = parts.popLast() else { continue }
+            // Every data-modifying CTE runs once, referenced or not; the last update is the statement.
+            let ctes = parts.enumerated().map { "w\($0.offset) AS (\($0.element))" }
+            let sql = ctes.isEmpty ? last : "WITH " + ctes.joined(separator: ", ") + " " + last
+            // Built from constant text and `$n` placeholders only; every value is bound.
+            try await tx.execute(PostgresQuery(unsafeSQL: sql, binds: binds))
+        }
     }
 
     /// Appends the numbered events and their outbox rows (`Outbox.rows`).

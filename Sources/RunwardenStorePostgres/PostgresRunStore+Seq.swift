@@ -29,13 +29,19 @@ extension PostgresRunStore {
 
     /// Draws `count` numbers, fenced as the type's comment says; ascending.
     static func drawSeqs(_ count: Int, _ tx: PostgresTransaction) async throws -> [Int64] {
-        try await tx.execute(
+        // One statement, the lock first: the LATERAL subquery names the fence's column, so it
+        // runs only for the fence's row, after the lock was taken — never a number drawn before.
+        // (`OFFSET 0` keeps the planner from flattening either subquery into one join it could
+        // order either way.)
+        try await tx.rows(
             """
-            SELECT pg_advisory_xact_lock_shared((\(seqLockBase) + (last_value >> 31))::int, (last_value & 2147483647)::int)
-            FROM events_seq
-            """)
-        return try await tx.rows("SELECT nextval('events_seq') FROM generate_series(1, \(count))")
-            .map { try $0.decode(Int64.self) }.sorted()
+            SELECT drawn.seq FROM
+              (SELECT pg_advisory_xact_lock_shared((\(seqLockBase) + (last_value >> 31))::int, (last_value & 2147483647)::int)::text
+               AS locked FROM events_seq OFFSET 0) AS fence,
+              LATERAL (SELECT nextval('events_seq') AS seq FROM generate_series(1, \(count))
+                       WHERE fence.locked IS NOT NULL OFFSET 0) AS drawn
+            """
+        ).map { try $0.decode(Int64.self) }.sorted()
     }
 
     /// The highest `seq` below which no transaction in flight can still commit an event.
