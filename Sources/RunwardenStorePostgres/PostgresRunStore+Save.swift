@@ -91,16 +91,14 @@ extension PostgresRunStore {
 
     /// Appends the numbered events and their outbox rows (`Outbox.rows`).
     ///
-    /// Everything that may wait on another transaction's row lock happens before this (the
-    /// subscriptions are read first too), so the `seq` counter lock is the last lock taken and
-    /// is held only for the inserts and the commit.
+    /// Everything that may wait on another transaction's row lock happens before this, so the
+    /// `seq` fence lock is the last lock taken and is held only for the inserts and the commit.
     static func commitEvents(
         _ drafts: [ChangePlan.NumberedDraft], of record: RunRecord, now: Timestamp, _ tx: PostgresTransaction
     ) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        let subscriptions = try await activeSubscriptions(tx)
         tx.notify(.events)
-        let events = try await appendEvents(drafts, tx)
+        let (events, subscriptions) = try await appendEvents(drafts, tx)
         try await insertDeliveries(
             Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now), now: now, tx)
         return events
@@ -110,19 +108,12 @@ extension PostgresRunStore {
     /// does a run's: the `seq` lock is the last one taken.
     static func commitRunnerEvents(_ drafts: [EventDraft], now: Timestamp, _ tx: PostgresTransaction) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        let subscriptions = try await activeSubscriptions(tx)
         tx.notify(.events)
-        let events = try await appendEvents(drafts.map(ChangePlan.NumberedDraft.runner), tx)
+        let (events, subscriptions) = try await appendEvents(drafts.map(ChangePlan.NumberedDraft.runner), tx)
         try await insertDeliveries(Outbox.runnerRows(for: events, subscriptions: subscriptions, now: now), now: now, tx)
         return events
     }
 
-    static func activeSubscriptions(_ tx: PostgresTransaction) async throws -> [Outbox.Subscription] {
-        try await tx.rows("SELECT id, url, events FROM webhooks WHERE active ORDER BY id").map { row in
-            let (id, url, events) = try row.decode((String, String, String).self)
-            return Outbox.Subscription(id: id, url: url, patterns: try JSONColumn.decode([String].self, events))
-        }
-    }
 
     static func insertDeliveries(_ rows: [Outbox.Row], now: Timestamp, _ tx: PostgresTransaction) async throws {
         guard !rows.isEmpty else { return }
@@ -149,10 +140,12 @@ extension PostgresRunStore {
     }
 
     /// Numbers the events with the global `seq` (`drawSeqs`: fenced, see `PostgresRunStore+Seq`)
-    /// and inserts them.
-    static func appendEvents(_ drafts: [ChangePlan.NumberedDraft], _ tx: PostgresTransaction) async throws -> [Event] {
-        guard !drafts.isEmpty else { return [] }
-        let seqs = try await drawSeqs(drafts.count, tx)
+    /// and inserts them; answers them with the active subscriptions, read with the numbers.
+    static func appendEvents(
+        _ drafts: [ChangePlan.NumberedDraft], _ tx: PostgresTransaction
+    ) async throws -> (events: [Event], subscriptions: [Outbox.Subscription]) {
+        guard !drafts.isEmpty else { return ([], []) }
+        let (seqs, subscriptions) = try await drawSeqs(drafts.count, tx)
         let events = zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }
         try await tx.insert(
             """
@@ -175,6 +168,6 @@ extension PostgresRunStore {
             try values.add(draft.runner)
             try values.add(try draft.approval.map(JSONColumn.encode))
         }
-        return events
+        return (events, subscriptions)
     }
 }
