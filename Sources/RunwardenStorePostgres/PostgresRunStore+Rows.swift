@@ -161,6 +161,9 @@ struct BoundValues {
         current.append("$\(binds.count)")
     }
 
+    /// Values were added since the last `endRow`.
+    var pendingRow: Bool { !current.isEmpty }
+
     mutating func endRow() {
         rows.append("(" + current.joined(separator: ", ") + ")")
         current = []
@@ -170,6 +173,13 @@ struct BoundValues {
     func query(_ prefix: String) -> PostgresQuery {
         PostgresQuery(unsafeSQL: prefix + " VALUES " + rows.joined(separator: ", "), binds: binds)
     }
+
+    /// The rows added so far as a `VALUES` list's text, forgotten so the next rows start a new
+    /// list — whose markers go on numbering: several lists of one statement share the binds.
+    mutating func takeRows() -> String {
+        defer { rows = [] }
+        return rows.joined(separator: ", ")
+    }
 }
 
 extension PostgresTransaction {
@@ -178,7 +188,7 @@ extension PostgresTransaction {
         var values = BoundValues()
         for item in items {
             try fill(&values, item)
-            values.endRow()
+            if values.pendingRow { values.endRow() }
             if values.rowCount == BoundValues.rowsPerStatement {
                 try await execute(values.query(prefix))
                 values = BoundValues()

@@ -97,10 +97,10 @@ extension PostgresRunStore {
         _ drafts: [ChangePlan.NumberedDraft], of record: RunRecord, now: Timestamp, _ tx: PostgresTransaction
     ) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        tx.notify(.events)
-        let (events, subscriptions) = try await appendEvents(drafts, tx)
-        try await insertDeliveries(
-            Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now), now: now, tx)
+        let (events, subscriptions) = try await numbered(drafts, tx)
+        try await insert(
+            events, deliveries: Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now),
+            now: now, tx)
         return events
     }
 
@@ -108,66 +108,78 @@ extension PostgresRunStore {
     /// does a run's: the `seq` lock is the last one taken.
     static func commitRunnerEvents(_ drafts: [EventDraft], now: Timestamp, _ tx: PostgresTransaction) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        tx.notify(.events)
-        let (events, subscriptions) = try await appendEvents(drafts.map(ChangePlan.NumberedDraft.runner), tx)
-        try await insertDeliveries(Outbox.runnerRows(for: events, subscriptions: subscriptions, now: now), now: now, tx)
+        let (events, subscriptions) = try await numbered(drafts.map(ChangePlan.NumberedDraft.runner), tx)
+        try await insert(events, deliveries: Outbox.runnerRows(for: events, subscriptions: subscriptions, now: now), now: now, tx)
         return events
     }
 
-
-    static func insertDeliveries(_ rows: [Outbox.Row], now: Timestamp, _ tx: PostgresTransaction) async throws {
-        guard !rows.isEmpty else { return }
-        tx.notify(.deliveries)
-        try await tx.insert(
-            """
-            INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, payload, status,
-                                    attempts, next_attempt_at, created_at)
-            """, rows
-        ) { values, row in
-            try values.add(row.id)
-            try values.add(row.webhookID)
-            try values.add(row.lane)
-            try values.add(row.event.draft.id)
-            try values.add(row.event.seq)
-            try values.add(row.event.draft.type)
-            try values.add(row.url)
-            try values.add(row.payload)
-            try values.add(DeliveryStatus.pending.rawValue)
-            try values.add("[]")
-            try values.add(now.milliseconds)
-            try values.add(now.milliseconds)
-        }
-    }
-
-    /// Numbers the events with the global `seq` (`drawSeqs`: fenced, see `PostgresRunStore+Seq`)
-    /// and inserts them; answers them with the active subscriptions, read with the numbers.
-    static func appendEvents(
+    /// The drafts numbered with the global `seq` (`drawSeqs`: fenced, see `PostgresRunStore+Seq`),
+    /// and the active subscriptions, read in the same round trip.
+    static func numbered(
         _ drafts: [ChangePlan.NumberedDraft], _ tx: PostgresTransaction
     ) async throws -> (events: [Event], subscriptions: [Outbox.Subscription]) {
-        guard !drafts.isEmpty else { return ([], []) }
         let (seqs, subscriptions) = try await drawSeqs(drafts.count, tx)
-        let events = zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }
-        try await tx.insert(
-            """
-            INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner,
-                                approval)
-            """, events
-        ) { values, event in
-            let draft = event.draft
-            try values.add(event.seq)
-            try values.add(draft.id)
-            try values.add(draft.runID)
-            try values.add(event.runSeq)
-            try values.add(draft.taskID)
-            try values.add(draft.type)
-            try values.add(draft.status)
-            try values.add(draft.previousStatus)
-            try values.add(draft.timestamp.milliseconds)
-            try values.add(draft.attempt)
-            try values.add(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) })
-            try values.add(draft.runner)
-            try values.add(try draft.approval.map(JSONColumn.encode))
+        return (zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }, subscriptions)
+    }
+
+    static let eventsInsert = """
+        INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner, approval)
+        """
+    static let deliveriesInsert = """
+        INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, payload, status, attempts, next_attempt_at,
+                                created_at)
+        """
+
+    /// Inserts the events and their outbox rows. When they fit one statement — a usual change —
+    /// that statement also sends the transaction's notifications: one round trip where there
+    /// were three.
+    static func insert(_ events: [Event], deliveries: [Outbox.Row], now: Timestamp, _ tx: PostgresTransaction) async throws {
+        tx.notify(.events)
+        if !deliveries.isEmpty { tx.notify(.deliveries) }
+        guard events.count + deliveries.count <= BoundValues.rowsPerStatement else {
+            try await tx.insert(eventsInsert, events, addEvent)
+            try await tx.insert(deliveriesInsert, deliveries) { values, row in try addDelivery(&values, row, now: now) }
+            return
         }
-        return (events, subscriptions)
+        var values = BoundValues()
+        for event in events { try addEvent(&values, event) }
+        var statements = [eventsInsert + " VALUES " + values.takeRows()]
+        for row in deliveries { try addDelivery(&values, row, now: now) }
+        if !deliveries.isEmpty { statements.append(deliveriesInsert + " VALUES " + values.takeRows()) }
+        try await tx.executeAnnouncing(statements, binds: values.binds)
+    }
+
+    static func addEvent(_ values: inout BoundValues, _ event: Event) throws {
+        let draft = event.draft
+        try values.add(event.seq)
+        try values.add(draft.id)
+        try values.add(draft.runID)
+        try values.add(event.runSeq)
+        try values.add(draft.taskID)
+        try values.add(draft.type)
+        try values.add(draft.status)
+        try values.add(draft.previousStatus)
+        try values.add(draft.timestamp.milliseconds)
+        try values.add(draft.attempt)
+        try values.add(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) })
+        try values.add(draft.runner)
+        try values.add(try draft.approval.map(JSONColumn.encode))
+        values.endRow()
+    }
+
+    static func addDelivery(_ values: inout BoundValues, _ row: Outbox.Row, now: Timestamp) throws {
+        try values.add(row.id)
+        try values.add(row.webhookID)
+        try values.add(row.lane)
+        try values.add(row.event.draft.id)
+        try values.add(row.event.seq)
+        try values.add(row.event.draft.type)
+        try values.add(row.url)
+        try values.add(row.payload)
+        try values.add(DeliveryStatus.pending.rawValue)
+        try values.add("[]")
+        try values.add(now.milliseconds)
+        try values.add(now.milliseconds)
+        values.endRow()
     }
 }

@@ -56,7 +56,7 @@ enum PostgresSchema {
                 "CREATE INDEX tasks_claimable ON tasks (queued_at, run_id, position) WHERE status = 'queued'",
                 "CREATE INDEX tasks_active ON tasks (heartbeat_at) WHERE status IN ('dispatched', 'running', 'canceling')",
                 "CREATE INDEX tasks_deadline ON tasks (deadline_at) WHERE deadline_at IS NOT NULL",
-                // Global counters; `seq` numbers events (see `appendEvents`).
+                // Global counters; `seq` numbers events (see `numbered` in PostgresRunStore+Save).
                 "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
                 "INSERT INTO counters (name, value) VALUES ('seq', 0)",
                 """

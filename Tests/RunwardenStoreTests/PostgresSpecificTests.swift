@@ -139,7 +139,8 @@ struct PostgresSpecificTests {
                             id: Identifier.make(.evt, at: at(100)), runID: slowRun, taskID: nil, type: "run.queued", status: "queued",
                             previousStatus: "queued", timestamp: at(100), attempt: nil, error: nil)
                         try await node.transaction(.write) { [runSeq] tx in
-                            _ = try await PostgresRunStore.appendEvents([ChangePlan.NumberedDraft(draft: draft, runSeq: runSeq)], tx)
+                            let numbered = try await PostgresRunStore.numbered([ChangePlan.NumberedDraft(draft: draft, runSeq: runSeq)], tx)
+                            try await PostgresRunStore.insert(numbered.events, deliveries: [], now: at(100), tx)
                             try await Task.sleep(for: .milliseconds(5))
                         }
                     }
