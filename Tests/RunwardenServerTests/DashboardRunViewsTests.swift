@@ -125,6 +125,32 @@ extension DashboardBrowserTests {
 }
 
 extension DashboardBrowserTests {
+    @Test("A retried task has a queued and a running bar per attempt: the lost attempt's, then the retry's")
+    func retryIsABarOfItsOwn() async throws {
+        let browser = try await BrowserSetup(screenshot: "dashboard-retry.png")
+        defer { browser.remove() }
+        let result = try await withApp(setup: .live, { $0.leaseSeconds = 1; $0.reaperInterval = .milliseconds(200) }) { client in
+            let runID = try await client.createRun(runBody(tasks: "[\(taskJSON("build", extra: #""retries":1"#))]"))["id"]?.asString ?? ""
+            let first = try await client.claimTaskID()
+            try await client.reportOK(first, reportBody("running"))
+            // No heartbeat: the reaper queues attempt 2 once the 1 s lease has passed.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await client.getJSON("/v1/runs/\(runID)").task(named: "build")?["attempt"]?.asInt != 2, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let second = try await client.claimTaskID()
+            try await client.reportOK(second, reportBody("running", #""attempt":2"#))
+            try await client.reportOK(second, reportBody("succeeded", #""attempt":2,"exit_code":0"#))
+            let port = try #require(client.port)
+            let probe = try browser.probe(url: "http://127.0.0.1:\(port)/ui#/runs/\(runID)")
+            defer { probe.stop() }
+            return try await probe.result(within: .seconds(60))
+        }
+        let bars = result["bars"]?.asArray?.compactMap { $0.asArray.map { b in b.map { $0.asString ?? $0.asInt.map(String.init) ?? "" } } } ?? []
+        #expect(bars == [["build", "1", "queued"], ["build", "1", "running"], ["build", "2", "queued"], ["build", "2", "running"]], "\(result)")
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "\(result)")
+    }
+
     @Test("Task names with markup are text in the graph and the timeline: nothing of them becomes an element or runs")
     func hostileTaskNamesStayText() async throws {
         let browser = try await BrowserSetup(screenshot: "dashboard-hostile-names.png")

@@ -376,7 +376,8 @@ const RunViews = (() => {
           }
           if (a.claimed != null) {
             const until = a.ended ?? now;
-            const tone = a.end === "retried" ? "canceled" : a.end || (t.attempt === a.attempt ? t.status : "running");
+            // An attempt that was retried lost its runner's lease: drawn as a failure.
+            const tone = a.end === "retried" ? "failed" : a.end || (t.attempt === a.attempt ? t.status : "running");
             row.append(s("rect", { class: "tone-" + tone, "data-task": t.name, "data-attempt": a.attempt, "data-phase": "running",
               "data-end": a.end || "", x: x(a.claimed), y: by, width: Math.max(2, x(until) - x(a.claimed)), height: BAR_H, rx: 2 },
               s("title", {}, label + ": claimed → " + (a.end || "now") + " " + fmtDuration(until - a.claimed))));
