@@ -4,16 +4,6 @@ import RunwardenCore
 import RunwardenTestSupport
 import Testing
 
-/// The built `runwarden` executable, next to this test bundle.
-let runwardenBinary: URL = {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    // Running from inside an .xctest bundle: the products sit beside the bundle.
-    while directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents" || directory.lastPathComponent == "MacOS" {
-        directory.deleteLastPathComponent()
-    }
-    return directory.appendingPathComponent("runwarden")
-}()
-
 extension ChildProcess {
     /// A real `runwarden` child process run in `directory`, its output in `directory/NAME.log`.
     /// `environment` replaces the test's own environment when given.
