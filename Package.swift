@@ -154,6 +154,7 @@ let package = Package(
             dependencies: [
                 "runwarden", "RunwardenClient", "RunwardenCore", "RunwardenTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strictSwift6
         ),

@@ -40,14 +40,20 @@ public final class RunSpanExporter: Service, Sendable {
     }
 
     public func run() async throws {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.timeout = .init(connect: .seconds(5))
+        // Its own requests are not traced: every export would make a span for the next one.
+        configuration.tracing.tracer = nil
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
-            await sendQueued()
+            await sendQueued(with: client)
         }
-        await sendQueued()  // the spans of the last changes before shutdown
+        await sendQueued(with: client)  // the spans of the last changes before shutdown
+        try? await client.shutdown()
     }
 
-    private func sendQueued() async {
+    private func sendQueued(with client: HTTPClient) async {
         let (spans, dropped) = queue.withLock { queue in
             defer { queue = Queue() }
             return (queue.spans, queue.dropped)
@@ -57,17 +63,17 @@ public final class RunSpanExporter: Service, Sendable {
         while start < spans.count {
             let batch = Array(spans[start..<min(spans.count, start + Self.maxBatch)])
             start += batch.count
-            await send(batch)
+            await send(batch, with: client)
         }
     }
 
-    private func send(_ batch: [RunSpan]) async {
+    private func send(_ batch: [RunSpan], with client: HTTPClient) async {
         var request = HTTPClientRequest(url: tracesURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: OTLPJSON.exportRequest(batch, serviceName: serviceName)))
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let response = try await client.execute(request, timeout: .seconds(10))
             _ = try? await response.body.collect(upTo: 64 * 1024)
             guard (200..<300).contains(response.status.code) else {
                 logger.warning("the trace collector refused run spans", metadata: ["status": "\(response.status.code)", "spans": "\(batch.count)"])

@@ -33,9 +33,9 @@ public struct TracingConfiguration: Sendable, Equatable {
         return scheme == "http" || scheme == "https"
     }
 
-    /// Bootstraps the process's tracer with swift-otel's OTLP/HTTP exporter (JSON, to the same
-    /// collector as the run spans) and returns the service that runs its exporter and batch
-    /// processor; graceful shutdown flushes them. Request spans come from Hummingbird's
+    /// Bootstraps the process's tracer with swift-otel's OTLP/HTTP exporter (protobuf: its JSON
+    /// writes ids in base64 where OTLP/JSON wants hex, which collectors refuse) and returns the
+    /// service that runs its exporter and batch processor; graceful shutdown flushes them. Request spans come from Hummingbird's
     /// `TracingMiddleware` through this tracer. Once per process: `serve` calls it.
     public func bootstrapRequestTracing(logger: Logger) throws -> any Service {
         var configuration = OTel.Configuration.default
@@ -44,7 +44,7 @@ public struct TracingConfiguration: Sendable, Equatable {
         configuration.metrics.enabled = false
         configuration.diagnosticLogger = .custom(logger)
         configuration.traces.otlpExporter.endpoint = tracesURL
-        configuration.traces.otlpExporter.protocol = .httpJSON
+        configuration.traces.otlpExporter.protocol = .httpProtobuf
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
         return backend.service
