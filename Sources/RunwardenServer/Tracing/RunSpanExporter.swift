@@ -42,6 +42,8 @@ public final class RunSpanExporter: Service, Sendable {
     public func run() async throws {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.timeout = .init(connect: .seconds(5))
+        // A collector that refuses is one failed export, not seconds of reconnecting.
+        configuration.connectionPool.retryConnectionEstablishment = false
         // Its own requests are not traced: every export would make a span for the next one.
         configuration.tracing.tracer = nil
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
@@ -63,11 +65,17 @@ public final class RunSpanExporter: Service, Sendable {
         while start < spans.count {
             let batch = Array(spans[start..<min(spans.count, start + Self.maxBatch)])
             start += batch.count
-            await send(batch, with: client)
+            // A collector that failed one batch is not waited for again in this round (nor at
+            // shutdown): the rest are dropped.
+            guard await send(batch, with: client) else {
+                if start < spans.count { logger.warning("trace spans dropped", metadata: ["spans": "\(spans.count - start)"]) }
+                return
+            }
         }
     }
 
-    private func send(_ batch: [RunSpan], with client: HTTPClient) async {
+    /// Whether the collector took the batch.
+    private func send(_ batch: [RunSpan], with client: HTTPClient) async -> Bool {
         var request = HTTPClientRequest(url: tracesURL)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -77,10 +85,12 @@ public final class RunSpanExporter: Service, Sendable {
             _ = try? await response.body.collect(upTo: 64 * 1024)
             guard (200..<300).contains(response.status.code) else {
                 logger.warning("the trace collector refused run spans", metadata: ["status": "\(response.status.code)", "spans": "\(batch.count)"])
-                return
+                return false
             }
+            return true
         } catch {
             logger.warning("could not send run spans to the trace collector", metadata: ["error": "\(error)", "spans": "\(batch.count)"])
+            return false
         }
     }
 }
