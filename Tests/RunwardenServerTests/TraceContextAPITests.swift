@@ -115,6 +115,23 @@ struct TraceContextAPITests {
         }
     }
 
+    @Test("A re-run is a trace of its own, not the earlier run's")
+    func rerunHasItsOwnTrace() async throws {
+        try await withApp(Self.traced) { client in
+            let created = try await client.send(.post, "/v1/runs", json: oneTaskRun, headers: [HTTPField.Name("traceparent")!: Self.callerParent])
+            let runID = try #require(try created.json()["id"]?.asString)
+            let first = try #require(try await client.claim()?["task"])
+            try await client.reportOK(try #require(first["id"]?.asString), reportBody("failed", #""exit_code":1"#))
+            let rerun = try await client.send(.post, "/v1/runs/\(runID)/rerun", json: #"{"tasks":"failed"}"#)
+            #expect(rerun.status == .accepted, "\(rerun.text)")
+            let again = try #require(try await client.claim()?["task"])
+
+            let trace = try #require(Self.parts(again["traceparent"]?.asString), "\(again)")
+            #expect(trace.trace != Self.callerTrace)
+            #expect(trace.trace != Self.parts(first["traceparent"]?.asString)?.trace)
+        }
+    }
+
     @Test("A server that does not trace hands out no trace context, whatever the caller sent")
     func noTracingNoContext() async throws {
         try await withApp { client in
