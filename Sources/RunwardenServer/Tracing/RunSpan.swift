@@ -4,7 +4,7 @@ import RunwardenStore
 /// A finished span of a run's trace (SPEC §11): the run's root span, or one per task attempt.
 /// Built whole from a committed change — ids from the run's stored `RunTrace`, times from the
 /// change — so it does not matter which node started the run or claimed the attempt.
-struct RunSpan: Sendable, Equatable {
+struct RunSpan: Sendable {
     var traceID: String
     var spanID: String
     var parentSpanID: String?
@@ -15,15 +15,9 @@ struct RunSpan: Sendable, Equatable {
     /// The run or attempt did not succeed: the span's status is an error.
     var failed: Bool
 
-    enum Attribute: Sendable, Equatable {
+    enum Attribute: Sendable {
         case string(String)
         case int(Int)
-    }
-
-    static func == (lhs: RunSpan, rhs: RunSpan) -> Bool {
-        lhs.traceID == rhs.traceID && lhs.spanID == rhs.spanID && lhs.parentSpanID == rhs.parentSpanID && lhs.name == rhs.name
-            && lhs.start == rhs.start && lhs.end == rhs.end && lhs.failed == rhs.failed
-            && lhs.attributes.elementsEqual(rhs.attributes) { $0.key == $1.key && $0.value == $1.value }
     }
 
     /// The spans a committed change finishes: one per attempt it ended, and the run's root span
