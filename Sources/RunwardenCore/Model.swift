@@ -233,11 +233,15 @@ public struct RunSpec: Sendable, Equatable, Codable {
     public var runAttempt: Int?
     /// The run's priority (SPEC §10); its tasks inherit it.
     public var priority: Int?
+    /// The trace the run's spans join (SPEC §11); nil when the server that took it did not trace.
+    public var trace: RunTrace?
 
     public init(
         workflow: String, timeoutSeconds: Int? = nil, callbackURL: String? = nil, callbackSecret: String? = nil,
-        metadata: JSONValue? = nil, rerunOf: String? = nil, runAttempt: Int? = nil, priority: Int? = nil
+        metadata: JSONValue? = nil, rerunOf: String? = nil, runAttempt: Int? = nil, priority: Int? = nil,
+        trace: RunTrace? = nil
     ) {
+        self.trace = trace
         self.priority = priority
         self.workflow = workflow
         self.timeoutSeconds = timeoutSeconds
@@ -250,7 +254,7 @@ public struct RunSpec: Sendable, Equatable, Codable {
 
     // Pinned: the stored `spec` column's keys.
     enum CodingKeys: String, CodingKey {
-        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt, priority
+        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt, priority, trace
     }
 }
 

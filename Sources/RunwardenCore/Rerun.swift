@@ -40,7 +40,7 @@ extension Run {
     /// Throws `409 run_not_terminal` for an unfinished run, `422` for names the run lacks or a
     /// selection that leaves nothing to run.
     public func rerun(
-        _ selection: RerunSelection, id: String, taskIDs: [String], eventID: String, now: Timestamp
+        _ selection: RerunSelection, id: String, taskIDs: [String], eventID: String, now: Timestamp, trace: RunTrace? = nil
     ) throws(RunwardenError) -> (run: Run, event: EventDraft) {
         precondition(taskIDs.count == tasks.count, "one id per task")
         guard status.isTerminal else {
@@ -79,6 +79,7 @@ extension Run {
         var spec = self.spec
         spec.rerunOf = self.id
         spec.runAttempt = runAttempt + 1
+        spec.trace = trace  // a trace of its own: the earlier run's trace has ended
         let specs = tasks.map(\.spec)
         let dependents = Self.dependents(of: specs, taskIDs: taskIDs)
         let indexByName = taskIndexByName

@@ -63,11 +63,12 @@ public enum Snapshot {
         RunProgress(counts: (run.state.taskCounts ?? TaskCounts(run.tasks)).byStatus)
     }
 
-    /// The task as a runner receives it from a claim.
-    public static func claimed(_ task: RunTask) -> ClaimedTask {
+    /// The task as a runner receives it from a claim; `trace` is the attempt's `traceparent`
+    /// and `tracestate`, when its run has a trace.
+    public static func claimed(_ task: RunTask, trace: (parent: String, state: String?)? = nil) -> ClaimedTask {
         ClaimedTask(
             id: task.id, runID: task.runID, name: task.name, command: task.spec.command.argv, env: task.spec.env,
             workspace: task.spec.workspace, timeoutS: task.spec.timeoutSeconds, attempt: task.state.attempt,
-            labels: task.spec.labels, secretEnv: task.spec.secretEnv)
+            labels: task.spec.labels, secretEnv: task.spec.secretEnv, traceparent: trace?.parent, tracestate: trace?.state)
     }
 }

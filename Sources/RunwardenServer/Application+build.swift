@@ -7,13 +7,24 @@ import RunwardenStorePostgres
 import RunwardenStoreSQLite
 
 /// Builds the application `serve` runs; tests build the same thing.
+///
+/// With `configuration.tracing`, `requestTracing` is the service of the tracer `serve`
+/// bootstrapped (`TracingConfiguration.bootstrapRequestTracing`); it and the run spans'
+/// exporter run first, so they stop last and send what the last requests and changes made.
 public func buildApplication(
     _ configuration: ServerConfiguration, store: (any RunStore)? = nil, logger: Logger = Logger(label: "runwarden"),
+    requestTracing: (any Service)? = nil,
     onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
 ) async throws -> some ApplicationProtocol {
     try configuration.validate()
     let hub = ChangeHub()
     var services: [any Service] = []
+    var runSpans: RunSpanExporter?
+    if let tracing = configuration.tracing {
+        let exporter = RunSpanExporter(tracesURL: tracing.tracesURL, serviceName: tracing.serviceName, logger: logger)
+        services += [requestTracing, exporter].compactMap { $0 }
+        runSpans = exporter
+    }
     var postgres: PostgresRunStore?
     let chosenStore: any RunStore
     if let store {
@@ -22,7 +33,8 @@ public func buildApplication(
         switch try configuration.databaseKind() {
         case .sqlite(let path):
             let store = try await SQLiteRunStore.open(path: path)
-            // First, so it stops last: shutdown waits for the writes of the requests it drained.
+            // Before the workers, so it stops after them: shutdown waits for the writes of the
+            // requests it drained.
             services.append(store)
             chosenStore = store
         case .postgres(let url):
@@ -37,7 +49,7 @@ public func buildApplication(
     let schema = SchemaReady(ready: postgres == nil)
     let service = RunService(
         store: chosenStore, hub: hub, leaseSeconds: configuration.leaseSeconds, logger: logger, schema: schema,
-        logCap: LogCap(maxBytes: configuration.logMaxBytes))
+        logCap: LogCap(maxBytes: configuration.logMaxBytes), runSpans: runSpans)
     let router = buildRouter(service: service, configuration: configuration)
     if let interval = configuration.reaperInterval { services.append(Reaper(service: service, interval: interval)) }
     if configuration.retention != nil || configuration.logRetention != nil {
@@ -92,6 +104,8 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
 
     let router = Router(context: RunwardenRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: service.metrics))
+    // A span per request, named by its route pattern; not even added when nothing is traced.
+    if configuration.tracing != nil { router.add(middleware: TracingMiddleware()) }
     router.add(middleware: ErrorMiddleware(routes: RouteMatcher(routes)))
     if configuration.isOpen { router.add(middleware: BrowserGuard(scheme: configuration.tls == nil ? "http" : "https")) }
     for route in routes {

@@ -78,5 +78,8 @@ extension HTTPField.Name {
     static let idempotentReplayed = Self("Idempotent-Replayed")!
     static let runnerName = Self("X-Runner-Name")!
     static let lastEventID = Self("Last-Event-ID")!
+    /// W3C trace context (SPEC §11).
+    static let traceparent = Self("traceparent")!
+    static let tracestate = Self("tracestate")!
     static let runwardenDrain = Self(RunnerItem.drainHeader)!
 }

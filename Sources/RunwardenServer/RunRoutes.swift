@@ -34,7 +34,11 @@ struct RunRoutes {
         case .failure(let failure): throw failure
         }
         let idempotency = try Self.idempotencyKey(request, context, canonicalBody: body.canonical)
-        switch try await service.create(definition, idempotency: idempotency) {
+        // A caller's trace context (SPEC §11): two `traceparent` headers join into one malformed
+        // value and are ignored, as W3C asks.
+        let traceparent = request.headers[.traceparent]
+        let tracestate = request.headers[.tracestate]
+        switch try await service.create(definition, idempotency: idempotency, traceparent: traceparent, tracestate: tracestate) {
         case .created(let record):
             var snapshot = Snapshot.run(record.run, lockHolders: record.lockHolders)
             if definition.run.callbackURL != nil, definition.run.callbackSecret == nil {

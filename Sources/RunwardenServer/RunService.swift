@@ -21,13 +21,17 @@ public struct RunService: Sendable {
     public let metrics: ServerMetrics
     /// How much of one attempt's output is kept (`--log-max-bytes`).
     public let logCap: LogCap
+    /// Where the spans of runs go (SPEC §11); nil when the server does not trace: then no run
+    /// gets a trace and no span is built.
+    let runSpans: RunSpanExporter?
 
     public init(
         store: any RunStore, hub: ChangeHub = ChangeHub(), leaseSeconds: Int,
         clock: @escaping @Sendable () -> Timestamp = { Timestamp(Date()) }, logger: Logger = Logger(label: "runwarden"),
         schema: SchemaReady = SchemaReady(ready: true), metrics: ServerMetrics = ServerMetrics(),
-        logCap: LogCap = LogCap(maxBytes: LogCap.defaultMaxBytes)
+        logCap: LogCap = LogCap(maxBytes: LogCap.defaultMaxBytes), runSpans: RunSpanExporter? = nil
     ) {
+        self.runSpans = runSpans
         self.logCap = logCap
         self.schema = schema
         self.metrics = metrics
@@ -46,9 +50,13 @@ public struct RunService: Sendable {
     }
 
     /// Stores a new run; its id is returned only after the commit (SPEC §1: no phantom 202).
-    public func create(_ definition: RunDefinition, idempotency: IdempotencyKey?) async throws -> CreateResult {
+    /// When the server traces, the run's trace is a child of `traceparent`'s span, if well formed.
+    public func create(
+        _ definition: RunDefinition, idempotency: IdempotencyKey?, traceparent: String? = nil, tracestate: String? = nil
+    ) async throws -> CreateResult {
         let now = clock()
         var definition = definition
+        if runSpans != nil { definition.run.trace = RunTrace.begin(traceparent: traceparent, tracestate: tracestate) }
         if definition.run.callbackURL != nil, definition.run.callbackSecret == nil {
             definition.run.callbackSecret = WebhookSecret.generate()  // shown once, in the create answer
         }
@@ -66,7 +74,8 @@ public struct RunService: Sendable {
         let runID = Identifier.make(.run, at: now)
         let taskIDs = earlier.tasks.map { _ in Identifier.make(.task, at: now) }
         let (run, event) = try earlier.rerun(
-            selection, id: runID, taskIDs: taskIDs, eventID: Identifier.make(.evt, at: now), now: now)
+            selection, id: runID, taskIDs: taskIDs, eventID: Identifier.make(.evt, at: now), now: now,
+            trace: runSpans.map { _ in RunTrace.begin(traceparent: nil, tracestate: nil) })
         let result = try await commitNewRun(run, event: event, idempotency: idempotency)
         if case .created = result { await hub.notify([.run(id)]) }
         return result
@@ -204,7 +213,8 @@ public struct RunService: Sendable {
 
     /// What a claim got.
     public enum ClaimOutcome: Sendable, Equatable {
-        case task(RunTask)
+        /// The claimed task, and its run's trace (SPEC §11) when it has one.
+        case task(RunTask, trace: RunTrace?)
         /// Nothing claimable came within the wait.
         case nothing
         /// The runner is draining (SPEC §8): it is given nothing until it is resumed.
@@ -239,7 +249,7 @@ public struct RunService: Sendable {
                 logger.info(
                     committed.events.isEmpty ? "task claimed again: the runner repeated a claim whose answer it lost" : "task claimed",
                     metadata: ["run_id": "\(committed.value.runID)", "task_id": "\(committed.value.id)", "runner": "\(runner)"])
-                return .task(committed.value)
+                return .task(committed.value, trace: committed.record.run.spec.trace)
             }
             let remaining = deadline - .now
             let outcome: ClaimOutcome = draining ? .draining : .nothing
@@ -609,6 +619,7 @@ public struct RunService: Sendable {
     /// a task or freed a workspace (a claim that finds nothing new costs a request per waiter).
     private func publish<Value>(_ committed: Committed<Value>) async {
         metrics.recordCommitted(committed.events, run: committed.record.run)
+        runSpans?.enqueue(RunSpan.finished(by: committed))
         var topics: [ChangeHub.Topic] = [.run(committed.record.run.id)]
         if !committed.events.isEmpty { topics += [.events, .deliveries] }
         if committed.freesWork { topics.append(.claims) }

@@ -42,7 +42,9 @@ struct RunnerRoutes {
             try await service.claim(contact, labels: labels, claimID: claimID, wait: wait, recheck: recheck)
         }
         switch outcome {
-        case .task(let task): return .json(ClaimAnswer(task: Snapshot.claimed(task), leaseS: service.leaseSeconds))
+        case .task(let task, let trace):
+            let attempt = trace?.attemptContext(taskID: task.id, attempt: task.state.attempt)
+            return .json(ClaimAnswer(task: Snapshot.claimed(task, trace: attempt), leaseS: service.leaseSeconds))
         case .draining: return Response(status: .noContent, headers: [.runwardenDrain: "true"])
         case .nothing: return Response(status: .noContent)
         }

@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: Duration = .seconds(75)
     /// Serve HTTPS with these PEM files (`--tls-cert`, `--tls-key`); nil serves plain HTTP.
     public var tls: TLSFiles?
+    /// Send traces to this OTLP/HTTP collector (`--otel-endpoint`, SPEC §11); nil traces nothing.
+    public var tracing: TracingConfiguration?
 
     public init() {}
 
@@ -49,6 +51,7 @@ public struct ServerConfiguration: Sendable {
         case tokenPairIncomplete
         case unsupportedDatabase(String)
         case unreadableTLSFile(path: String, reason: String)
+        case invalidOTelEndpoint(String)
 
         public var description: String {
             switch self {
@@ -61,6 +64,8 @@ public struct ServerConfiguration: Sendable {
                 "unsupported --database \"\(url)\": give a file path, sqlite:PATH or postgres://user@host:port/db"
             case .unreadableTLSFile(let path, let reason):
                 "cannot use \(path) for TLS: \(reason)"
+            case .invalidOTelEndpoint(let endpoint):
+                "invalid --otel-endpoint \"\(endpoint)\": give the collector's OTLP/HTTP base URL, such as http://127.0.0.1:4318"
             }
         }
     }
@@ -84,6 +89,7 @@ public struct ServerConfiguration: Sendable {
         if (clientToken == nil) != (runnerToken == nil) { throw Problem.tokenPairIncomplete }
         if clientToken == nil, !LoopbackName.matches(host) { throw Problem.tokensRequired(host: host) }
         _ = try databaseKind()
+        if let tracing, !tracing.isValid { throw Problem.invalidOTelEndpoint(tracing.endpoint) }
     }
 
     public var isOpen: Bool { clientToken == nil && runnerToken == nil }

@@ -16,6 +16,8 @@ public struct ChangePlan: Sendable {
     public let events: [NumberedDraft]
     /// A task became `queued` or a workspace was freed: a claimer may now find work.
     public let freesWork: Bool
+    /// Attempts the change ended, for their trace spans.
+    public let endedAttempts: [EndedAttempt]
 
     /// An event ready to append: `runSeq` is nil for a runner's event (`runner(_:)`).
     public struct NumberedDraft: Sendable {
@@ -36,9 +38,11 @@ public struct ChangePlan: Sendable {
         var taken: [WorkspaceLock] = []
         var freed: [(workspace: String, taskID: String)] = []
         var freesWork = false
+        var ended: [EndedAttempt] = []
         // The change has the tasks it loaded, in the order it loaded them.
         for (task, before) in zip(run.tasks, original.tasks) where task.state != before.state {
             tasks.append(task)
+            if let attempt = EndedAttempt.between(before: before, after: task, now: change.now) { ended.append(attempt) }
             if task.status == .queued, before.status != .queued { freesWork = true }
             guard let workspace = task.spec.workspace, task.state.holdsLock != before.state.holdsLock else { continue }
             if task.state.holdsLock {
@@ -56,6 +60,7 @@ public struct ChangePlan: Sendable {
         locksTaken = taken
         locksFreed = freed
         self.freesWork = freesWork
+        endedAttempts = ended
     }
 
     /// Gives each draft the run's next `run_seq` (the run's own counter, kept in its state).

@@ -147,7 +147,10 @@ public struct Committed<Value: Sendable>: Sendable {
     public var events: [Event]
     /// A task became `queued` or a workspace was freed: claimers waiting for work should look.
     public var freesWork: Bool
-    public init(value: Value, record: RunRecord, events: [Event], freesWork: Bool = false) {
+    /// Attempts the change ended (their trace spans are sent once it is committed).
+    public var endedAttempts: [EndedAttempt]
+    public init(value: Value, record: RunRecord, events: [Event], freesWork: Bool = false, endedAttempts: [EndedAttempt] = []) {
+        self.endedAttempts = endedAttempts
         self.value = value
         self.record = record
         self.events = events
@@ -158,7 +161,9 @@ public struct Committed<Value: Sendable>: Sendable {
 extension Committed {
     /// The same commit with its value transformed; nil when `transform` gives nil.
     public func compactMapValue<New: Sendable>(_ transform: (Value) -> New?) -> Committed<New>? {
-        transform(value).map { Committed<New>(value: $0, record: record, events: events, freesWork: freesWork) }
+        transform(value).map {
+            Committed<New>(value: $0, record: record, events: events, freesWork: freesWork, endedAttempts: endedAttempts)
+        }
     }
 }
 

@@ -29,7 +29,8 @@ extension PostgresRunStore {
         if plan.writesRun || !plan.tasks.isEmpty || !plan.events.isEmpty { tx.notify(.run(plan.run.id)) }
         let record = RunRecord(run: plan.run, lockHolders: try await lockHolders(tx, for: plan.run))
         let events = try await commitEvents(plan.events, of: record, now: change.now, tx)
-        return Committed(value: value, record: record, events: events, freesWork: plan.freesWork)
+        return Committed(
+            value: value, record: record, events: events, freesWork: plan.freesWork, endedAttempts: plan.endedAttempts)
     }
 
     static func writeRunState(_ run: Run, _ tx: PostgresTransaction) async throws {

@@ -168,7 +168,8 @@ extension SQLiteRunStore {
         if plan.writesRun { try writeRunState(plan.run, db) }
         let record = RunRecord(run: plan.run, lockHolders: try lockHolders(db, for: plan.run))
         try enqueueDeliveries(for: events, of: record, now: change.now, db)
-        return Committed(value: value, record: record, events: events, freesWork: plan.freesWork)
+        return Committed(
+            value: value, record: record, events: events, freesWork: plan.freesWork, endedAttempts: plan.endedAttempts)
     }
 
     /// Inserts numbered events: `seq` from the table's autoincrement (strictly increasing in

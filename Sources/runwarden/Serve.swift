@@ -37,13 +37,17 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout: String?
     @Option(help: "Serve HTTPS with this PEM certificate chain; needs --tls-key (env RUNWARDEN_TLS_CERT).") var tlsCert: String?
     @Option(help: "The PEM private key of --tls-cert (env RUNWARDEN_TLS_KEY).") var tlsKey: String?
+    @Option(help: "Send traces to this OpenTelemetry collector's OTLP/HTTP base URL, e.g. http://127.0.0.1:4318: a span per request, a trace per run (env OTEL_EXPORTER_OTLP_ENDPOINT, default: no tracing).")
+    var otelEndpoint: String?
+    @Option(help: "The service.name of those traces (env OTEL_SERVICE_NAME, default runwarden).") var otelServiceName: String?
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         let settings = Settings()
         let config = try serverConfiguration(settings)
         let logger = try logging.bootstrap(settings, label: "runwarden")
-        let app = try await buildApplication(config, logger: logger) { port in
+        let requestTracing = try config.tracing?.bootstrapRequestTracing(logger: logger)
+        let app = try await buildApplication(config, logger: logger, requestTracing: requestTracing) { port in
             let scheme = config.tls == nil ? "http" : "https"
             print("Runwarden listening on \(scheme)://\(config.host):\(port) — database \(config.redactedDatabase)")
             if config.isOpen {
@@ -130,6 +134,11 @@ struct Serve: AsyncParsableCommand {
         case (nil, nil): break
         case (let cert?, let key?): config.tls = TLSFiles(certificatePath: cert, privateKeyPath: key)
         default: throw ValidationError("give both --tls-cert and --tls-key (or RUNWARDEN_TLS_CERT and RUNWARDEN_TLS_KEY), or neither")
+        }
+        if let endpoint = settings.value(otelEndpoint, env: "OTEL_EXPORTER_OTLP_ENDPOINT") {
+            config.tracing = TracingConfiguration(
+                endpoint: endpoint,
+                serviceName: settings.value(otelServiceName, env: "OTEL_SERVICE_NAME") ?? TracingConfiguration.defaultServiceName)
         }
         do {
             try config.validate()

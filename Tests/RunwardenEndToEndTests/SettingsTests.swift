@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import RunwardenServer
 import Testing
 
 @testable import runwarden
@@ -103,6 +104,23 @@ struct SettingsTests {
         #expect(throws: ValidationError.self) { try Serve.parse(["--retention", "500ms"]).serverConfiguration(settings) }
     }
 
+    @Test("tracing is off unless --otel-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT names a collector; a bad URL is refused")
+    func serveTracing() throws {
+        #expect(try Serve.parse([]).serverConfiguration(Settings(environment: [:])).tracing == nil)
+        #expect(try Serve.parse([]).serverConfiguration(Settings(environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": ""])).tracing == nil)
+        let fromEnvironment = try Serve.parse([]).serverConfiguration(
+            Settings(environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/", "OTEL_SERVICE_NAME": "rw-eu"]))
+        #expect(fromEnvironment.tracing == TracingConfiguration(endpoint: "http://collector:4318/", serviceName: "rw-eu"))
+        #expect(fromEnvironment.tracing?.tracesURL == "http://collector:4318/v1/traces")
+        let fromFlags = try Serve.parse(["--otel-endpoint", "https://otel.example:4318", "--otel-service-name", "rw"])
+            .serverConfiguration(Settings(environment: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"]))
+        #expect(fromFlags.tracing == TracingConfiguration(endpoint: "https://otel.example:4318", serviceName: "rw"))
+        #expect(try Serve.parse(["--otel-endpoint", "http://c:4318"]).serverConfiguration(Settings(environment: [:])).tracing?.serviceName == "runwarden")
+        expectRefused(#"invalid --otel-endpoint "collector:4318": give the collector's OTLP/HTTP base URL, such as http://127.0.0.1:4318"#) {
+            try Serve.parse(["--otel-endpoint", "collector:4318"]).serverConfiguration(Settings(environment: [:]))
+        }
+    }
+
     @Test("the log level and format read flag, variable, default")
     func logging() throws {
         #expect(try Settings(environment: [:]).logLevel(nil) == .info)
@@ -141,7 +159,9 @@ struct SettingsTests {
             #expect(runnerHelp.contains(name), "runner --help does not say \(name)")
         }
         let serveHelp = Serve.helpMessage(columns: 400)
-        for name in ["RUNWARDEN_HOST", "RUNWARDEN_PORT", "RUNWARDEN_DATABASE", "RUNWARDEN_LOG_LEVEL, default info", "RUNWARDEN_MAX_TASKS, default 10000", "RUNWARDEN_RETENTION"] {
+        for name in ["RUNWARDEN_HOST", "RUNWARDEN_PORT", "RUNWARDEN_DATABASE", "RUNWARDEN_LOG_LEVEL, default info", "RUNWARDEN_MAX_TASKS, default 10000", "RUNWARDEN_RETENTION",
+            "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME, default runwarden",
+        ] {
             #expect(serveHelp.contains(name), "serve --help does not say \(name)")
         }
     }

@@ -36,7 +36,7 @@ struct ReaperTests {
     }
 
     func claim(_ runner: String = "r1") async throws -> RunTask {
-        guard case .task(let task) = try await service.claim(RunnerContact(name: runner), labels: [], wait: .zero) else { throw ReaperTestError.nothingToClaim }
+        guard case .task(let task, _) = try await service.claim(RunnerContact(name: runner), labels: [], wait: .zero) else { throw ReaperTestError.nothingToClaim }
         return task
     }
 

@@ -13,11 +13,19 @@ public struct ClaimedTask: Codable, Sendable, Equatable {
     public var labels: [String]
     /// Passed to the process like `env`; masked as `***` in its log (SPEC §9). Absent when none.
     public var secretEnv: [String: String]?
+    /// The attempt's W3C trace context (SPEC §11), given to the process as `TRACEPARENT` and
+    /// `TRACESTATE`: spans the task makes join the run's trace under the attempt's span.
+    /// Absent when the run has no trace.
+    public var traceparent: String?
+    public var tracestate: String?
 
     public init(
         id: String, runID: String, name: String, command: [String], env: [String: String] = [:], workspace: String? = nil,
-        timeoutS: Int? = nil, attempt: Int = 1, labels: [String] = [], secretEnv: [String: String]? = nil
+        timeoutS: Int? = nil, attempt: Int = 1, labels: [String] = [], secretEnv: [String: String]? = nil,
+        traceparent: String? = nil, tracestate: String? = nil
     ) {
+        self.traceparent = traceparent
+        self.tracestate = tracestate
         self.secretEnv = secretEnv
         self.id = id
         self.runID = runID
@@ -37,8 +45,9 @@ public struct ClaimedTask: Codable, Sendable, Equatable {
         case timeoutS = "timeout_s"
         case attempt, labels
         case secretEnv = "secret_env"
+        case traceparent, tracestate
 
-        public static let omittedWhenNil: Set<String> = ["secret_env"]
+        public static let omittedWhenNil: Set<String> = ["secret_env", "traceparent", "tracestate"]
     }
 }
 
