@@ -621,7 +621,9 @@ public struct RunService: Sendable {
         metrics.recordCommitted(committed.events, run: committed.record.run)
         runSpans?.enqueue(RunSpan.finished(by: committed))
         var topics: [ChangeHub.Topic] = [.run(committed.record.run.id)]
-        if !committed.events.isEmpty { topics += [.events, .deliveries] }
+        if !committed.events.isEmpty { topics.append(.events) }
+        // The dispatcher reads the outbox when there is something new in it, not at every event.
+        if committed.queuedDeliveries { topics.append(.deliveries) }
         if committed.freesWork { topics.append(.claims) }
         await hub.notify(topics)
     }

@@ -149,8 +149,15 @@ public struct Committed<Value: Sendable>: Sendable {
     public var freesWork: Bool
     /// Attempts the change ended (their trace spans are sent once it is committed).
     public var endedAttempts: [EndedAttempt]
-    public init(value: Value, record: RunRecord, events: [Event], freesWork: Bool = false, endedAttempts: [EndedAttempt] = []) {
+    /// The change wrote webhook outbox rows: the dispatcher should look (events without a
+    /// subscription or callback that wants them queue nothing, and wake nobody).
+    public var queuedDeliveries: Bool
+    public init(
+        value: Value, record: RunRecord, events: [Event], freesWork: Bool = false, endedAttempts: [EndedAttempt] = [],
+        queuedDeliveries: Bool = false
+    ) {
         self.endedAttempts = endedAttempts
+        self.queuedDeliveries = queuedDeliveries
         self.value = value
         self.record = record
         self.events = events
@@ -162,7 +169,9 @@ extension Committed {
     /// The same commit with its value transformed; nil when `transform` gives nil.
     public func compactMapValue<New: Sendable>(_ transform: (Value) -> New?) -> Committed<New>? {
         transform(value).map {
-            Committed<New>(value: $0, record: record, events: events, freesWork: freesWork, endedAttempts: endedAttempts)
+            Committed<New>(
+                value: $0, record: record, events: events, freesWork: freesWork, endedAttempts: endedAttempts,
+                queuedDeliveries: queuedDeliveries)
         }
     }
 }

@@ -73,9 +73,11 @@ extension PostgresRunStore {
             }
             if stored.tasks.contains(where: { $0.status == .queued }) { tx.notify(.claims) }
             let record = RunRecord(run: stored, lockHolders: try await Self.lockHolders(tx, for: stored))
-            let events = try await Self.commitEvents(numbered, of: record, now: stored.state.createdAt, tx)
+            let (events, queuedDeliveries) = try await Self.commitEvents(numbered, of: record, now: stored.state.createdAt, tx)
             return .created(
-                Committed(value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued }))
+                Committed(
+                    value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued },
+                    queuedDeliveries: queuedDeliveries))
         }
     }
 

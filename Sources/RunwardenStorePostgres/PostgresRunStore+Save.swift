@@ -28,9 +28,10 @@ extension PostgresRunStore {
         if plan.freesWork { tx.notify(.claims) }
         if plan.writesRun || !plan.tasks.isEmpty || !plan.events.isEmpty { tx.notify(.run(plan.run.id)) }
         let record = RunRecord(run: plan.run, lockHolders: try await lockHolders(tx, for: plan.run))
-        let events = try await commitEvents(plan.events, of: record, now: change.now, tx)
+        let (events, queuedDeliveries) = try await commitEvents(plan.events, of: record, now: change.now, tx)
         return Committed(
-            value: value, record: record, events: events, freesWork: plan.freesWork, endedAttempts: plan.endedAttempts)
+            value: value, record: record, events: events, freesWork: plan.freesWork, endedAttempts: plan.endedAttempts,
+            queuedDeliveries: queuedDeliveries)
     }
 
     static func writeRunState(_ run: Run, _ tx: PostgresTransaction) async throws {
@@ -96,13 +97,12 @@ extension PostgresRunStore {
     /// `seq` fence lock is the last lock taken and is held only for the inserts and the commit.
     static func commitEvents(
         _ drafts: [ChangePlan.NumberedDraft], of record: RunRecord, now: Timestamp, _ tx: PostgresTransaction
-    ) async throws -> [Event] {
-        guard !drafts.isEmpty else { return [] }
+    ) async throws -> (events: [Event], queuedDeliveries: Bool) {
+        guard !drafts.isEmpty else { return ([], false) }
         let (events, subscriptions) = try await numbered(drafts, tx)
-        try await insert(
-            events, deliveries: Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now),
-            now: now, tx)
-        return events
+        let deliveries = Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now)
+        try await insert(events, deliveries: deliveries, now: now, tx)
+        return (events, !deliveries.isEmpty)
     }
 
     /// Appends `runner.*` events and their outbox rows (`Outbox.runnerRows`), as `commitEvents`

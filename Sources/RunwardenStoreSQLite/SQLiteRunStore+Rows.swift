@@ -167,9 +167,10 @@ extension SQLiteRunStore {
         let events = try append(plan.events, db)
         if plan.writesRun { try writeRunState(plan.run, db) }
         let record = RunRecord(run: plan.run, lockHolders: try lockHolders(db, for: plan.run))
-        try enqueueDeliveries(for: events, of: record, now: change.now, db)
+        let queuedDeliveries = try enqueueDeliveries(for: events, of: record, now: change.now, db)
         return Committed(
-            value: value, record: record, events: events, freesWork: plan.freesWork, endedAttempts: plan.endedAttempts)
+            value: value, record: record, events: events, freesWork: plan.freesWork, endedAttempts: plan.endedAttempts,
+            queuedDeliveries: queuedDeliveries)
     }
 
     /// Inserts numbered events: `seq` from the table's autoincrement (strictly increasing in
@@ -193,13 +194,15 @@ extension SQLiteRunStore {
         }
     }
 
-    /// The outbox rows of `events` (`Outbox.rows`), written in the same transaction as the events.
-    static func enqueueDeliveries(for events: [Event], of record: RunRecord, now: Timestamp, _ db: Database) throws {
-        guard !events.isEmpty else { return }
+    /// The outbox rows of `events` (`Outbox.rows`), written in the same transaction as the
+    /// events; whether there were any.
+    static func enqueueDeliveries(for events: [Event], of record: RunRecord, now: Timestamp, _ db: Database) throws -> Bool {
+        guard !events.isEmpty else { return false }
         let subscriptions = try activeSubscriptions(db)
-        guard !subscriptions.isEmpty || record.run.spec.callbackURL != nil else { return }
-        try insertDeliveries(
-            Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now), now: now, db)
+        guard !subscriptions.isEmpty || record.run.spec.callbackURL != nil else { return false }
+        let rows = Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now)
+        try insertDeliveries(rows, now: now, db)
+        return !rows.isEmpty
     }
 
     /// Appends `runner.*` events and their outbox rows (`Outbox.runnerRows`).

@@ -113,9 +113,11 @@ public final class SQLiteRunStore: RunStore {
                 try Self.writeRunState(earlier, db)
             }
             let record = RunRecord(run: stored, lockHolders: try Self.lockHolders(db, for: stored))
-            try Self.enqueueDeliveries(for: events, of: record, now: run.state.createdAt, db)
+            let queuedDeliveries = try Self.enqueueDeliveries(for: events, of: record, now: run.state.createdAt, db)
             return .created(
-                Committed(value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued }))
+                Committed(
+                    value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued },
+                    queuedDeliveries: queuedDeliveries))
         }
     }
 

@@ -57,6 +57,31 @@ struct WebhookStoreConformanceTests {
         #expect(try await store.delivery(id: lastPage.items[0].id) == lastPage.items[0])
     }
 
+    @Test("a change says whether it queued outbox rows: only then is the dispatcher woken", arguments: Backend.all)
+    func committedSaysWhetherItQueuedDeliveries(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        // No subscription and no callback: events, but nothing for the outbox.
+        let quiet = try await create(store, [task("build")])
+        let claimed = try #require(try await store.claim(runner: "r", labels: [], now: at(1)))
+        let running = try #require(
+            try await store.update(runID: quiet.id, now: at(2)) { change in
+                try change.report(taskID: claimed.value.id, StatusReport(status: .running), runner: "r")
+            })
+        #expect(!running.events.isEmpty && !running.queuedDeliveries)
+        #expect(try await store.dueDeliveries(now: at(2), limit: 10).isEmpty)
+
+        // A subscription to task events: the next report queues a row and says so.
+        try await store.createWebhook(webhook("wh_T", events: ["task.*"]))
+        let succeeded = try #require(
+            try await store.update(runID: quiet.id, now: at(3)) { change in
+                try change.report(taskID: claimed.value.id, StatusReport(status: .succeeded), runner: "r")
+            })
+        #expect(succeeded.queuedDeliveries)
+        #expect(try await store.dueDeliveries(now: at(3), limit: 10).map(\.type) == ["task.succeeded"])
+        // A run created with a callback queues its run.created for the callback, and says so.
+        #expect(try await createCommittingWithCallback(store, [task("x")]).queuedDeliveries)
+    }
+
     @Test("attempts retry, succeed, fail and disable; retry and recover re-queue", arguments: Backend.all)
     func attemptsAndRecovery(backend: Backend) async throws {
         let (store, _) = try await backend.makeStore()
@@ -254,6 +279,10 @@ func webhook(_ id: String, events: [String]) -> Webhook {
 
 /// A run with a `callback_url`: its `run.*` events go there too.
 private func createWithCallback(_ store: any RunStore, _ tasks: [TaskSpec]) async throws -> Run {
+    try await createCommittingWithCallback(store, tasks).record.run
+}
+
+private func createCommittingWithCallback(_ store: any RunStore, _ tasks: [TaskSpec]) async throws -> Committed<Void> {
     let spec = RunSpec(workflow: "deploy", callbackURL: "https://ci.example/hook", callbackSecret: "whsec_Y2FsbGJhY2s=")
     let (run, event) = Run.create(
         RunDefinition(run: spec, tasks: tasks), id: Identifier.make(.run, at: t0),
@@ -261,5 +290,5 @@ private func createWithCallback(_ store: any RunStore, _ tasks: [TaskSpec]) asyn
     guard case .created(let committed) = try await store.createRun(run, event: event, idempotency: nil) else {
         throw StoreTestError.unexpected("create did not create")
     }
-    return committed.record.run
+    return committed
 }
