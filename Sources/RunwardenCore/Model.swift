@@ -233,12 +233,16 @@ public struct RunSpec: Sendable, Equatable, Codable {
     public var runAttempt: Int?
     /// The run's priority (SPEC §10); its tasks inherit it.
     public var priority: Int?
+    /// The run's concurrency key (SPEC §10); nil for a run without one.
+    public var concurrency: ConcurrencySpec?
 
     public init(
         workflow: String, timeoutSeconds: Int? = nil, callbackURL: String? = nil, callbackSecret: String? = nil,
-        metadata: JSONValue? = nil, rerunOf: String? = nil, runAttempt: Int? = nil, priority: Int? = nil
+        metadata: JSONValue? = nil, rerunOf: String? = nil, runAttempt: Int? = nil, priority: Int? = nil,
+        concurrency: ConcurrencySpec? = nil
     ) {
         self.priority = priority
+        self.concurrency = concurrency
         self.workflow = workflow
         self.timeoutSeconds = timeoutSeconds
         self.callbackURL = callbackURL
@@ -250,7 +254,7 @@ public struct RunSpec: Sendable, Equatable, Codable {
 
     // Pinned: the stored `spec` column's keys.
     enum CodingKeys: String, CodingKey {
-        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt, priority
+        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt, priority, concurrency
     }
 }
 
@@ -272,6 +276,8 @@ public struct RunState: Sendable, Equatable, Codable {
     public var compactedAt: Timestamp?
     /// The runs that re-run this one, oldest first (SPEC §10); nil until the first.
     public var reruns: [String]?
+    /// Where the run stands in its concurrency key's line (SPEC §10); nil without a key.
+    public var concurrencySlot: ConcurrencySlot?
 
     public init(createdAt: Timestamp) {
         self.createdAt = createdAt
@@ -281,7 +287,7 @@ public struct RunState: Sendable, Equatable, Codable {
     // Pinned: the stored `state` column's keys.
     enum CodingKeys: String, CodingKey {
         case status, version, createdAt, updatedAt, startedAt, finishedAt, error, outputRef, lastRunSeq, taskCounts, compactedAt
-        case reruns
+        case reruns, concurrencySlot
     }
 }
 

@@ -36,7 +36,7 @@ struct RunRoutes {
         let idempotency = try Self.idempotencyKey(request, context, canonicalBody: body.canonical)
         switch try await service.create(definition, idempotency: idempotency) {
         case .created(let record):
-            var snapshot = Snapshot.run(record.run, lockHolders: record.lockHolders)
+            var snapshot = Snapshot.run(record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders)
             if definition.run.callbackURL != nil, definition.run.callbackSecret == nil {
                 snapshot.callbackSecret = record.run.spec.callbackSecret  // generated: shown this once
             }
@@ -62,7 +62,7 @@ struct RunRoutes {
         switch try await service.rerun(id, selection, idempotency: idempotency) {
         case .created(let record):
             return .json(
-                Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted,
+                Snapshot.run(record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders), status: .accepted,
                 headers: [.location: "/v1/runs/" + record.run.id])
         case .replayed(let record):
             return Self.replayed(record)
@@ -86,7 +86,7 @@ struct RunRoutes {
     /// The answer to a request replayed under its `Idempotency-Key`: the run it created.
     private static func replayed(_ record: RunRecord) -> Response {
         .json(
-            Snapshot.run(record.run, lockHolders: record.lockHolders), status: .ok,
+            Snapshot.run(record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders), status: .ok,
             headers: [.location: "/v1/runs/" + record.run.id, .idempotentReplayed: "true"])
     }
 
@@ -114,7 +114,11 @@ struct RunRoutes {
             query.before = cursor
         }
         let page = try await service.runs(query)
-        let items = page.runs.map { Snapshot.run($0, lockHolders: [:], includeTasks: false) }
+        var items: [RunSnapshot] = []
+        for run in page.runs {
+            let holders = try await service.concurrencyHolders(of: run)
+            items.append(Snapshot.run(run, lockHolders: [:], concurrencyHolders: holders, includeTasks: false))
+        }
         return .json(RunList(items: items, nextCursor: page.nextCursor))
     }
 
@@ -148,7 +152,9 @@ struct RunRoutes {
             try await service.run(id, afterVersion: version, wait: wait, withTasks: includeTasks)
         }
         // Without tasks the answer is small whatever the run's width, and so is its read.
-        guard includeTasks else { return .json(Snapshot.run(record.run, lockHolders: [:], includeTasks: false)) }
+        guard includeTasks else {
+            return .json(Snapshot.run(record.run, lockHolders: [:], concurrencyHolders: record.concurrencyHolders, includeTasks: false))
+        }
         return .json(bytes: snapshots.bytes(of: record, stamp: stamp))
     }
 
@@ -190,6 +196,6 @@ struct RunRoutes {
     @Sendable func cancel(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let record = try await service.cancel(id)
-        return .json(Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted)
+        return .json(Snapshot.run(record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders), status: .accepted)
     }
 }

@@ -37,7 +37,9 @@ extension PostgresRunStore {
         if plan.freesWork { tx.notify(.claims) }
         if plan.writesRun { try await writeRunState(plan.run, tx) }
         if plan.writesRun || !plan.tasks.isEmpty || !plan.events.isEmpty { tx.notify(.run(plan.run.id)) }
-        let record = RunRecord(run: plan.run, lockHolders: try await lockHolders(tx, for: plan.run))
+        let record = RunRecord(
+            run: plan.run, lockHolders: try await lockHolders(tx, for: plan.run),
+            concurrencyHolders: try await concurrencyHolders(tx, for: plan.run))
         let events = try await commitEvents(plan.events, of: record, now: change.now, tx)
         return Committed(value: value, record: record, events: events, freesWork: plan.freesWork)
     }
@@ -47,6 +49,7 @@ extension PostgresRunStore {
             """
             UPDATE runs SET status = \(run.status.rawValue), version = \(run.state.version),
                 deadline_at = \(run.timeoutDeadline?.milliseconds), finished_at = \(run.state.finishedAt?.milliseconds),
+                concurrency_slot = \(run.state.concurrencySlot?.column),
                 state = \(try JSONColumn.runStates.encode(run.state, row: run.id))
             WHERE id = \(run.id)
             """)
@@ -65,7 +68,9 @@ extension PostgresRunStore {
         tx.notify(.events)
         let events = try await appendEvents(drafts, tx)
         try await insertDeliveries(
-            Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now), now: now, tx)
+            Outbox.rows(
+                for: events, of: record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders,
+                subscriptions: subscriptions, now: now), now: now, tx)
         return events
     }
 

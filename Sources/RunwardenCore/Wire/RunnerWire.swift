@@ -13,12 +13,16 @@ public struct ClaimedTask: Codable, Sendable, Equatable {
     public var labels: [String]
     /// Passed to the process like `env`; masked as `***` in its log (SPEC §9). Absent when none.
     public var secretEnv: [String: String]?
+    /// The task's priority (SPEC §10), for the runner's logs. Always written; optional so that a
+    /// runner still reads a server from before it was sent.
+    public var priority: Int?
 
     public init(
         id: String, runID: String, name: String, command: [String], env: [String: String] = [:], workspace: String? = nil,
-        timeoutS: Int? = nil, attempt: Int = 1, labels: [String] = [], secretEnv: [String: String]? = nil
+        timeoutS: Int? = nil, attempt: Int = 1, labels: [String] = [], secretEnv: [String: String]? = nil, priority: Int? = nil
     ) {
         self.secretEnv = secretEnv
+        self.priority = priority
         self.id = id
         self.runID = runID
         self.name = name
@@ -37,6 +41,7 @@ public struct ClaimedTask: Codable, Sendable, Equatable {
         case timeoutS = "timeout_s"
         case attempt, labels
         case secretEnv = "secret_env"
+        case priority
 
         public static let omittedWhenNil: Set<String> = ["secret_env"]
     }
