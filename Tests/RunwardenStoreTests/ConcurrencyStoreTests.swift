@@ -3,6 +3,7 @@ import GRDB
 import RunwardenCore
 import RunwardenStore
 @testable import RunwardenStoreSQLite
+import RunwardenTestSupport
 import Testing
 
 /// SPEC §10 "Concurrency": a key's slots are taken when a run is stored and given up in the
@@ -235,5 +236,29 @@ struct SQLiteConcurrencyPlanTests {
             #expect(plan.contains { $0.contains("runs_by_concurrency") }, "\(plan)")
             #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
         }
+    }
+}
+
+/// Two PostgreSQL nodes creating runs of one key at the same moment hand out its slot once.
+@Suite("Concurrency keys on two PostgreSQL nodes")
+struct PostgresConcurrencyRaceTests {
+    @Test("twelve runs of one key created at once on two nodes: one holds the slot, eleven wait in line")
+    func raceForTheSlot() async throws {
+        let url = try await PostgresTestCluster.database()
+        async let first = openPostgresStore(url: url)
+        async let second = openPostgresStore(url: url)
+        let nodes: [any RunStore] = try await [first, second]
+        let slots = try await withThrowingTaskGroup(of: ConcurrencySlot?.self) { group in
+            for index in 0..<12 {
+                group.addTask {
+                    try await ConcurrencyStoreTests.store(ConcurrencyStoreTests.keyed("race\(index)"), in: nodes[index % 2], at: at(index))
+                        .record.run.state.concurrencySlot
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(slots.count { $0 == .holding } == 1, "\(slots)")
+        #expect(slots.count { $0 == .waiting } == 11, "\(slots)")
+        #expect(try await nodes[1].concurrencyHolders(key: "deploy-prod").count == 1)
     }
 }
