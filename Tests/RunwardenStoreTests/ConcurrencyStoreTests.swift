@@ -201,6 +201,22 @@ struct ConcurrencyStoreTests {
         #expect(plain.state.concurrencySlot == nil)
     }
 
+    @Test("webhooks tell the story the snapshot does: run.created carries blocked_by, admission a task.queued without it", arguments: Backend.all)
+    func webhookPayloads(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        try await store.createWebhook(webhook("wh_A", events: ["run.created", "task.queued"]))
+        let first = try await Self.store(Self.keyed("first", tasks: [task("only")]), in: store, at: at(0)).record.run
+        let second = try await Self.store(Self.keyed("second", tasks: [task("only")]), in: store, at: at(1)).record.run
+        _ = try await Self.finishNext(store, .succeeded, at: at(2))
+
+        let payloads = try await store.deliveries(webhookID: "wh_A", limit: 10, before: nil).items
+            .filter { $0.runID == second.id }.sorted { $0.eventSeq < $1.eventSeq }.map { try JSONValue.parse($0.payload) }
+        #expect(payloads.map { $0["type"] } == [.string("run.created"), .string("task.queued")])
+        #expect(payloads.first?["run"]?["blocked_by"]?["held_by"] == .array([.string(first.id)]))
+        #expect(payloads.last?["run"]?["blocked_by"] == .null)
+        #expect(payloads.last?["task"]?["status"] == .string("queued"))
+    }
+
     @Test("the line survives the database being opened again (a slot is data, not memory)", arguments: Backend.all)
     func survivesReopen(backend: Backend) async throws {
         let (store, reopen) = try await backend.makeStore()
