@@ -45,4 +45,16 @@ struct RunsCommandTests {
         #expect(badTime.status != 0)
         #expect(badTime.output.contains("created_after"), "\(badTime.output)")
     }
+
+    @Test("runwarden status says which runs hold the concurrency slot a run waits for")
+    func statusShowsTheConcurrencyWait() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        let body = #"{"workflow": "deploy", "concurrency": {"key": "deploy-prod"}, "tasks": [{"name": "a", "command": "true"}]}"#
+        let holder = try await cluster.submit(body)
+        let waiting = try await cluster.submit(body)
+        let status = try ChildProcess(["status", waiting, "--server", cluster.url], in: cluster.directory, name: "status")
+        _ = await status.waitForExit()
+        #expect(status.output.contains("waits for a deploy-prod slot, held by \(holder)"), "\(status.output)")
+    }
 }
