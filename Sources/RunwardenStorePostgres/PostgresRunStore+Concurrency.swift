@@ -20,10 +20,14 @@ extension PostgresRunStore {
         try await lockLine(tx, key: concurrency.key)
         var binds = PostgresBindings()
         binds.append(concurrency.key)
-        let members = try await tx.rows(PostgresQuery(unsafeSQL: ConcurrencySQL.members("$1"), binds: binds)).compactMap { row in
-            let (id, status, slot) = try row.decode((String, String, String).self)
-            return ConcurrencySQL.member(id: id, status: status, slot: slot)
-        }
+        // `queue` cancels nothing: the line is not read (a new run then costs the key's holders, not its waiting runs).
+        let members: [ConcurrencyMember] =
+            concurrency.onConflict == .queue
+            ? []
+            : try await tx.rows(PostgresQuery(unsafeSQL: ConcurrencySQL.members("$1"), binds: binds)).compactMap { row in
+                let (id, status, slot) = try row.decode((String, String, String).self)
+                return ConcurrencySQL.member(id: id, status: status, slot: slot)
+            }
         var canceled: [Committed<Void>] = []
         for victim in ConcurrencyRules.victims(of: concurrency.onConflict, among: members) {
             if let committed = try await change(runID: victim, scope: .wholeRun, now: now, tx, { change in try? change.cancel() }) {

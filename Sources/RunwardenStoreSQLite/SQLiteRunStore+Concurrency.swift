@@ -9,8 +9,12 @@ extension SQLiteRunStore {
     /// `on_conflict` names (each as a cancel would, in this transaction), then `Run.enterLine`.
     static func enterLine(_ run: inout Run, drafts: inout [EventDraft], now: Timestamp, _ db: Database) throws -> [Committed<Void>] {
         guard let concurrency = run.spec.concurrency else { return [] }
-        let members = try Row.fetchAll(db.cachedStatement(sql: ConcurrencySQL.members("?")), arguments: [concurrency.key])
-            .compactMap { ConcurrencySQL.member(id: $0["id"], status: $0["status"], slot: $0["concurrency_slot"]) }
+        // `queue` cancels nothing: the line is not read (a new run then costs the key's holders, not its waiting runs).
+        let members: [ConcurrencyMember] =
+            concurrency.onConflict == .queue
+            ? []
+            : try Row.fetchAll(db.cachedStatement(sql: ConcurrencySQL.members("?")), arguments: [concurrency.key])
+                .compactMap { ConcurrencySQL.member(id: $0["id"], status: $0["status"], slot: $0["concurrency_slot"]) }
         var canceled: [Committed<Void>] = []
         for victim in ConcurrencyRules.victims(of: concurrency.onConflict, among: members) {
             if let committed = try change(runID: victim, scope: .wholeRun, now: now, db, { change in try? change.cancel() }) {
