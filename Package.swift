@@ -75,7 +75,10 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            resources: [.embedInCode("Resources/dashboard.html"), .embedInCode("Resources/openapi.json")],
+            resources: [
+                .embedInCode("Resources/dashboard.html"), .embedInCode("Resources/dashboard_views.js"),
+                .embedInCode("Resources/openapi.json"),
+            ],
             swiftSettings: strictSwift6
         ),
         .target(

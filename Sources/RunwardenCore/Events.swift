@@ -53,4 +53,10 @@ public enum EventType {
     public static func run(_ status: RunStatus) -> String { "run." + status.rawValue }
     public static func task(_ status: TaskStatus) -> String { "task." + status.rawValue }
     public static func runner(_ status: RunnerStatus) -> String { "runner." + status.rawValue }
+
+    /// Every type an event may have: what a webhook subscription may name, and what the API
+    /// reference must document.
+    public static let all: [String] =
+        [runCreated] + RunStatus.allCases.map(run) + [taskRetrying] + TaskStatus.allCases.map(task)
+        + RunnerStatus.allCases.map(runner)
 }

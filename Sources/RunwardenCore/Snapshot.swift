@@ -34,6 +34,7 @@ public enum Snapshot {
         return TaskSnapshot(
             id: task.id, runID: includeRunID ? task.runID : nil, name: task.name, status: state.status,
             attempt: state.attempt, priority: task.spec.claimPriority, runner: state.runner, workspace: task.spec.workspace,
+            needs: task.spec.needs,
             startedAt: state.startedAt?.iso8601, finishedAt: state.finishedAt?.iso8601, exitCode: state.exitCode,
             error: state.error, heartbeatAt: state.heartbeatAt?.iso8601,
             blockedBy: blockedBy(task, in: run, lockHolders: lockHolders, indexByName: indexByName),

@@ -46,11 +46,7 @@ public enum EventFilter {
 
     /// Every pattern a subscription may name.
     public static func isValid(_ pattern: String) -> Bool {
-        if ["*", "run.*", "task.*", "runner.*", EventType.runCreated, EventType.taskRetrying].contains(pattern) { return true }
-        let runTypes = RunStatus.allCases.map(EventType.run)
-        let taskTypes = TaskStatus.allCases.map(EventType.task)
-        let runnerTypes = RunnerStatus.allCases.map(EventType.runner)
-        return runTypes.contains(pattern) || taskTypes.contains(pattern) || runnerTypes.contains(pattern)
+        ["*", "run.*", "task.*", "runner.*"].contains(pattern) || EventType.all.contains(pattern)
     }
 }
 

@@ -65,10 +65,11 @@ public func buildApplication(
     return app
 }
 
-/// The router with every route of SPEC §2 this server implements, behind one error middleware.
-public func buildRouter(service: RunService, configuration: ServerConfiguration) -> Router<RunwardenRequestContext> {
+/// Every route this server declares (HEAD of each GET is added by `buildRouter`): the table
+/// the router registers and the API reference (docs/api.md) must cover.
+func declaredRoutes(service: RunService, configuration: ServerConfiguration) -> [Route] {
     let maxBody = configuration.maxBodyBytes
-    let declared =
+    return
         RunRoutes(service: service, maxBody: maxBody, egress: configuration.webhookEgress, maxTasks: configuration.maxTasks).routes
         + EventRoutes(service: service).routes
         + StreamRoutes(service: service, keepAlive: configuration.streamKeepAlive).routes
@@ -81,6 +82,11 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
         + HealthRoutes(service: service).routes
         + OperatorRoutes().routes
         + MetricsRoutes(service: service).routes
+}
+
+/// The router with every route of SPEC §2 this server implements, behind one error middleware.
+public func buildRouter(service: RunService, configuration: ServerConfiguration) -> Router<RunwardenRequestContext> {
+    let declared = declaredRoutes(service: service, configuration: configuration)
     let routes = declared + declared.filter { $0.method == .get }.map(\.head)
     let authenticator = Authenticator(clientToken: configuration.clientToken, runnerToken: configuration.runnerToken)
 

@@ -79,16 +79,19 @@ struct LogRoutes {
         let attempt = try request.integerQuery("attempt", minimum: 1)
         var bytes = ByteBuffer()
         var offset: Int64 = 0
+        var first: LogSlice?
         var last: RunService.LogRead
         repeat {
             last = try await service.log(taskID: taskID, attempt: attempt, offset: offset, limit: Self.maximumRead, wait: .zero)
+            if first == nil { first = last.slice }
             if last.slice.start > offset, offset > 0 {
                 bytes.writeString("\n[runwarden: \(last.slice.start - offset) bytes dropped here to keep the log within its cap]\n")
             }
             bytes.writeBytes(last.slice.bytes)
             offset = last.slice.end
         } while !last.slice.bytes.isEmpty
-        var headers = Self.headers(last.slice, next: offset, complete: last.complete)
+        // The headers of the whole answer: from where its first read started to where its last ended.
+        var headers = Self.headers(first ?? last.slice, next: offset, complete: last.complete)
         headers[.contentType] = "application/octet-stream"
         headers[.contentDisposition] = "attachment; filename=\"\(taskID).\(last.slice.attempt).log\""
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: bytes))

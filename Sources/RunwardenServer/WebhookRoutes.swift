@@ -14,6 +14,7 @@ struct WebhookRoutes {
         [
             Route(.post, "/v1/webhooks", role: .client, create),
             Route(.get, "/v1/webhooks", role: .client, list),
+            Route(.get, "/v1/webhooks/:id", role: .client, show),
             Route(.delete, "/v1/webhooks/:id", role: .client, delete),
             Route(.get, "/v1/webhooks/:id/deliveries", role: .client, deliveries),
             Route(.post, "/v1/webhooks/:id/recover", role: .client, recover),
@@ -36,6 +37,11 @@ struct WebhookRoutes {
     @Sendable func list(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let page = try await service.webhooks(limit: try request.limit(default: 50, maximum: 500), after: request.query("cursor"))
         return .json(Page(items: page.items.map(Self.item), nextCursor: page.nextCursor))
+    }
+
+    /// The subscription a create's `Location` names (its secret is never shown again).
+    @Sendable func show(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
+        .json(Self.item(try await service.webhook(try context.parameters.require("id"))))
     }
 
     @Sendable func delete(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {

@@ -15,8 +15,14 @@ extension PostgresRunStore {
 
     /// The run's own row and the tasks `scope` names, in run order (locked as `loadRun` says).
     static func loadRun(_ tx: PostgresTransaction, runID: String, scope: ChangeScope, forUpdate: Bool) async throws -> Run? {
-        let lock = forUpdate ? " FOR UPDATE" : ""
         guard let run = try await loadRunRow(tx, runID: runID, forUpdate: forUpdate) else { return nil }
+        return try await withTasks(run, scope: scope, forUpdate: forUpdate, tx)
+    }
+
+    /// `run` (its own row, as loaded) with the tasks `scope` names, in run order.
+    static func withTasks(_ run: Run, scope: ChangeScope, forUpdate: Bool, _ tx: PostgresTransaction) async throws -> Run {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        let runID = run.id
         let taskRows: [PostgresRow]
         switch scope {
         case .wholeRun:
@@ -40,13 +46,24 @@ extension PostgresRunStore {
     /// The run's own row, without tasks (with `forUpdate`, holding its row lock until commit).
     static func loadRunRow(_ tx: PostgresTransaction, runID: String, forUpdate: Bool) async throws -> Run? {
         let lock = forUpdate ? " FOR UPDATE" : ""
-        guard let row = try await tx.rows("SELECT spec, state FROM runs WHERE id = \(runID)\(unescaped: lock)").first else {
-            return nil
-        }
-        let (specText, stateText) = try row.decode((String, String).self)
+        return try await tx.rows("SELECT id, spec, state FROM runs WHERE id = \(runID)\(unescaped: lock)").first.map(runRow)
+    }
+
+    /// The own row of the run that holds task `taskID`, found and locked in one statement (a
+    /// task never moves to another run, so the lookup needs no lock of its own).
+    static func loadRunRow(_ tx: PostgresTransaction, runOfTask taskID: String, forUpdate: Bool) async throws -> Run? {
+        let lock = forUpdate ? " FOR UPDATE" : ""
+        return try await tx.rows(
+            "SELECT id, spec, state FROM runs WHERE id = (SELECT run_id FROM tasks WHERE id = \(taskID))\(unescaped: lock)"
+        ).first.map(runRow)
+    }
+
+    /// A run without its tasks from `id, spec, state`.
+    private static func runRow(_ row: PostgresRow) throws -> Run {
+        let (id, specText, stateText) = try row.decode((String, String, String).self)
         return Run(
-            id: runID, spec: try JSONColumn.runSpecs.decode(specText, row: runID),
-            state: try JSONColumn.runStates.decode(stateText, row: runID), tasks: [])
+            id: id, spec: try JSONColumn.runSpecs.decode(specText, row: id), state: try JSONColumn.runStates.decode(stateText, row: id),
+            tasks: [])
     }
 
     static let taskColumns = "id, spec, state, heartbeat_at, dependents"
@@ -145,6 +162,9 @@ struct BoundValues {
         current.append("$\(binds.count)")
     }
 
+    /// Values were added since the last `endRow`.
+    var pendingRow: Bool { !current.isEmpty }
+
     mutating func endRow() {
         rows.append("(" + current.joined(separator: ", ") + ")")
         current = []
@@ -154,6 +174,13 @@ struct BoundValues {
     func query(_ prefix: String) -> PostgresQuery {
         PostgresQuery(unsafeSQL: prefix + " VALUES " + rows.joined(separator: ", "), binds: binds)
     }
+
+    /// The rows added so far as a `VALUES` list's text, forgotten so the next rows start a new
+    /// list — whose markers go on numbering: several lists of one statement share the binds.
+    mutating func takeRows() -> String {
+        defer { rows = [] }
+        return rows.joined(separator: ", ")
+    }
 }
 
 extension PostgresTransaction {
@@ -162,7 +189,7 @@ extension PostgresTransaction {
         var values = BoundValues()
         for item in items {
             try fill(&values, item)
-            values.endRow()
+            if values.pendingRow { values.endRow() }
             if values.rowCount == BoundValues.rowsPerStatement {
                 try await execute(values.query(prefix))
                 values = BoundValues()

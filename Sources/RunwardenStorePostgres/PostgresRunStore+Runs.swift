@@ -243,10 +243,9 @@ extension PostgresRunStore {
         _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
         try await transaction(.write) { tx -> Committed<Value>? in
-            // A task never moves to another run, so this lookup needs no lock of its own.
-            guard let row = try await tx.rows("SELECT run_id FROM tasks WHERE id = \(taskID)").first else { return nil }
-            return try await Self.change(
-                runID: try row.decode(String.self), scope: .task(taskID, dependents: dependents), now: now, tx, body)
+            guard let row = try await Self.loadRunRow(tx, runOfTask: taskID, forUpdate: true) else { return nil }
+            let scope = ChangeScope.task(taskID, dependents: dependents)
+            return try await Self.change(loaded: try await Self.withTasks(row, scope: scope, forUpdate: true, tx), scope: scope, now: now, tx, body)
         }
     }
 
@@ -257,6 +256,15 @@ extension PostgresRunStore {
         _ body: (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
         guard let run = try await loadRun(tx, runID: runID, scope: scope, forUpdate: lockingRun) else { return nil }
+        return try await change(loaded: run, scope: scope, now: now, tx, lockingRun: lockingRun, body)
+    }
+
+    /// `change` of a run already loaded (with `scope`'s tasks, locked as `lockingRun` says).
+    static func change<Value: Sendable>(
+        loaded run: Run, scope: ChangeScope, now: Timestamp, _ tx: PostgresTransaction, lockingRun: Bool = true,
+        _ body: (inout RunChange) throws -> Value
+    ) async throws -> Committed<Value>? {
+        let runID = run.id
         var change = RunChange(run, now: now, hasWholeRun: scope == .wholeRun)
         let value = try body(&change)
         if change.needsWholeRun {

@@ -12,16 +12,7 @@ extension PostgresRunStore {
         _ change: RunChange, original: Run, value: Value, _ tx: PostgresTransaction
     ) async throws -> Committed<Value> {
         let plan = ChangePlan(change, original: original)
-        for task in plan.tasks {
-            try await tx.execute(
-                """
-                UPDATE tasks SET status = \(task.status.rawValue), runner = \(task.state.runner),
-                    queued_at = \(task.state.queuedAt?.milliseconds), heartbeat_at = \(task.state.heartbeatAt?.milliseconds),
-                    deadline_at = \(task.timeoutDeadline?.milliseconds), claim_id = \(task.pendingClaimID),
-                    state = \(try JSONColumn.taskStates.encode(task.state, row: task.id))
-                WHERE id = \(task.id)
-                """)
-        }
+        try await writeRows(tasks: plan.tasks, run: plan.writesRun ? plan.run : nil, tx)
         for lock in plan.locksTaken {
             // The primary key on `workspace` refuses a second holder (23505): a claim racing
             // another for the same workspace rolls back and looks again.
@@ -35,7 +26,6 @@ extension PostgresRunStore {
             try await tx.execute("DELETE FROM locks WHERE workspace = \(lock.workspace) AND task_id = \(lock.taskID)")
         }
         if plan.freesWork { tx.notify(.claims) }
-        if plan.writesRun { try await writeRunState(plan.run, tx) }
         if plan.writesRun || !plan.tasks.isEmpty || !plan.events.isEmpty { tx.notify(.run(plan.run.id)) }
         let record = RunRecord(
             run: plan.run, lockHolders: try await lockHolders(tx, for: plan.run),
@@ -45,32 +35,78 @@ extension PostgresRunStore {
     }
 
     static func writeRunState(_ run: Run, _ tx: PostgresTransaction) async throws {
-        try await tx.execute(
-            """
-            UPDATE runs SET status = \(run.status.rawValue), version = \(run.state.version),
-                deadline_at = \(run.timeoutDeadline?.milliseconds), finished_at = \(run.state.finishedAt?.milliseconds),
-                concurrency_slot = \(run.state.concurrencySlot?.column),
-                state = \(try JSONColumn.runStates.encode(run.state, row: run.id))
-            WHERE id = \(run.id)
-            """)
+        try await writeRows(tasks: [], run: run, tx)
+    }
+
+    /// The most task rows one statement updates: 8 values each, well below PostgreSQL's 65,535
+    /// bind parameters.
+    static let tasksPerStatement = 500
+
+    /// Updates the changed task rows and the run's row (when given) in as few statements as
+    /// there are batches of `tasksPerStatement` — one for a usual change — rather than one per
+    /// row: each `UPDATE` is a common table expression of one statement, so a change pays one
+    /// round trip, not one per row.
+    static func writeRows(tasks: [RunTask], run: Run?, _ tx: PostgresTransaction) async throws {
+        var batches = stride(from: 0, to: tasks.count, by: tasksPerStatement).map {
+            Array(tasks[$0..<min($0 + tasksPerStatement, tasks.count)])
+        }
+        if batches.isEmpty { batches = [[]] }
+        for (index, batch) in batches.enumerated() {
+            var binds = PostgresBindings()
+            var parts: [String] = []
+            func placeholder(_ value: some PostgresEncodable) throws -> String {
+                try binds.append(value)
+                return "$\(binds.count)"
+            }
+            func placeholder(_ value: (some PostgresEncodable)?) throws -> String {
+                guard let value else { return "NULL" }
+                return try placeholder(value)
+            }
+            for task in batch {
+                let columns = try [
+                    "status = " + placeholder(task.status.rawValue), "runner = " + placeholder(task.state.runner),
+                    "queued_at = " + placeholder(task.state.queuedAt?.milliseconds),
+                    "heartbeat_at = " + placeholder(task.state.heartbeatAt?.milliseconds),
+                    "deadline_at = " + placeholder(task.timeoutDeadline?.milliseconds), "claim_id = " + placeholder(task.pendingClaimID),
+                    "state = " + placeholder(try JSONColumn.taskStates.encode(task.state, row: task.id)),
+                ]
+                parts.append("UPDATE tasks SET \(columns.joined(separator: ", ")) WHERE id = \(try placeholder(task.id))")
+            }
+            // The run's row goes with the last batch: the statement that ends the change.
+            if index == batches.count - 1, let run {
+                let columns = try [
+                    "status = " + placeholder(run.status.rawValue), "version = " + placeholder(run.state.version),
+                    "deadline_at = " + placeholder(run.timeoutDeadline?.milliseconds),
+                    "finished_at = " + placeholder(run.state.finishedAt?.milliseconds),
+                    "concurrency_slot = " + placeholder(run.state.concurrencySlot?.column),
+                    "state = " + placeholder(try JSONColumn.runStates.encode(run.state, row: run.id)),
+                ]
+                parts.append("UPDATE runs SET \(columns.joined(separator: ", ")) WHERE id = \(try placeholder(run.id))")
+            }
+            guard let last = parts.popLast() else { continue }
+            // Every data-modifying CTE runs once, referenced or not; the last update is the statement.
+            let ctes = parts.enumerated().map { "w\($0.offset) AS (\($0.element))" }
+            let sql = ctes.isEmpty ? last : "WITH " + ctes.joined(separator: ", ") + " " + last
+            // Built from constant text and `$n` placeholders only; every value is bound.
+            try await tx.execute(PostgresQuery(unsafeSQL: sql, binds: binds))
+        }
     }
 
     /// Appends the numbered events and their outbox rows (`Outbox.rows`).
     ///
-    /// Everything that may wait on another transaction's row lock happens before this (the
-    /// subscriptions are read first too), so the `seq` counter lock is the last lock taken and
-    /// is held only for the inserts and the commit.
+    /// Everything that may wait on another transaction's row lock happens before this, so the
+    /// `seq` fence lock is the last lock taken and is held only for the inserts and the commit.
     static func commitEvents(
         _ drafts: [ChangePlan.NumberedDraft], of record: RunRecord, now: Timestamp, _ tx: PostgresTransaction
     ) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        let subscriptions = try await activeSubscriptions(tx)
-        tx.notify(.events)
-        let events = try await appendEvents(drafts, tx)
-        try await insertDeliveries(
-            Outbox.rows(
+        let (events, subscriptions) = try await numbered(drafts, tx)
+        try await insert(
+            events,
+            deliveries: Outbox.rows(
                 for: events, of: record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders,
-                subscriptions: subscriptions, now: now), now: now, tx)
+                subscriptions: subscriptions, now: now),
+            now: now, tx)
         return events
     }
 
@@ -78,71 +114,78 @@ extension PostgresRunStore {
     /// does a run's: the `seq` lock is the last one taken.
     static func commitRunnerEvents(_ drafts: [EventDraft], now: Timestamp, _ tx: PostgresTransaction) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        let subscriptions = try await activeSubscriptions(tx)
+        let (events, subscriptions) = try await numbered(drafts.map(ChangePlan.NumberedDraft.runner), tx)
+        try await insert(events, deliveries: Outbox.runnerRows(for: events, subscriptions: subscriptions, now: now), now: now, tx)
+        return events
+    }
+
+    /// The drafts numbered with the global `seq` (`drawSeqs`: fenced, see `PostgresRunStore+Seq`),
+    /// and the active subscriptions, read in the same round trip.
+    static func numbered(
+        _ drafts: [ChangePlan.NumberedDraft], _ tx: PostgresTransaction
+    ) async throws -> (events: [Event], subscriptions: [Outbox.Subscription]) {
+        let (seqs, subscriptions) = try await drawSeqs(drafts.count, tx)
+        return (zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }, subscriptions)
+    }
+
+    static let eventsInsert = """
+        INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner, approval)
+        """
+    static let deliveriesInsert = """
+        INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, payload, status, attempts, next_attempt_at,
+                                created_at)
+        """
+
+    /// Inserts the events and their outbox rows. When they fit one statement — a usual change —
+    /// that statement also sends the transaction's notifications: one round trip where there
+    /// were three.
+    static func insert(_ events: [Event], deliveries: [Outbox.Row], now: Timestamp, _ tx: PostgresTransaction) async throws {
         tx.notify(.events)
-        let events = try await appendEvents(drafts.map(ChangePlan.NumberedDraft.runner), tx)
-        try await insertDeliveries(Outbox.runnerRows(for: events, subscriptions: subscriptions, now: now), now: now, tx)
-        return events
+        if !deliveries.isEmpty { tx.notify(.deliveries) }
+        guard events.count + deliveries.count <= BoundValues.rowsPerStatement else {
+            try await tx.insert(eventsInsert, events, addEvent)
+            try await tx.insert(deliveriesInsert, deliveries) { values, row in try addDelivery(&values, row, now: now) }
+            return
+        }
+        var values = BoundValues()
+        for event in events { try addEvent(&values, event) }
+        var statements = [eventsInsert + " VALUES " + values.takeRows()]
+        for row in deliveries { try addDelivery(&values, row, now: now) }
+        if !deliveries.isEmpty { statements.append(deliveriesInsert + " VALUES " + values.takeRows()) }
+        try await tx.executeAnnouncing(statements, binds: values.binds)
     }
 
-    static func activeSubscriptions(_ tx: PostgresTransaction) async throws -> [Outbox.Subscription] {
-        try await tx.rows("SELECT id, url, events FROM webhooks WHERE active ORDER BY id").map { row in
-            let (id, url, events) = try row.decode((String, String, String).self)
-            return Outbox.Subscription(id: id, url: url, patterns: try JSONColumn.decode([String].self, events))
-        }
+    static func addEvent(_ values: inout BoundValues, _ event: Event) throws {
+        let draft = event.draft
+        try values.add(event.seq)
+        try values.add(draft.id)
+        try values.add(draft.runID)
+        try values.add(event.runSeq)
+        try values.add(draft.taskID)
+        try values.add(draft.type)
+        try values.add(draft.status)
+        try values.add(draft.previousStatus)
+        try values.add(draft.timestamp.milliseconds)
+        try values.add(draft.attempt)
+        try values.add(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) })
+        try values.add(draft.runner)
+        try values.add(try draft.approval.map(JSONColumn.encode))
+        values.endRow()
     }
 
-    static func insertDeliveries(_ rows: [Outbox.Row], now: Timestamp, _ tx: PostgresTransaction) async throws {
-        guard !rows.isEmpty else { return }
-        tx.notify(.deliveries)
-        try await tx.insert(
-            """
-            INSERT INTO deliveries (id, webhook_id, run_id, event_id, event_seq, type, url, payload, status,
-                                    attempts, next_attempt_at, created_at)
-            """, rows
-        ) { values, row in
-            try values.add(row.id)
-            try values.add(row.webhookID)
-            try values.add(row.lane)
-            try values.add(row.event.draft.id)
-            try values.add(row.event.seq)
-            try values.add(row.event.draft.type)
-            try values.add(row.url)
-            try values.add(row.payload)
-            try values.add(DeliveryStatus.pending.rawValue)
-            try values.add("[]")
-            try values.add(now.milliseconds)
-            try values.add(now.milliseconds)
-        }
-    }
-
-    /// Numbers the events with the global `seq` (`drawSeqs`: fenced, see `PostgresRunStore+Seq`)
-    /// and inserts them.
-    static func appendEvents(_ drafts: [ChangePlan.NumberedDraft], _ tx: PostgresTransaction) async throws -> [Event] {
-        guard !drafts.isEmpty else { return [] }
-        let seqs = try await drawSeqs(drafts.count, tx)
-        let events = zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }
-        try await tx.insert(
-            """
-            INSERT INTO events (seq, id, run_id, run_seq, task_id, type, status, previous_status, timestamp, attempt, error, runner,
-                                approval)
-            """, events
-        ) { values, event in
-            let draft = event.draft
-            try values.add(event.seq)
-            try values.add(draft.id)
-            try values.add(draft.runID)
-            try values.add(event.runSeq)
-            try values.add(draft.taskID)
-            try values.add(draft.type)
-            try values.add(draft.status)
-            try values.add(draft.previousStatus)
-            try values.add(draft.timestamp.milliseconds)
-            try values.add(draft.attempt)
-            try values.add(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) })
-            try values.add(draft.runner)
-            try values.add(try draft.approval.map(JSONColumn.encode))
-        }
-        return events
+    static func addDelivery(_ values: inout BoundValues, _ row: Outbox.Row, now: Timestamp) throws {
+        try values.add(row.id)
+        try values.add(row.webhookID)
+        try values.add(row.lane)
+        try values.add(row.event.draft.id)
+        try values.add(row.event.seq)
+        try values.add(row.event.draft.type)
+        try values.add(row.url)
+        try values.add(row.payload)
+        try values.add(DeliveryStatus.pending.rawValue)
+        try values.add("[]")
+        try values.add(now.milliseconds)
+        try values.add(now.milliseconds)
+        values.endRow()
     }
 }

@@ -27,15 +27,37 @@ extension PostgresRunStore {
     /// here up ("RW" in the high bytes), so they are told apart from any other advisory lock.
     static let seqLockBase: Int64 = 0x5257_0000
 
-    /// Draws `count` numbers, fenced as the type's comment says; ascending.
-    static func drawSeqs(_ count: Int, _ tx: PostgresTransaction) async throws -> [Int64] {
-        try await tx.execute(
+    /// Draws `count` numbers, fenced as the type's comment says, ascending; with them, in the
+    /// same round trip, the active webhook subscriptions the events' outbox rows are made for.
+    static func drawSeqs(
+        _ count: Int, _ tx: PostgresTransaction
+    ) async throws -> (seqs: [Int64], subscriptions: [Outbox.Subscription]) {
+        // One statement, the lock first: the LATERAL subquery names the fence's column, so it
+        // runs only for the fence's row, after the lock was taken — never a number drawn before.
+        // (`OFFSET 0` keeps the planner from flattening either subquery into one join it could
+        // order either way.) The subscriptions ride on the first number's row only.
+        let rows = try await tx.rows(
             """
-            SELECT pg_advisory_xact_lock_shared((\(seqLockBase) + (last_value >> 31))::int, (last_value & 2147483647)::int)
-            FROM events_seq
+            SELECT drawn.seq, CASE WHEN drawn.n = 1 THEN subscriptions.list END FROM
+              (SELECT pg_advisory_xact_lock_shared((\(seqLockBase) + (last_value >> 31))::int, (last_value & 2147483647)::int)::text
+               AS locked FROM events_seq OFFSET 0) AS fence,
+              LATERAL (SELECT nextval('events_seq') AS seq, n FROM generate_series(1, \(count)) AS n
+                       WHERE fence.locked IS NOT NULL OFFSET 0) AS drawn,
+              (SELECT coalesce(json_agg(json_build_array(id, url, events) ORDER BY id), '[]')::text AS list
+               FROM webhooks WHERE active) AS subscriptions
             """)
-        return try await tx.rows("SELECT nextval('events_seq') FROM generate_series(1, \(count))")
-            .map { try $0.decode(Int64.self) }.sorted()
+        var seqs: [Int64] = []
+        var subscriptions: [Outbox.Subscription] = []
+        for row in rows {
+            let (seq, list) = try row.decode((Int64, String?).self)
+            seqs.append(seq)
+            guard let list else { continue }
+            subscriptions = try JSONColumn.decode([[String]].self, list).map { columns in
+                guard columns.count == 3 else { throw StoreError.unavailable("a webhooks row read back malformed") }
+                return Outbox.Subscription(id: columns[0], url: columns[1], patterns: try JSONColumn.decode([String].self, columns[2]))
+            }
+        }
+        return (seqs.sorted(), subscriptions)
     }
 
     /// The highest `seq` below which no transaction in flight can still commit an event.

@@ -11,8 +11,9 @@ import ServiceLifecycle
 /// - every change of a run holds that run's row lock (`SELECT … FOR UPDATE`) until it commits;
 /// - a claim takes the run row, then the task row, with `FOR UPDATE SKIP LOCKED` (see
 ///   `claimOnce`), and the `locks` table's primary key makes a double workspace lock impossible;
-/// - `seq` comes from a counter row locked until commit, so it grows in commit order (see
-///   `appendEvents`);
+/// - `seq` comes from a sequence, and readers stop below the numbers of transactions still in
+///   flight, so a reader never sees a smaller `seq` appear behind one it has seen (see
+///   `PostgresRunStore+Seq`);
 /// - every commit announces what it changed with `pg_notify` (see `listen`).
 ///
 /// Use: `run()` must be running (it runs the connection pool) before anything else is called;

@@ -56,7 +56,7 @@ enum PostgresSchema {
                 "CREATE INDEX tasks_claimable ON tasks (queued_at, run_id, position) WHERE status = 'queued'",
                 "CREATE INDEX tasks_active ON tasks (heartbeat_at) WHERE status IN ('dispatched', 'running', 'canceling')",
                 "CREATE INDEX tasks_deadline ON tasks (deadline_at) WHERE deadline_at IS NOT NULL",
-                // Global counters; `seq` numbers events (see `appendEvents`).
+                // Global counters; `seq` numbers events (see `numbered` in PostgresRunStore+Save).
                 "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
                 "INSERT INTO counters (name, value) VALUES ('seq', 0)",
                 """
@@ -342,6 +342,13 @@ extension PostgresRunStore {
                 )
                 """)
             let applied = Set(try await tx.rows("SELECT version FROM schema_migrations").map { try $0.decode(Int64.self) })
+            // A newer runwarden migrated this database: its tables mean what this build cannot
+            // know. Refuse to start rather than write rows the newer nodes would misread.
+            let unknown = applied.subtracting(PostgresSchema.migrations.map(\.version))
+            if let newest = unknown.max() {
+                throw StoreError.unavailable(
+                    "the database was migrated by a newer runwarden (schema version \(newest); this one knows up to \(PostgresSchema.migrations.last?.version ?? 0)); run that version or newer, or restore a backup taken before the upgrade")
+            }
             for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
                 if let last, migration.version > last { break }
                 for statement in migration.statements {

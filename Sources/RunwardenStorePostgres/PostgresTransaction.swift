@@ -34,6 +34,19 @@ final class PostgresTransaction {
         if !topics.contains(payload) { topics.append(payload) }
     }
 
+    /// Runs data-modifying `statements` (no `RETURNING`, no `WITH` of their own) as one
+    /// statement that also sends the notifications asked for so far: one round trip for both.
+    func executeAnnouncing(_ statements: [String], binds: PostgresBindings) async throws {
+        var binds = binds
+        binds.append(PostgresChangeTopic.channel)
+        binds.append(topics)
+        let ctes = statements.enumerated().map { "written\($0.offset) AS (\($0.element))" }.joined(separator: ", ")
+        let sql = "WITH \(ctes) SELECT pg_notify($\(binds.count - 1), topic) FROM unnest($\(binds.count)::text[]) AS topic"
+        // Constant text and `$n` markers only; every value is bound.
+        try await execute(PostgresQuery(unsafeSQL: sql, binds: binds))
+        topics = []
+    }
+
     func sendNotifications() async throws {
         guard !topics.isEmpty else { return }
         try await execute(

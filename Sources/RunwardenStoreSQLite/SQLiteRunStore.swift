@@ -47,8 +47,16 @@ public final class SQLiteRunStore: RunStore {
                     try db.execute(sql: "VACUUM")
                 }
             }
+            // A file a newer runwarden migrated holds tables this one would misread: refuse it
+            // rather than write rows the newer code no longer expects (a downgrade by mistake).
+            if try pool.read({ db in try SQLiteSchema.migrator.hasBeenSuperseded(db) }) {
+                throw StoreError.unavailable(
+                    "the database at \(path) was migrated by a newer runwarden; run that version or newer, or restore a backup taken before the upgrade")
+            }
             try SQLiteSchema.migrator.migrate(pool)
             try pool.barrierWriteWithoutTransaction { db in try stamps.install(on: db) }
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError.unavailable("cannot open SQLite database at \(path): \(error)")
         }

@@ -9,7 +9,7 @@ struct SnapshotTests {
         "error", "priority", "concurrency", "blocked_by", "progress", "tasks", "output_ref", "metadata", "links",
     ]
     static let taskKeys = [
-        "id", "name", "status", "attempt", "priority", "runner", "workspace", "started_at", "finished_at", "exit_code", "error",
+        "id", "name", "status", "attempt", "priority", "runner", "workspace", "needs", "started_at", "finished_at", "exit_code", "error",
         "heartbeat_at", "blocked_by", "progress", "output_ref", "reused_from",
     ]
     static let progressKeys = [
@@ -51,6 +51,8 @@ struct SnapshotTests {
             #expect(build[key] == .null, "task \(key) should be null")
         }
         #expect(tasks[1]["workspace"] == .null)
+        #expect(build["needs"] == JSONValue(strings: []), "a task with no needs lists none (the graph's roots)")
+        #expect(tasks[1]["needs"] == JSONValue(strings: ["build"]), "every need, met or not: the graph's edges")
     }
 
     @Test func nullsAreRenderedAsJSONNullNotLeftOut() throws {

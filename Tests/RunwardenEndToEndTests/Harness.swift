@@ -4,22 +4,14 @@ import RunwardenCore
 import RunwardenTestSupport
 import Testing
 
-/// The built `runwarden` executable, next to this test bundle.
-let runwardenBinary: URL = {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    // Running from inside an .xctest bundle: the products sit beside the bundle.
-    while directory.pathExtension == "xctest" || directory.lastPathComponent == "Contents" || directory.lastPathComponent == "MacOS" {
-        directory.deleteLastPathComponent()
-    }
-    return directory.appendingPathComponent("runwarden")
-}()
-
 extension ChildProcess {
     /// A real `runwarden` child process run in `directory`, its output in `directory/NAME.log`.
     /// `environment` replaces the test's own environment when given.
-    convenience init(_ arguments: [String], in directory: URL, name: String, environment: [String: String]? = nil) throws {
+    convenience init(
+        _ arguments: [String], in directory: URL, name: String, environment: [String: String]? = nil, binary: URL = runwardenBinary
+    ) throws {
         try self.init(
-            runwardenBinary.path, arguments, outputTo: directory.appendingPathComponent("\(name).log"), directory: directory,
+            binary.path, arguments, outputTo: directory.appendingPathComponent("\(name).log"), directory: directory,
             environment: environment)
     }
 
@@ -45,11 +37,14 @@ final class Cluster: @unchecked Sendable {
 
     /// The client token the test's client sends, for a server started with one.
     var clientToken: String?
+    /// The `runwarden` the cluster's processes run: the debug build, unless a test built another.
+    let binary: URL
 
     var url: String { "http://127.0.0.1:\(port)" }
     var client: RunwardenClient { RunwardenClient(servers: [url], token: clientToken) }
 
-    init() throws {
+    init(binary: URL = runwardenBinary) throws {
+        self.binary = binary
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
@@ -61,7 +56,7 @@ final class Cluster: @unchecked Sendable {
         server = try ChildProcess(
             ["serve", "--port", String(port), "--database", directory.appendingPathComponent("runwarden.sqlite").path]
                 + extraArguments,
-            in: directory, name: "server-\(attempt)")
+            in: directory, name: "server-\(attempt)", binary: binary)
         if let url = await server.listeningURL(), let bound = url.split(separator: ":").last.flatMap({ Int($0) }) {
             port = bound
             return
@@ -84,7 +79,7 @@ final class Cluster: @unchecked Sendable {
             [
                 "runner", "--server", url, "--name", name, "--labels", labels, "--concurrency", String(concurrency),
                 "--work-dir", directory.appendingPathComponent("work-\(name)").path, "--kill-grace", "2s",
-            ] + extraArguments, in: directory, name: "runner-\(name)", environment: environment)
+            ] + extraArguments, in: directory, name: "runner-\(name)", environment: environment, binary: binary)
         runners.append(runner)
         return runner
     }

@@ -154,13 +154,15 @@ struct BrowserSetup: Sendable {
     let chromium: String
     let python: String
     let screenshot: URL
+    /// `.build/test-output/`, where screenshots land.
+    let output: URL
     let scratch: TemporaryDirectory
     var readyFile: String { scratch.path + "/ready" }
 
     init(screenshot name: String) async throws {
         chromium = try Chromium.path()
         python = try await ReferenceVerifier.python()
-        let output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
+        output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         screenshot = output.appendingPathComponent(name)
         try? FileManager.default.removeItem(at: screenshot)
@@ -169,11 +171,19 @@ struct BrowserSetup: Sendable {
 
     /// Opens `url` in the probe, watching `selector`'s data-status until it is `expect`.
     func probe(
-        url: String, expect: String = "succeeded", selector: String = "#run-status", click: String? = nil, pressEnter: String? = nil
+        url: String, expect: String = "succeeded", selector: String = "#run-status", click: String? = nil, pressEnter: String? = nil,
+        options: BrowserProbe.Options = .init()
     ) throws -> BrowserProbe {
         try BrowserProbe.start(
             python: python, chromium: chromium, url: url, readyFile: readyFile, screenshot: screenshot.path, expect: expect,
-            selector: selector, click: click, pressEnter: pressEnter)
+            selector: selector, click: click, pressEnter: pressEnter, options: options)
+    }
+
+    /// A path for a screenshot of one part of the page, under `output` (an old one removed).
+    func shot(_ name: String) -> URL {
+        let url = output.appendingPathComponent(name)
+        try? FileManager.default.removeItem(at: url)
+        return url
     }
 
     func remove() { scratch.remove() }
@@ -249,10 +259,25 @@ struct BrowserProbe {
     /// The probe rewrites it with each new status the page shows.
     let readyFile: String
 
+    /// What else the probe does: screenshots of parts of the page (CSS selector → file), the dark
+    /// colour scheme, and a performance mark of the page to wait for after the status.
+    struct Options {
+        var shots: [(selector: String, file: URL)] = []
+        var dark = false
+        var untilMark: String?
+        /// At the end, scroll to this element and wait for the task table's rows.
+        var scrollTo: String?
+
+        var arguments: [String] {
+            shots.flatMap { ["--shot", "\($0.selector)=\($0.file.path)"] } + (dark ? ["--dark"] : [])
+                + (untilMark.map { ["--until-mark", $0] } ?? []) + (scrollTo.map { ["--scroll-to", $0] } ?? [])
+        }
+    }
+
     /// Watches `selector`'s `data-status` until it is `expect`.
     static func start(
         python: String, chromium: String, url: String, readyFile: String, screenshot: String, expect: String = "succeeded",
-        selector: String = "#run-status", click: String? = nil, pressEnter: String? = nil
+        selector: String = "#run-status", click: String? = nil, pressEnter: String? = nil, options: Options = .init()
     ) throws -> BrowserProbe {
         let script = ReferenceVerifier.supportDirectory.appendingPathComponent("dashboard_probe.py").path
         return BrowserProbe(
@@ -261,7 +286,7 @@ struct BrowserProbe {
                 [
                     script, "--chromium", chromium, "--url", url, "--expect", expect, "--ready-file", readyFile,
                     "--screenshot", screenshot, "--timeout", "45", "--selector", selector,
-                ] + (click.map { ["--click", $0] } ?? []) + (pressEnter.map { ["--press-enter", $0] } ?? [])),
+                ] + (click.map { ["--click", $0] } ?? []) + (pressEnter.map { ["--press-enter", $0] } ?? []) + options.arguments),
             readyFile: readyFile)
     }
 

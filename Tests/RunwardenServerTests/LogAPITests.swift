@@ -136,6 +136,8 @@ struct LogAPITests {
             #expect(whole.text == "é\n")
             let download = try await client.send(.get, "/v1/tasks/\(taskID)/logs/download")
             #expect(Array(download.body.readableBytesView) == [0xFF, 0x41, 0xC3, 0xA9, 0x0A])
+            // The headers describe the whole answer: it starts at 0 and ends at the 5th byte.
+            #expect(download.headers[.logOffset] == "0" && download.headers[.logNextOffset] == "5")
         }
     }
 

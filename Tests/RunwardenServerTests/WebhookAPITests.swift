@@ -110,6 +110,24 @@ struct WebhookAPITests {
         }
     }
 
+    @Test("The Location of a create answers the subscription without its secret; an unknown id is 404 webhook_not_found")
+    func locationResolves() async throws {
+        try await withApp { client in
+            let response = try await client.send(.post, "/v1/webhooks", json: #"{"url":"http://127.0.0.1:9/hook","events":["task.*"]}"#)
+            let location = try #require(response.headers[.location])
+            let shown = try await client.send(.get, location)
+            let body = try shown.json()
+
+            #expect(shown.status == .ok, "body: \(shown.text)")
+            #expect(body["id"] == (try response.json())["id"])
+            #expect(body["events"] == JSONValue(strings: ["task.*"]))
+            #expect(body["secret"] == nil, "GET shows the secret: \(shown.text)")
+            let missing = try await client.send(.get, "/v1/webhooks/wh_nope")
+            let code = try missing.json()["error"]?["code"]?.asString
+            #expect(missing.status == .notFound && code == "webhook_not_found", "\(missing.text)")
+        }
+    }
+
     @Test("The subscription list pages with limit and next_cursor")
     func listPages() async throws {
         try await withApp { client in

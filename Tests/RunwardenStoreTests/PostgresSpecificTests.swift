@@ -139,7 +139,8 @@ struct PostgresSpecificTests {
                             id: Identifier.make(.evt, at: at(100)), runID: slowRun, taskID: nil, type: "run.queued", status: "queued",
                             previousStatus: "queued", timestamp: at(100), attempt: nil, error: nil)
                         try await node.transaction(.write) { [runSeq] tx in
-                            _ = try await PostgresRunStore.appendEvents([ChangePlan.NumberedDraft(draft: draft, runSeq: runSeq)], tx)
+                            let numbered = try await PostgresRunStore.numbered([ChangePlan.NumberedDraft(draft: draft, runSeq: runSeq)], tx)
+                            try await PostgresRunStore.insert(numbered.events, deliveries: [], now: at(100), tx)
                             try await Task.sleep(for: .milliseconds(5))
                         }
                     }
@@ -287,6 +288,21 @@ actor HeardTopics {
             try? await Task.sleep(for: .milliseconds(5))
         }
         return true
+    }
+
+    @Test("a database a newer runwarden migrated is refused at start with a message that says so")
+    func newerSchemaIsRefused() async throws {
+        let url = try await PostgresTestCluster.database()
+        let store = try await openPostgresStore(url: url, maxConnections: 2)
+        try await store.transaction(.write) { tx in
+            try await tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'from-the-future', 0)")
+        }
+        do {
+            try await store.migrate()
+            Issue.record("a database with an unknown migration was migrated")
+        } catch let StoreError.unavailable(message) {
+            #expect(message.contains("newer runwarden") && message.contains("9999"), "\(message)")
+        }
     }
 
     @Test("an idempotency row written before the digest migration is rewritten to the SHA-256 the store computes")

@@ -77,6 +77,25 @@ struct SQLiteSpecificTests {
         }
     }
 
+    @Test("a file a newer runwarden migrated is refused, unchanged, with a message that says so")
+    func newerSchemaIsRefused() async throws {
+        let (path, remove) = try temporarySQLitePath()
+        defer { remove() }
+        let store = try await SQLiteRunStore.open(path: path)
+        try await store.pool.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v999-from-the-future')") }
+        await store.close()
+
+        do {
+            _ = try await SQLiteRunStore.open(path: path)
+            Issue.record("a database with an unknown migration was opened")
+        } catch let StoreError.unavailable(message) {
+            #expect(message.contains("newer runwarden"), "\(message)")
+        }
+        // Reopened by this version's migrator alone (no runwarden store): the row is still there.
+        let reader = try DatabaseQueue(path: path)
+        #expect(try await reader.read { db in try Bool.fetchOne(db, sql: "SELECT count(*) FROM grdb_migrations WHERE identifier = 'v999-from-the-future'") } == true)
+    }
+
     @Test("a new file vacuums incrementally: the pages retention frees go back to the file system")
     func retentionGivesPagesBack() async throws {
         let (path, remove) = try temporarySQLitePath()

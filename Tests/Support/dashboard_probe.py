@@ -5,9 +5,14 @@ page (never reloading it) until `#run-status` (or `--selector`) shows the expect
 out. Writes READY_FILE as soon as the page shows a first status, and again with each new
 status it shows, so the test can move the run along while the page watches (and wait for the
 page to show a state rather than sleep). Saves a screenshot, then prints one JSON object:
-{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "log", "exceptions", "clicked"}.
+{"initial", "final", "seen", "reloaded", "progress", "runner_tasks", "runner_links", "log", "exceptions", "clicked",
+"graph", "bars", "chart", "selected", "drawn_ms", "background"}; "graph" has each node's statuses in the order the
+page showed them, so a test can tell a node that changed live from one drawn finished.
 With --click, clicks that element once it exists (a task row: the log pane opens); with
---press-enter, focuses it and presses Enter instead.
+--press-enter, focuses it and presses Enter instead. --shot SELECTOR=PATH (repeatable) also saves
+that element alone; --dark shows the page in the dark colour scheme; --until-mark NAME waits, after
+the status, for the page's performance mark NAME (how long the page took to draw); --scroll-to
+SELECTOR then scrolls to that element and waits until the task table has rows ("table").
 """
 
 import argparse
@@ -42,6 +47,18 @@ PROBE = """(() => {
     images: document.querySelectorAll('img').length,
     injected: window.__injected === true,
     marker: window.__probeMarker,
+    graphMode: document.querySelector('svg[data-graph]')?.dataset.graph ?? null,
+    nodes: [...document.querySelectorAll('svg[data-graph] g[data-task]')].map((g) => [g.dataset.task, g.dataset.status]),
+    edges: [...document.querySelectorAll('svg[data-graph] path[data-from]')].map((p) => [p.dataset.from, p.dataset.to]),
+    columns: [...document.querySelectorAll('svg[data-graph] g[data-depth]')].map((g) => Number(g.dataset.count)),
+    bars: [...document.querySelectorAll('svg[data-timeline] rect[data-phase]')].map((r) => [r.dataset.task, Number(r.dataset.attempt), r.dataset.phase]),
+    nowLine: !!document.querySelector('svg[data-timeline] [data-now]'),
+    chart: [...document.querySelectorAll('svg[data-chart="durations"] rect[data-run-id]')].map((r) => [r.dataset.runId, r.dataset.status, Number(r.dataset.durationMs)]),
+    selected: {node: document.querySelector('g.node.selected')?.dataset.task ?? null,
+               row: document.querySelector('#run-tasks tr.log-selected')?.dataset.taskId ?? null,
+               log: document.querySelector('#log-pane:not([hidden]) #log-task')?.textContent ?? null},
+    drawnMs: performance.getEntriesByName(MARK)[0]?.startTime ?? null,
+    background: getComputedStyle(document.documentElement).backgroundColor,
   });
 })()"""
 
@@ -93,6 +110,19 @@ class Page:
         return result.get("result", {}).get("value")
 
 
+# Where an element is on the page (scrolled into view first), for a screenshot of it alone.
+ELEMENT_BOX = """(() => {
+  const el = document.querySelector(SELECTOR);
+  if (!el) return null;
+  el.scrollIntoView({ block: "start" });
+  const r = el.getBoundingClientRect();
+  return { x: r.left + scrollX, y: r.top + scrollY, width: Math.ceil(r.width), height: Math.ceil(r.height) };
+})()"""
+
+
+TASK_ROWS = "document.querySelectorAll('#run-tasks tbody tr[data-task-id]').length"
+
+
 def start_chromium(chromium, profile):
     process = subprocess.Popen(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
@@ -124,8 +154,12 @@ def main():
     parser.add_argument("--selector", default="#run-status", help="the element whose data-status is watched")
     parser.add_argument("--click", help="an element to click once it exists")
     parser.add_argument("--press-enter", help="an element to focus and press Enter on once it exists")
+    parser.add_argument("--shot", action="append", default=[], help="SELECTOR=PATH: a screenshot of that element")
+    parser.add_argument("--dark", action="store_true", help="prefers-color-scheme: dark")
+    parser.add_argument("--until-mark", help="also wait for this performance mark")
+    parser.add_argument("--scroll-to", help="at the end, scroll to this element and wait for task rows")
     args = parser.parse_args()
-    probe = PROBE.replace("SELECTOR", json.dumps(args.selector))
+    probe = PROBE.replace("SELECTOR", json.dumps(args.selector)).replace("MARK", json.dumps(args.until_mark or ""))
 
     profile = tempfile.mkdtemp(prefix="runwarden-chromium-")
     chromium, port = start_chromium(args.chromium, profile)
@@ -136,9 +170,12 @@ def main():
         page.call("Runtime.enable")
         page.call("Page.enable")
         page.call("Log.enable")
+        if args.dark:
+            page.call("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": "dark"}])
         page.call("Page.navigate", url=args.url)
 
         seen, initial, state = [], None, {}
+        node_statuses = {}  # task name → the statuses its node showed, in order
 
         clicked = False
         first_marker = None
@@ -154,20 +191,41 @@ def main():
             if status and initial is None:
                 initial = status
                 first_marker = state.get("marker")
+            for name, node_status in state.get("nodes") or []:
+                shown = node_statuses.setdefault(name, [])
+                if not shown or shown[-1] != node_status:
+                    shown.append(node_status)
             if status and (not seen or seen[-1] != status):
                 seen.append(status)
                 # Replaced whole, so the test never reads half a status.
                 with open(args.ready_file + ".tmp", "w") as ready:
                     ready.write(status)
                 os.replace(args.ready_file + ".tmp", args.ready_file)
-            if status == args.expect:
+            if status == args.expect and (not args.until_mark or state.get("drawnMs") is not None):
                 break
             time.sleep(0.1)
+        table = None
+        if args.scroll_to:
+            page.evaluate(f"document.querySelector({json.dumps(args.scroll_to)})?.scrollIntoView()")
+            started, rows = time.monotonic(), 0
+            while time.monotonic() - started < 10 and not rows:
+                rows = page.evaluate(TASK_ROWS)
+                time.sleep(0.05)
+            table = {"rows": rows, "ms": round((time.monotonic() - started) * 1000)}
         time.sleep(0.3)  # let the progress bar's last update paint before the screenshot
         state = json.loads(page.evaluate(probe) or "{}")
         shot = page.call("Page.captureScreenshot", format="png")
         with open(args.screenshot, "wb") as out:
             out.write(base64.b64decode(shot["data"]))
+        for spec in args.shot:
+            selector, path = spec.rsplit("=", 1)
+            box = page.evaluate(ELEMENT_BOX.replace("SELECTOR", json.dumps(selector)))
+            if box and box["width"] and box["height"]:
+                time.sleep(0.1)
+                shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                                 clip=dict(box, scale=1))
+                with open(path, "wb") as out:
+                    out.write(base64.b64decode(shot["data"]))
         reloaded = state.get("navigations") != 1 or state.get("marker") != first_marker
         print(json.dumps({
             "initial": initial, "final": state.get("status"), "text": state.get("text"), "seen": seen,
@@ -176,6 +234,11 @@ def main():
             "log": {"text": state.get("log"), "red": state.get("logRed"), "notes": state.get("logNotes"),
                     "images": state.get("images"), "injected": state.get("injected")},
             "exceptions": page.exceptions, "policy_violations": page.violations, "clicked": clicked,
+            "graph": {"mode": state.get("graphMode"), "nodes": dict(state.get("nodes") or []), "seen": node_statuses,
+                      "edges": state.get("edges"), "columns": state.get("columns")},
+            "bars": state.get("bars"), "now_line": state.get("nowLine"), "chart": state.get("chart"),
+            "selected": state.get("selected"), "drawn_ms": state.get("drawnMs"), "background": state.get("background"),
+            "table": table,
         }))
     finally:
         chromium.kill()

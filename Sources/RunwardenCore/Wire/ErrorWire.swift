@@ -95,7 +95,8 @@ public struct RunwardenError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 
     public static func notFound(_ kind: Kind, _ id: String) -> RunwardenError {
-        RunwardenError(kind.notFound, "no \(kind.rawValue) with id \"\(id)\"")
+        // Runners are known by their names; everything else by an id.
+        RunwardenError(kind.notFound, "no \(kind.rawValue) \(kind == .runner ? "named" : "with id") \"\(id)\"")
     }
 
     public static func invalidQuery(_ name: String, _ message: String) -> RunwardenError {

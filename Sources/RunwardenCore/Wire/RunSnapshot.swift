@@ -133,6 +133,9 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
     public var priority: Int?
     public var runner: String?
     public var workspace: String?
+    /// The names of the tasks this one needs (all of them, met or not): the edges of the run's graph.
+    /// Always written; optional so that a client still reads a server from before it.
+    public var needs: [String]?
     public var startedAt: String?
     public var finishedAt: String?
     public var exitCode: Int?
@@ -149,7 +152,7 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case id
         case runID = "run_id"
-        case name, status, attempt, priority, runner, workspace
+        case name, status, attempt, priority, runner, workspace, needs
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case exitCode = "exit_code"

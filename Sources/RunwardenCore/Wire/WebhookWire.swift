@@ -62,7 +62,8 @@ public enum DeliveryStatus: String, Sendable, Codable, CaseIterable {
     case pending, succeeded, failed
 }
 
-/// Whether a subscription receives events: `disabled` after deleting or too many failures.
+/// Whether a subscription receives events: `disabled` once its receiver answered `410 Gone`
+/// (a deleted subscription is gone, not disabled).
 public enum WebhookStatus: String, Sendable, Codable, CaseIterable {
     case active, disabled
 }
