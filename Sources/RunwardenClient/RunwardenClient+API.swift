@@ -20,10 +20,23 @@ extension RunwardenClient {
             RunSnapshot.self, try await send(.GET, "/v1/runs/" + Self.pathSegment(id), query: query, timeout: timeout))
     }
 
-    public func runs(status: String? = nil, workflow: String? = nil, limit: Int? = nil, cursor: String? = nil) async throws -> RunList {
+    /// A page of runs, newest first (SPEC §10 filters: `metadata` pairs must all match exactly;
+    /// `createdAfter`/`createdBefore` are ISO 8601 text, checked by the server).
+    public func runs(
+        status: String? = nil, workflow: String? = nil, limit: Int? = nil, cursor: String? = nil,
+        metadata: [(key: String, value: String)] = [], createdAfter: String? = nil, createdBefore: String? = nil
+    ) async throws -> RunList {
         var query: [(String, String)] = []
         if let status { query.append(("status", status)) }
         if let workflow { query.append(("workflow", workflow)) }
+        var nameAllowed = CharacterSet.urlQueryAllowed
+        nameAllowed.remove(charactersIn: "&=+")
+        for (key, value) in metadata {
+            // The key is part of the parameter's name, which `encode` leaves as it is.
+            query.append(("metadata." + (key.addingPercentEncoding(withAllowedCharacters: nameAllowed) ?? key), value))
+        }
+        if let createdAfter { query.append(("created_after", createdAfter)) }
+        if let createdBefore { query.append(("created_before", createdBefore)) }
         if let limit { query.append(("limit", String(limit))) }
         if let cursor { query.append(("cursor", cursor)) }
         return try decode(RunList.self, try await send(.GET, "/v1/runs", query: query))

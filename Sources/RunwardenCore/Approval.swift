@@ -12,7 +12,8 @@ public struct ApprovalSpec: Sendable, Equatable, Codable {
 /// A person's decision on an approval task, kept in the task and in the event it causes.
 public struct ApprovalDecision: Sendable, Equatable, Codable {
     public var approved: Bool
-    /// Who decided: the kind of token the request presented (`client`, or `open` without tokens).
+    /// Who decided: a per-runner token's id (`rtk_…`), else the kind of token the request
+    /// presented (`client`, or `open` without tokens).
     public var by: String
     public var comment: String?
     public var at: Timestamp

@@ -235,14 +235,17 @@ public struct RunSpec: Sendable, Equatable, Codable {
     public var priority: Int?
     /// The trace the run's spans join (SPEC §11); nil when the server that took it did not trace.
     public var trace: RunTrace?
+    /// The run's concurrency key (SPEC §10); nil for a run without one.
+    public var concurrency: ConcurrencySpec?
 
     public init(
         workflow: String, timeoutSeconds: Int? = nil, callbackURL: String? = nil, callbackSecret: String? = nil,
         metadata: JSONValue? = nil, rerunOf: String? = nil, runAttempt: Int? = nil, priority: Int? = nil,
-        trace: RunTrace? = nil
+        trace: RunTrace? = nil, concurrency: ConcurrencySpec? = nil
     ) {
         self.trace = trace
         self.priority = priority
+        self.concurrency = concurrency
         self.workflow = workflow
         self.timeoutSeconds = timeoutSeconds
         self.callbackURL = callbackURL
@@ -254,7 +257,7 @@ public struct RunSpec: Sendable, Equatable, Codable {
 
     // Pinned: the stored `spec` column's keys.
     enum CodingKeys: String, CodingKey {
-        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt, priority, trace
+        case workflow, timeoutSeconds, callbackURL, callbackSecret, metadata, rerunOf, runAttempt, priority, trace, concurrency
     }
 }
 
@@ -276,6 +279,8 @@ public struct RunState: Sendable, Equatable, Codable {
     public var compactedAt: Timestamp?
     /// The runs that re-run this one, oldest first (SPEC §10); nil until the first.
     public var reruns: [String]?
+    /// Where the run stands in its concurrency key's line (SPEC §10); nil without a key.
+    public var concurrencySlot: ConcurrencySlot?
 
     public init(createdAt: Timestamp) {
         self.createdAt = createdAt
@@ -285,7 +290,7 @@ public struct RunState: Sendable, Equatable, Codable {
     // Pinned: the stored `state` column's keys.
     enum CodingKeys: String, CodingKey {
         case status, version, createdAt, updatedAt, startedAt, finishedAt, error, outputRef, lastRunSeq, taskCounts, compactedAt
-        case reruns
+        case reruns, concurrencySlot
     }
 }
 

@@ -199,6 +199,21 @@ public struct RunChange: Sendable {
         settle()
     }
 
+    // MARK: - Concurrency keys
+
+    /// The run takes a slot of its key (SPEC §10): its tasks with no needs left become `queued`
+    /// (one `task.queued` event each, as needs releasing them would give). Needs the whole run.
+    public mutating func admit() {
+        guard run.state.concurrencySlot == .waiting, !run.status.isTerminal, run.status != .canceling else { return }
+        guard hasWholeRun else { return wantWholeRun() }
+        run.state.concurrencySlot = .holding
+        isVisible = true  // its `blocked_by` is gone
+        for index in run.tasks.indices where run.tasks[index].status == .pending && run.tasks[index].state.needsLeft == 0 {
+            run.tasks[index].state.queuedAt = now
+            setTask(index, .queued, at: now)
+        }
+    }
+
     // MARK: - Cancel and timeouts
 
     /// A user cancel (SPEC §1): authoritative over rollup. A second cancel while `canceling` is
@@ -423,7 +438,11 @@ public struct RunChange: Sendable {
         guard previous != status else { return }
         run.state.status = status
         if status == .running, run.state.startedAt == nil { run.state.startedAt = now }
-        if status.isTerminal { run.state.finishedAt = now }
+        if status.isTerminal {
+            run.state.finishedAt = now
+            // Every kind of end gives up the run's concurrency slot in the same change (SPEC §10).
+            if run.state.concurrencySlot != nil { run.state.concurrencySlot = .released }
+        }
         events.append(
             EventDraft(
                 id: Identifier.make(.evt, at: now), runID: run.id, taskID: nil, type: EventType.run(status),

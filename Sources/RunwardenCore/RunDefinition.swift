@@ -10,7 +10,7 @@ public struct RunDefinition: Sendable, Equatable {
     public static let maxMetadataDepth = 32
     /// A year: longer than any real run, short enough that deadlines never overflow.
     public static let maxTimeoutSeconds = 31_536_000
-    static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata", "priority"]
+    static let runFields: Set<String> = ["workflow", "tasks", "timeout_s", "callback_url", "callback_secret", "metadata", "priority", "concurrency"]
     /// Claims take the highest priority first (SPEC §10).
     public static let priorityRange = -100...100
     static let taskFields: Set<String> = [
@@ -54,6 +54,8 @@ public struct RunDefinition: Sendable, Equatable {
             reader.fail("metadata", "must nest at most \(maxMetadataDepth) levels of objects and arrays")
         }
 
+        let concurrency = ConcurrencySpec.parse(object["concurrency"], reader: &reader)
+
         var tasks: [TaskSpec] = []
         switch reader.present(object, "tasks", "tasks", true) {
         case .array(let items) where items.isEmpty:
@@ -76,7 +78,7 @@ public struct RunDefinition: Sendable, Equatable {
         guard reader.errors.isEmpty, let workflow else { return .failure(ValidationFailure(reader.errors)) }
         let spec = RunSpec(
             workflow: workflow, timeoutSeconds: timeout, callbackURL: callbackURL, callbackSecret: callbackSecret,
-            metadata: metadata, priority: priority)
+            metadata: metadata, priority: priority, concurrency: concurrency)
         // A task without its own priority takes its run's.
         for index in tasks.indices where tasks[index].priority == nil { tasks[index].priority = priority ?? 0 }
         return .success(RunDefinition(run: spec, tasks: tasks))

@@ -1,7 +1,12 @@
 /// Renders a run into the wire types of SPEC §2 (`RunSnapshot`, `TaskSnapshot`, `ClaimedTask`).
 public enum Snapshot {
-    /// - Parameter lockHolders: workspace → id of the task holding its lock, for `blocked_by`.
-    public static func run(_ run: Run, lockHolders: [String: String], includeTasks: Bool = true) -> RunSnapshot {
+    /// - Parameters:
+    ///   - lockHolders: workspace → id of the task holding its lock, for tasks' `blocked_by`.
+    ///   - concurrencyHolders: the runs holding the slots of the run's concurrency key, for its
+    ///     own `blocked_by` while it waits (SPEC §10).
+    public static func run(
+        _ run: Run, lockHolders: [String: String], concurrencyHolders: [String] = [], includeTasks: Bool = true
+    ) -> RunSnapshot {
         let state = run.state
         var tasks: [TaskSnapshot]?
         if includeTasks {
@@ -14,7 +19,8 @@ public enum Snapshot {
             createdAt: state.createdAt.iso8601, updatedAt: state.updatedAt.iso8601, startedAt: state.startedAt?.iso8601,
             finishedAt: state.finishedAt?.iso8601,
             durationMs: state.finishedAt.map { max(0, $0.milliseconds - (state.startedAt ?? state.createdAt).milliseconds) },
-            error: state.error, progress: progress(of: run), tasks: tasks, outputRef: state.outputRef,
+            error: state.error, priority: run.spec.priority ?? 0, concurrency: run.spec.concurrency.map(ConcurrencyWire.init),
+            blockedBy: run.concurrencyBlock(heldBy: concurrencyHolders), progress: progress(of: run), tasks: tasks, outputRef: state.outputRef,
             metadata: run.spec.metadata, links: RunLinks(runID: run.id), callbackSecret: nil,
             compacted: state.compactedAt == nil ? nil : true)
     }
@@ -27,7 +33,8 @@ public enum Snapshot {
         let state = task.state
         return TaskSnapshot(
             id: task.id, runID: includeRunID ? task.runID : nil, name: task.name, status: state.status,
-            attempt: state.attempt, runner: state.runner, workspace: task.spec.workspace, needs: task.spec.needs,
+            attempt: state.attempt, priority: task.spec.claimPriority, runner: state.runner, workspace: task.spec.workspace,
+            needs: task.spec.needs,
             startedAt: state.startedAt?.iso8601, finishedAt: state.finishedAt?.iso8601, exitCode: state.exitCode,
             error: state.error, heartbeatAt: state.heartbeatAt?.iso8601,
             blockedBy: blockedBy(task, in: run, lockHolders: lockHolders, indexByName: indexByName),
@@ -69,6 +76,7 @@ public enum Snapshot {
         ClaimedTask(
             id: task.id, runID: task.runID, name: task.name, command: task.spec.command.argv, env: task.spec.env,
             workspace: task.spec.workspace, timeoutS: task.spec.timeoutSeconds, attempt: task.state.attempt,
-            labels: task.spec.labels, secretEnv: task.spec.secretEnv, traceparent: trace?.parent, tracestate: trace?.state)
+            labels: task.spec.labels, secretEnv: task.spec.secretEnv, traceparent: trace?.parent, tracestate: trace?.state,
+            priority: task.spec.claimPriority)
     }
 }

@@ -111,13 +111,15 @@ public func buildRouter(service: RunService, configuration: ServerConfiguration)
     for route in routes {
         let handler = route.handler
         let role = route.role
+        let perRunnerTokens = route.perRunnerTokens
         router.on(RouterPath(route.path), method: route.method) { request, context -> Response in
             var context = context
             if let role {
-                let caller = try await authenticator.authorize(request, as: role, now: service.clock()) { secret in
-                    try await service.runnerToken(secret: secret)
+                let caller = try await authenticator.authorize(request, as: role, perRunnerTokens: perRunnerTokens, now: service.clock()) {
+                    secret in try await service.runnerToken(secret: secret)
                 }
                 (context.role, context.token, context.runnerScope) = (caller.role, caller.token, caller.runnerScope)
+                context.runnerTokenID = caller.runnerTokenID
             }
             return try await handler(request, context)
         }

@@ -23,15 +23,19 @@ struct Authenticator: Sendable {
         var token: String?
         /// A per-runner token's limits (SPEC §8); nil for the shared tokens and open mode.
         var runnerScope: RunnerTokenScope?
+        /// A per-runner token's id (`rtk_…`); nil for the shared tokens and open mode.
+        var runnerTokenID: String?
     }
 
     /// The presented token, once it proves the role the route needs. A token that is neither
     /// shared one but starts with `rwr_` is looked up with `runnerToken` — in the store, on every
     /// request and with no cache: a revoked token must be refused from the next request on, on
     /// every node, and the lookup (one unique-index read) is small beside the claim, heartbeat
-    /// or report it lets through.
+    /// or report it lets through. With `perRunnerTokens`, a per-runner token is let through
+    /// too where the client token is `required` (see `Route.perRunnerTokens`).
     func authorize(
-        _ request: Request, as required: TokenRole, now: Timestamp, runnerToken: (String) async throws -> RunnerToken?
+        _ request: Request, as required: TokenRole, perRunnerTokens: Bool = false, now: Timestamp,
+        runnerToken: (String) async throws -> RunnerToken?
     ) async throws -> Caller {
         if isOpen { return Caller(role: .open) }
         // The scheme name is case-insensitive (RFC 9110 §11.1).
@@ -49,11 +53,11 @@ struct Authenticator: Sendable {
             caller = Caller(role: .runner, token: token)
         } else if token.hasPrefix(RunnerToken.prefix), token.utf8.count <= 100, let found = try await runnerToken(token) {
             guard !found.isExpired(at: now) else { throw RunwardenError(.unauthorized, "this runner token expired") }
-            caller = Caller(role: .runner, token: token, runnerScope: found.scope)
+            caller = Caller(role: .runner, token: token, runnerScope: found.scope, runnerTokenID: found.id)
         } else {
             throw RunwardenError.unauthorized
         }
-        guard caller.role == required else {
+        guard caller.role == required || (perRunnerTokens && caller.runnerTokenID != nil) else {
             let needed = required == .client ? "the client token" : "a runner token"
             throw RunwardenError(.forbidden, "this route needs \(needed)")
         }

@@ -10,12 +10,16 @@ struct Route: Sendable {
     var path: String
     /// The token kind the route needs; nil for the open operational routes.
     var role: TokenRole?
+    /// A per-runner token (`rwr_…`, SPEC §8) may call it too, though it needs the client token
+    /// otherwise: approve and reject record the id of the token that decided (SPEC §10).
+    var perRunnerTokens: Bool
     var handler: Handler
 
-    init(_ method: HTTPRequest.Method, _ path: String, role: TokenRole?, _ handler: @escaping Handler) {
+    init(_ method: HTTPRequest.Method, _ path: String, role: TokenRole?, perRunnerTokens: Bool = false, _ handler: @escaping Handler) {
         self.method = method
         self.path = path
         self.role = role
+        self.perRunnerTokens = perRunnerTokens
         self.handler = handler
     }
 }
@@ -23,7 +27,7 @@ struct Route: Sendable {
 extension Route {
     /// `HEAD` of a `GET` route — what load balancers and `curl -I` send; `ErrorMiddleware`
     /// drops the body of every `HEAD` answer.
-    var head: Route { Route(.head, path, role: role, handler) }
+    var head: Route { Route(.head, path, role: role, perRunnerTokens: perRunnerTokens, handler) }
 }
 
 /// Matches request paths against the route table's patterns (`:name` is one segment).

@@ -40,7 +40,7 @@ struct RunRoutes {
         let tracestate = request.headers[.tracestate]
         switch try await service.create(definition, idempotency: idempotency, traceparent: traceparent, tracestate: tracestate) {
         case .created(let record):
-            var snapshot = Snapshot.run(record.run, lockHolders: record.lockHolders)
+            var snapshot = Snapshot.run(record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders)
             if definition.run.callbackURL != nil, definition.run.callbackSecret == nil {
                 snapshot.callbackSecret = record.run.spec.callbackSecret  // generated: shown this once
             }
@@ -66,7 +66,7 @@ struct RunRoutes {
         switch try await service.rerun(id, selection, idempotency: idempotency) {
         case .created(let record):
             return .json(
-                Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted,
+                Snapshot.run(record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders), status: .accepted,
                 headers: [.location: "/v1/runs/" + record.run.id])
         case .replayed(let record):
             return Self.replayed(record)
@@ -90,7 +90,7 @@ struct RunRoutes {
     /// The answer to a request replayed under its `Idempotency-Key`: the run it created.
     private static func replayed(_ record: RunRecord) -> Response {
         .json(
-            Snapshot.run(record.run, lockHolders: record.lockHolders), status: .ok,
+            Snapshot.run(record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders), status: .ok,
             headers: [.location: "/v1/runs/" + record.run.id, .idempotentReplayed: "true"])
     }
 
@@ -118,7 +118,11 @@ struct RunRoutes {
             query.before = cursor
         }
         let page = try await service.runs(query)
-        let items = page.runs.map { Snapshot.run($0, lockHolders: [:], includeTasks: false) }
+        var items: [RunSnapshot] = []
+        for run in page.runs {
+            let holders = try await service.concurrencyHolders(of: run)
+            items.append(Snapshot.run(run, lockHolders: [:], concurrencyHolders: holders, includeTasks: false))
+        }
         return .json(RunList(items: items, nextCursor: page.nextCursor))
     }
 
@@ -152,7 +156,9 @@ struct RunRoutes {
             try await service.run(id, afterVersion: version, wait: wait, withTasks: includeTasks)
         }
         // Without tasks the answer is small whatever the run's width, and so is its read.
-        guard includeTasks else { return .json(Snapshot.run(record.run, lockHolders: [:], includeTasks: false)) }
+        guard includeTasks else {
+            return .json(Snapshot.run(record.run, lockHolders: [:], concurrencyHolders: record.concurrencyHolders, includeTasks: false))
+        }
         return .json(bytes: snapshots.bytes(of: record, stamp: stamp))
     }
 
@@ -194,6 +200,6 @@ struct RunRoutes {
     @Sendable func cancel(_ request: Request, _ context: RunwardenRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let record = try await service.cancel(id)
-        return .json(Snapshot.run(record.run, lockHolders: record.lockHolders), status: .accepted)
+        return .json(Snapshot.run(record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders), status: .accepted)
     }
 }

@@ -112,6 +112,13 @@ public struct RunService: Sendable {
         return record
     }
 
+    /// The `held_by` of a run waiting for a slot of its concurrency key; empty (nothing read)
+    /// for any other run.
+    public func concurrencyHolders(of run: Run) async throws -> [String] {
+        guard run.state.concurrencySlot == .waiting, let key = run.spec.concurrency?.key else { return [] }
+        return try await timed("read_concurrency_holders") { try await store.concurrencyHolders(key: key) }
+    }
+
     /// The store's stamp of the run's snapshot, when it can tell without reading (`SnapshotStamp`).
     public func snapshotStamp(_ id: String) -> SnapshotStamp? {
         store.snapshotStamp(runID: id)
@@ -137,7 +144,13 @@ public struct RunService: Sendable {
         let deadline = ContinuousClock.now + wait
         while true {
             let generation = await hub.generation(of: .run(id))
-            let record = withTasks ? try await run(id) : RunRecord(run: try await runSummary(id), lockHolders: [:])
+            let record: RunRecord
+            if withTasks {
+                record = try await run(id)
+            } else {
+                let summary = try await runSummary(id)
+                record = RunRecord(run: summary, lockHolders: [:], concurrencyHolders: try await concurrencyHolders(of: summary))
+            }
             guard let afterVersion, record.run.state.version <= afterVersion else { return record }
             let remaining = deadline - .now
             if remaining <= .zero || Self.waitIsOver { return record }
@@ -617,14 +630,18 @@ public struct RunService: Sendable {
 
     /// Wakes long-polls on the run and on all events, and claimers only when the change queued
     /// a task or freed a workspace (a claim that finds nothing new costs a request per waiter).
+    /// Other runs changed in the same commit (concurrency keys: canceled or admitted) are woken too.
     private func publish<Value>(_ committed: Committed<Value>) async {
-        metrics.recordCommitted(committed.events, run: committed.record.run)
-        runSpans?.enqueue(RunSpan.finished(by: committed))
-        var topics: [ChangeHub.Topic] = [.run(committed.record.run.id)]
-        if !committed.events.isEmpty { topics.append(.events) }
-        // The dispatcher reads the outbox when there is something new in it, not at every event.
-        if committed.queuedDeliveries { topics.append(.deliveries) }
-        if committed.freesWork { topics.append(.claims) }
+        var topics: [ChangeHub.Topic] = []
+        for change in committed.allChanges {
+            metrics.recordCommitted(change.events, run: change.record.run)
+            runSpans?.enqueue(RunSpan.finished(by: change))
+            topics.append(.run(change.record.run.id))
+            if !change.events.isEmpty, !topics.contains(.events) { topics.append(.events) }
+            // The dispatcher reads the outbox when there is something new in it, not at every event.
+            if change.queuedDeliveries, !topics.contains(.deliveries) { topics.append(.deliveries) }
+            if change.freesWork, !topics.contains(.claims) { topics.append(.claims) }
+        }
         await hub.notify(topics)
     }
 

@@ -17,6 +17,8 @@ public struct RunwardenRequestContext: RequestContext {
     public var token: String?
     /// A per-runner token's limits (SPEC §8); nil for the shared runner token.
     public var runnerScope: RunnerTokenScope?
+    /// A per-runner token's id; nil for the shared tokens and open mode.
+    public var runnerTokenID: String?
     /// The connection, to notice a client that leaves while its long-poll waits.
     public let channel: any Channel
 

@@ -63,12 +63,16 @@ final class SnapshotCache: Sendable {
             if let stamp, hit.stamp != stamp { remember(hit.bytes, inputs, stamp, record) }
             return hit.bytes
         }
-        let bytes = JSONValueEncoder.data(Snapshot.run(record.run, lockHolders: record.lockHolders))
+        let bytes = JSONValueEncoder.data(
+            Snapshot.run(record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders))
         remember(bytes, inputs, stamp, record)
         return bytes
     }
 
     private func remember(_ bytes: Data, _ inputs: Inputs, _ stamp: SnapshotStamp?, _ record: RunRecord) {
+        // A waiting run's `held_by` changes with other runs, which no stamp of its own follows;
+        // it is read afresh until it holds a slot (and never waits again).
+        if record.run.state.concurrencySlot == .waiting { return }
         let showsLocks = record.run.tasks.contains { $0.spec.workspace != nil }
         entries.remember(Entry(inputs: inputs, bytes: bytes, stamp: stamp, showsLocks: showsLocks), for: record.run.id)
     }

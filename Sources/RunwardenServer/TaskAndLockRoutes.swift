@@ -10,8 +10,8 @@ struct TaskAndLockRoutes {
     var routes: [Route] {
         [
             Route(.get, "/v1/tasks/:id", role: .client, task),
-            Route(.post, "/v1/tasks/:id/approve", role: .client, approve),
-            Route(.post, "/v1/tasks/:id/reject", role: .client, reject),
+            Route(.post, "/v1/tasks/:id/approve", role: .client, perRunnerTokens: true, approve),
+            Route(.post, "/v1/tasks/:id/reject", role: .client, perRunnerTokens: true, reject),
             Route(.get, "/v1/locks", role: .client, locks),
             Route(.delete, "/v1/locks/:workspace", role: .client, release),
         ]
@@ -31,7 +31,8 @@ struct TaskAndLockRoutes {
     }
 
     /// `POST /v1/tasks/{id}/approve|reject {"comment"?}` (SPEC §10): `200` with the task as
-    /// `GET /v1/tasks/{id}` shows it. Who decided is the kind of token the request presented.
+    /// `GET /v1/tasks/{id}` shows it. Who decided (SPEC §10): a per-runner token's id, else the
+    /// kind of token the request presented (`client`, or `open` without tokens).
     private func decide(_ request: Request, _ context: RunwardenRequestContext, approved: Bool) async throws -> Response {
         let id = try context.parameters.require("id")
         let comment: String?
@@ -39,7 +40,7 @@ struct TaskAndLockRoutes {
         case .success(let parsed): comment = parsed
         case .failure(let failure): throw failure
         }
-        let by = context.role == .open ? "open" : "client"
+        let by = context.runnerTokenID ?? (context.role == .open ? "open" : "client")
         let (record, task) = try await service.decideApproval(taskID: id, approved: approved, by: by, comment: comment)
         return .json(Snapshot.task(task, in: record.run, lockHolders: record.lockHolders, includeRunID: true))
     }

@@ -127,7 +127,8 @@ public enum Outbox {
     /// One thin payload per event (SPEC §7: the run without its tasks, and the event's task),
     /// shared by all of that event's destinations.
     public static func rows(
-        for events: [Event], of run: Run, lockHolders: [String: String], subscriptions: [Subscription], now: Timestamp
+        for events: [Event], of run: Run, lockHolders: [String: String], concurrencyHolders: [String] = [],
+        subscriptions: [Subscription], now: Timestamp
     ) -> [Row] {
         var rows: [Row] = []
         for event in events {
@@ -135,7 +136,8 @@ public enum Outbox {
             var destinations = subscriptions.filter { EventFilter.matches($0.patterns, type: type) }.map { (webhookID: Optional($0.id), url: $0.url) }
             if let callback = run.spec.callbackURL, type.hasPrefix("run.") { destinations.append((nil, callback)) }
             guard !destinations.isEmpty else { continue }
-            let payload = JSONValueEncoder.data(WebhookPayload(event, run: run, lockHolders: lockHolders))
+            let payload = JSONValueEncoder.data(
+                WebhookPayload(event, run: run, lockHolders: lockHolders, concurrencyHolders: concurrencyHolders))
             for destination in destinations {
                 rows.append(
                     Row(

@@ -19,6 +19,9 @@ public protocol RunStore: WebhookStore, RunnerStore, RunnerTokenStore, LogStore 
     /// The stamp of the run's snapshot (see `SnapshotStamp`) when this store can give it
     /// without reading: only a store whose every writer is in this process can. Nil otherwise.
     func snapshotStamp(runID: String) -> SnapshotStamp?
+    /// The runs holding the slots of a concurrency key, oldest first (SPEC §10): the `held_by`
+    /// of a run waiting for one. One range of the key's index.
+    func concurrencyHolders(key: String) async throws -> [String]
     /// The run holding the task, and the task's index in it.
     func task(id: String) async throws -> (record: RunRecord, index: Int)?
     /// A page of run summaries (as `runSummary` reads them).
@@ -120,13 +123,16 @@ public struct StatusCounts: Sendable, Equatable {
     }
 }
 
-/// A run with the holders of the workspace locks its tasks use (for `blocked_by`).
+/// A run with the holders of the workspace locks its tasks use (for tasks' `blocked_by`) and,
+/// while it waits for a slot of its concurrency key, the runs holding them (its own `blocked_by`).
 public struct RunRecord: Sendable, Equatable {
     public var run: Run
     public var lockHolders: [String: String]
-    public init(run: Run, lockHolders: [String: String]) {
+    public var concurrencyHolders: [String]
+    public init(run: Run, lockHolders: [String: String], concurrencyHolders: [String] = []) {
         self.run = run
         self.lockHolders = lockHolders
+        self.concurrencyHolders = concurrencyHolders
     }
 }
 
@@ -152,16 +158,21 @@ public struct Committed<Value: Sendable>: Sendable {
     /// The change wrote webhook outbox rows: the dispatcher should look (events without a
     /// subscription or callback that wants them queue nothing, and wake nobody).
     public var queuedDeliveries: Bool
+    /// Changes of other runs committed in the same transaction: older runs of a concurrency key
+    /// canceled by a new one, and runs admitted when this one gave up its slot (SPEC §10).
+    public var others: [Committed<Void>]
     public init(
         value: Value, record: RunRecord, events: [Event], freesWork: Bool = false, endedAttempts: [EndedAttempt] = [],
-        queuedDeliveries: Bool = false
+        queuedDeliveries: Bool = false, others: [Committed<Void>] = []
     ) {
         self.endedAttempts = endedAttempts
         self.queuedDeliveries = queuedDeliveries
+        self.others = others
         self.value = value
         self.record = record
         self.events = events
         self.freesWork = freesWork
+        self.others = others
     }
 }
 
@@ -171,8 +182,17 @@ extension Committed {
         transform(value).map {
             Committed<New>(
                 value: $0, record: record, events: events, freesWork: freesWork, endedAttempts: endedAttempts,
-                queuedDeliveries: queuedDeliveries)
+                queuedDeliveries: queuedDeliveries, others: others)
         }
+    }
+
+    /// This commit and every other run's change committed with it.
+    public var allChanges: [Committed<Void>] {
+        [
+            Committed<Void>(
+                value: (), record: record, events: events, freesWork: freesWork, endedAttempts: endedAttempts,
+                queuedDeliveries: queuedDeliveries)
+        ] + others.flatMap(\.allChanges)
     }
 }
 

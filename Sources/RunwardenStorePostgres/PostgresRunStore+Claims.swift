@@ -46,6 +46,26 @@ extension PostgresRunStore {
         return nil
     }
 
+    /// The run of the first candidate in claim order (`LABELS` is the label-set filter) whose
+    /// run row nobody holds, locked. The claim index gives the order: no sort of the backlog.
+    static let firstFreeCandidateRun = """
+        SELECT t.run_id FROM tasks t JOIN runs r ON r.id = t.run_id
+        WHERE t.status = 'queued' AND LABELS
+          AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+        ORDER BY \(ClaimSQL.claimOrder)
+        LIMIT 1
+        FOR UPDATE OF r SKIP LOCKED
+        """
+
+    /// The run of the first candidate in claim order, locked or not.
+    static let firstCandidateRun = """
+        SELECT t.run_id FROM tasks t
+        WHERE t.status = 'queued' AND LABELS
+          AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
+        ORDER BY \(ClaimSQL.claimOrder)
+        LIMIT 1
+        """
+
     /// The first claimable task (SPEC §2: `queued`, workspace free, labels ⊆ the runner's) in
     /// claim order: highest priority first (SPEC §10), then oldest by `queued_at, run_id, position`.
     private static func claimOnce(runner: String, labels: [String], claimID: String?, now: Timestamp, _ tx: PostgresTransaction) async throws
@@ -78,33 +98,14 @@ extension PostgresRunStore {
         // no lock behind (marking the task row too would keep the task rows of skipped
         // candidates locked until commit, and a claim holding those while it waits below could
         // deadlock with one holding their run).
-        var runID = try await tx.rows(
-            candidates(
-                """
-            SELECT t.run_id FROM tasks t JOIN runs r ON r.id = t.run_id
-            WHERE t.status = 'queued' AND LABELS
-              AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-            ORDER BY \(ClaimSQL.claimOrder)
-            LIMIT 1
-            FOR UPDATE OF r SKIP LOCKED
-            """)
-        ).first?.decode(String.self)
+        var runID = try await tx.rows(candidates(Self.firstFreeCandidateRun)).first?.decode(String.self)
         if runID == nil {
             // Every candidate's run is locked by someone: usually another change of that run (a
             // report, another claim) that commits within milliseconds. Skipping it would answer
             // "nothing" although work is queued, so wait for the oldest candidate's run row
             // instead, holding no lock while we wait.
             guard
-                let oldest = try await tx.rows(
-                    candidates(
-                        """
-                    SELECT t.run_id FROM tasks t
-                    WHERE t.status = 'queued' AND LABELS
-                      AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
-                    ORDER BY \(ClaimSQL.claimOrder)
-                    LIMIT 1
-                    """)
-                ).first?.decode(String.self)
+                let oldest = try await tx.rows(candidates(Self.firstCandidateRun)).first?.decode(String.self)
             else { return .nothingClaimable }
             try await tx.execute("SELECT 1 FROM runs WHERE id = \(oldest) FOR UPDATE")
             runID = oldest

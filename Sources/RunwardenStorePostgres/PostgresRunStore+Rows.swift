@@ -108,7 +108,8 @@ extension PostgresRunStore {
 
     static func loadRecord(_ tx: PostgresTransaction, runID: String) async throws -> RunRecord? {
         guard let run = try await loadRun(tx, runID: runID) else { return nil }
-        return RunRecord(run: run, lockHolders: try await lockHolders(tx, for: run))
+        return RunRecord(
+            run: run, lockHolders: try await lockHolders(tx, for: run), concurrencyHolders: try await concurrencyHolders(tx, for: run))
     }
 
     static func lockHolders(_ tx: PostgresTransaction, for run: Run) async throws -> [String: String] {

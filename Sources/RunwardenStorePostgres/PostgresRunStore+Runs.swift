@@ -33,12 +33,15 @@ extension PostgresRunStore {
                 }
             }
             var stored = run
+            var drafts = drafts
+            let others = try await Self.enterLine(&stored, drafts: &drafts, now: run.state.createdAt, tx)
             let numbered = ChangePlan.number(drafts, in: &stored)
             try await tx.execute(
                 """
-                INSERT INTO runs (id, workflow, status, version, created_at, deadline_at, spec, state)
+                INSERT INTO runs (id, workflow, status, version, created_at, deadline_at, concurrency_key, concurrency_slot, spec, state)
                 VALUES (\(stored.id), \(stored.spec.workflow), \(stored.status.rawValue), \(stored.state.version),
                         \(stored.state.createdAt.milliseconds), \(stored.timeoutDeadline?.milliseconds),
+                        \(stored.spec.concurrency?.key), \(stored.state.concurrencySlot?.column),
                         \(try JSONColumn.runSpecs.encode(stored.spec, row: stored.id)),
                         \(try JSONColumn.runStates.encode(stored.state, row: stored.id)))
                 """)
@@ -72,12 +75,14 @@ extension PostgresRunStore {
                 tx.notify(.run(earlierID))
             }
             if stored.tasks.contains(where: { $0.status == .queued }) { tx.notify(.claims) }
-            let record = RunRecord(run: stored, lockHolders: try await Self.lockHolders(tx, for: stored))
+            let record = RunRecord(
+                run: stored, lockHolders: try await Self.lockHolders(tx, for: stored),
+                concurrencyHolders: try await Self.concurrencyHolders(tx, for: stored))
             let (events, queuedDeliveries) = try await Self.commitEvents(numbered, of: record, now: stored.state.createdAt, tx)
             return .created(
                 Committed(
                     value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued },
-                    queuedDeliveries: queuedDeliveries))
+                    queuedDeliveries: queuedDeliveries, others: others))
         }
     }
 
@@ -266,7 +271,12 @@ extension PostgresRunStore {
         if change.needsWholeRun {
             return try await Self.change(runID: runID, scope: .wholeRun, now: now, tx, lockingRun: lockingRun, body)
         }
-        return try await save(change, original: run, value: value, tx)
+        var committed = try await save(change, original: run, value: value, tx)
+        // A run that left its concurrency key's line lets the next in line in (SPEC §10).
+        if let key = ConcurrencyRules.releasedKey(before: run, after: committed.record.run) {
+            committed.others += try await admitWaiting(key: key, now: now, tx)
+        }
+        return committed
     }
 
     public func renewLeases(now: Timestamp) async throws -> Int {

@@ -27,7 +27,9 @@ extension PostgresRunStore {
         }
         if plan.freesWork { tx.notify(.claims) }
         if plan.writesRun || !plan.tasks.isEmpty || !plan.events.isEmpty { tx.notify(.run(plan.run.id)) }
-        let record = RunRecord(run: plan.run, lockHolders: try await lockHolders(tx, for: plan.run))
+        let record = RunRecord(
+            run: plan.run, lockHolders: try await lockHolders(tx, for: plan.run),
+            concurrencyHolders: try await concurrencyHolders(tx, for: plan.run))
         let (events, queuedDeliveries) = try await commitEvents(plan.events, of: record, now: change.now, tx)
         return Committed(
             value: value, record: record, events: events, freesWork: plan.freesWork, endedAttempts: plan.endedAttempts,
@@ -78,6 +80,7 @@ extension PostgresRunStore {
                     "status = " + placeholder(run.status.rawValue), "version = " + placeholder(run.state.version),
                     "deadline_at = " + placeholder(run.timeoutDeadline?.milliseconds),
                     "finished_at = " + placeholder(run.state.finishedAt?.milliseconds),
+                    "concurrency_slot = " + placeholder(run.state.concurrencySlot?.column),
                     "state = " + placeholder(try JSONColumn.runStates.encode(run.state, row: run.id)),
                 ]
                 parts.append("UPDATE runs SET \(columns.joined(separator: ", ")) WHERE id = \(try placeholder(run.id))")
@@ -100,7 +103,9 @@ extension PostgresRunStore {
     ) async throws -> (events: [Event], queuedDeliveries: Bool) {
         guard !drafts.isEmpty else { return ([], false) }
         let (events, subscriptions) = try await numbered(drafts, tx)
-        let deliveries = Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now)
+        let deliveries = Outbox.rows(
+            for: events, of: record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders,
+            subscriptions: subscriptions, now: now)
         try await insert(events, deliveries: deliveries, now: now, tx)
         return (events, !deliveries.isEmpty)
     }

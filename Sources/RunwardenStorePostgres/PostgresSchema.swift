@@ -310,6 +310,15 @@ enum PostgresSchema {
                 "DROP INDEX tasks_queued_by_labels",
                 ClaimSQL.queuedByPriorityIndex,
             ]),
+        // A run's concurrency key and where it stands in the key's line (SPEC §10); NULL for
+        // runs from before and runs without a key, so the line's index skips them.
+        Migration(
+            version: 17, name: "concurrency-keys",
+            statements: [
+                "ALTER TABLE runs ADD COLUMN concurrency_key TEXT",
+                "ALTER TABLE runs ADD COLUMN concurrency_slot TEXT",
+                ConcurrencySQL.index,
+            ]),
     ]
 }
 

@@ -79,7 +79,7 @@ extension SQLiteRunStore {
 
     static func loadRecord(_ db: Database, runID: String) throws -> RunRecord? {
         guard let run = try loadRun(db, runID: runID) else { return nil }
-        return RunRecord(run: run, lockHolders: try lockHolders(db, for: run))
+        return RunRecord(run: run, lockHolders: try lockHolders(db, for: run), concurrencyHolders: try concurrencyHolders(db, for: run))
     }
 
     static func lockHolders(_ db: Database, for run: Run) throws -> [String: String] {
@@ -166,7 +166,8 @@ extension SQLiteRunStore {
         }
         let events = try append(plan.events, db)
         if plan.writesRun { try writeRunState(plan.run, db) }
-        let record = RunRecord(run: plan.run, lockHolders: try lockHolders(db, for: plan.run))
+        let record = RunRecord(
+            run: plan.run, lockHolders: try lockHolders(db, for: plan.run), concurrencyHolders: try concurrencyHolders(db, for: plan.run))
         let queuedDeliveries = try enqueueDeliveries(for: events, of: record, now: change.now, db)
         return Committed(
             value: value, record: record, events: events, freesWork: plan.freesWork, endedAttempts: plan.endedAttempts,
@@ -200,7 +201,9 @@ extension SQLiteRunStore {
         guard !events.isEmpty else { return false }
         let subscriptions = try activeSubscriptions(db)
         guard !subscriptions.isEmpty || record.run.spec.callbackURL != nil else { return false }
-        let rows = Outbox.rows(for: events, of: record.run, lockHolders: record.lockHolders, subscriptions: subscriptions, now: now)
+        let rows = Outbox.rows(
+            for: events, of: record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders,
+            subscriptions: subscriptions, now: now)
         try insertDeliveries(rows, now: now, db)
         return !rows.isEmpty
     }
@@ -236,9 +239,10 @@ extension SQLiteRunStore {
 
     static func writeRunState(_ run: Run, _ db: Database) throws {
         try db.executeCached(
-            sql: "UPDATE runs SET status = ?, version = ?, deadline_at = ?, finished_at = ?, state = ? WHERE id = ?",
+            sql: "UPDATE runs SET status = ?, version = ?, deadline_at = ?, finished_at = ?, concurrency_slot = ?, state = ? WHERE id = ?",
             arguments: [
                 run.status.rawValue, run.state.version, run.timeoutDeadline?.milliseconds, run.state.finishedAt?.milliseconds,
+                run.state.concurrencySlot?.column,
                 try JSONColumn.runStates.encode(run.state, row: run.id), run.id,
             ])
     }

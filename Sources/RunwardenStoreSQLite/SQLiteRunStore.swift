@@ -67,6 +67,8 @@ public final class SQLiteRunStore: RunStore {
 
     public func createRun(_ run: Run, events drafts: [EventDraft], idempotency: IdempotencyKey?) async throws -> CreateOutcome {
         try await writing { db in
+            var run = run
+            var drafts = drafts
             if let idempotency,
                 let row = try Row.fetchOne(
                     db.cachedStatement(sql: "SELECT body_sha256, run_id FROM idempotency_keys WHERE scope = ? AND key = ?"),
@@ -76,10 +78,15 @@ public final class SQLiteRunStore: RunStore {
                 guard let record = try Self.loadRecord(db, runID: row["run_id"]) else { return .keyReused }
                 return .replayed(record)
             }
+            let others = try Self.enterLine(&run, drafts: &drafts, now: run.state.createdAt, db)
             try db.executeCached(
-                sql: "INSERT INTO runs (id, workflow, status, version, created_at, spec, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                sql: """
+                    INSERT INTO runs (id, workflow, status, version, created_at, concurrency_key, spec, state)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
                 arguments: [
                     run.id, run.spec.workflow, run.status.rawValue, run.state.version, run.state.createdAt.milliseconds,
+                    run.spec.concurrency?.key,
                     try JSONColumn.runSpecs.encode(run.spec, row: run.id),
                     try JSONColumn.runStates.encode(run.state, row: run.id),
                 ])
@@ -112,12 +119,14 @@ public final class SQLiteRunStore: RunStore {
                 earlier.recordRerun(run.id)
                 try Self.writeRunState(earlier, db)
             }
-            let record = RunRecord(run: stored, lockHolders: try Self.lockHolders(db, for: stored))
+            let record = RunRecord(
+                run: stored, lockHolders: try Self.lockHolders(db, for: stored),
+                concurrencyHolders: try Self.concurrencyHolders(db, for: stored))
             let queuedDeliveries = try Self.enqueueDeliveries(for: events, of: record, now: run.state.createdAt, db)
             return .created(
                 Committed(
                     value: (), record: record, events: events, freesWork: stored.tasks.contains { $0.status == .queued },
-                    queuedDeliveries: queuedDeliveries))
+                    queuedDeliveries: queuedDeliveries, others: others))
         }
     }
 
@@ -290,15 +299,20 @@ public final class SQLiteRunStore: RunStore {
     }
 
     /// Loads `scope`, applies `body`, and saves; again with the whole run when the change
-    /// reached past its scope.
-    private static func change<Value: Sendable>(
+    /// reached past its scope. A run that left its concurrency key's line lets the next in
+    /// line in, in the same transaction.
+    static func change<Value: Sendable>(
         runID: String, scope: ChangeScope, now: Timestamp, _ db: Database, _ body: (inout RunChange) throws -> Value
     ) throws -> Committed<Value>? {
         guard let run = try loadRun(db, runID: runID, scope: scope) else { return nil }
         var change = RunChange(run, now: now, hasWholeRun: scope == .wholeRun)
         let value = try body(&change)
         if change.needsWholeRun { return try Self.change(runID: runID, scope: .wholeRun, now: now, db, body) }
-        return try save(change, original: run, value: value, db)
+        var committed = try save(change, original: run, value: value, db)
+        if let key = ConcurrencyRules.releasedKey(before: run, after: committed.record.run) {
+            committed.others += try admitWaiting(key: key, now: now, db)
+        }
+        return committed
     }
 
     public func claim(runner: String, labels: Set<String>, claimID: String?, now: Timestamp) async throws -> Committed<RunTask>? {

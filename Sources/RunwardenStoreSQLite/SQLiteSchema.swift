@@ -326,6 +326,16 @@ enum SQLiteSchema {
                     """)
             try db.execute(sql: ClaimSQL.queuedByPriorityIndex)
         }
+        migrator.registerMigration("v18-concurrency-keys") { db in
+            // A run's concurrency key and where it stands in the key's line (SPEC §10); NULL
+            // for runs from before and runs without a key, so the line's index skips them.
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN concurrency_key TEXT;
+                    ALTER TABLE runs ADD COLUMN concurrency_slot TEXT;
+                    """)
+            try db.execute(sql: ConcurrencySQL.index)
+        }
         return migrator
     }
 }

@@ -175,10 +175,30 @@ struct Runs: AsyncParsableCommand {
     @Option(help: "Only runs of this workflow.") var workflow: String?
     @Option(help: "How many (at most 500).") var limit: Int = 20
     @Option(help: "Continue from a previous page's cursor.") var cursor: String?
+    @Option(help: ArgumentHelp("Only runs whose metadata KEY is exactly the string VALUE (repeatable; all must match).", valueName: "KEY=VALUE"))
+    var metadata: [String] = []
+    @Option(help: ArgumentHelp("Only runs created at or after this ISO 8601 time.", valueName: "time")) var createdAfter: String?
+    @Option(help: ArgumentHelp("Only runs created before this ISO 8601 time.", valueName: "time")) var createdBefore: String?
+
+    /// `KEY=VALUE` pairs split at the first `=`; the key must not be empty.
+    var metadataPairs: [(key: String, value: String)] {
+        get throws {
+            try metadata.map { pair in
+                guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                    throw ValidationError("--metadata takes KEY=VALUE, not \"\(pair)\"")
+                }
+                return (String(pair[..<equals]), String(pair[pair.index(after: equals)...]))
+            }
+        }
+    }
+
+    func validate() throws { _ = try metadataPairs }
 
     func run() async throws {
         try await reportingErrors {
-            let list = try await options.client().runs(status: status, workflow: workflow, limit: limit, cursor: cursor)
+            let list = try await options.client().runs(
+                status: status, workflow: workflow, limit: limit, cursor: cursor, metadata: try metadataPairs,
+                createdAfter: createdAfter, createdBefore: createdBefore)
             print(RunDisplay.runTable(list.items))
             if let next = list.nextCursor { print("more: --cursor \(RunDisplay.shown(next))") }
         }

@@ -23,6 +23,7 @@ enum RunDisplay {
         if let duration = run.durationMs { times += "  took \(formatDuration(ms: duration))" }
         lines.append(times)
         lines.append("progress: \(progressCounts(run))")
+        if let blocked = run.blockedBy { lines.append(concurrencyWait(blocked)) }
         if let error = run.error { lines.append("error: \(shown(error.code)): \(firstLine(error.message))") }
         let header = ["TASK", "STATUS", "ATTEMPT", "RUNNER", "EXIT", "ERROR"]
         let rows = (run.tasks ?? []).map { task in
@@ -34,6 +35,13 @@ enum RunDisplay {
         lines.append("")
         lines.append(table([header] + rows))
         return lines.joined(separator: "\n")
+    }
+
+    /// A run waiting for a slot of its concurrency key (SPEC §10); a few holders named at most.
+    static func concurrencyWait(_ blocked: RunBlockedBy) -> String {
+        let shownHolders = blocked.heldBy.prefix(5).map(shown).joined(separator: ", ")
+        let more = blocked.heldBy.count > 5 ? " and \(blocked.heldBy.count - 5) more" : ""
+        return "waits for a \(shown(blocked.concurrency)) slot, held by \(shownHolders)\(more)"
     }
 
     static func progressCounts(_ run: RunSnapshot) -> String {

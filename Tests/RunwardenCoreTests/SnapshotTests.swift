@@ -6,10 +6,10 @@ import RunwardenCore
 struct SnapshotTests {
     static let runKeys = [
         "id", "workflow", "status", "version", "run_attempt", "rerun_of", "reruns", "created_at", "updated_at", "started_at", "finished_at", "duration_ms",
-        "error", "progress", "tasks", "output_ref", "metadata", "links",
+        "error", "priority", "concurrency", "blocked_by", "progress", "tasks", "output_ref", "metadata", "links",
     ]
     static let taskKeys = [
-        "id", "name", "status", "attempt", "runner", "workspace", "needs", "started_at", "finished_at", "exit_code", "error",
+        "id", "name", "status", "attempt", "priority", "runner", "workspace", "needs", "started_at", "finished_at", "exit_code", "error",
         "heartbeat_at", "blocked_by", "progress", "output_ref", "reused_from",
     ]
     static let progressKeys = [
@@ -244,7 +244,7 @@ struct SnapshotTests {
         var state = TaskState()
         state.attempt = 3
         let claimed = Rendered.claimed(RunTask(id: "task_1", runID: "run_1", spec: spec, state: state))
-        #expect(Self.keys(claimed) == ["id", "run_id", "name", "command", "env", "workspace", "timeout_s", "attempt", "labels"])
+        #expect(Self.keys(claimed) == ["id", "run_id", "name", "command", "env", "workspace", "timeout_s", "attempt", "labels", "priority"])
         #expect(claimed["command"] == JSONValue(strings: ["/bin/sh", "-c", "make test"]))
         #expect(claimed["env"] == .object(["A": .string("2"), "CI": .string("1")]))
         #expect(claimed["timeout_s"] == .int(60))

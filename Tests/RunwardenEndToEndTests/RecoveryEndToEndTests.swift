@@ -75,4 +75,57 @@ struct RecoveryEndToEndTests {
         #expect(abandoned.tasks?.map(\.status) == [.timedOut, .skipped])
         #expect(abandoned.tasks?.first?.error?.code == "timeout")
     }
+
+    /// A keyed run: one task running `command`, under concurrency key `deploy-prod`, limit 1.
+    static func keyedRun(_ name: String, command: String, onConflict: String = "queue") -> String {
+        #"{"workflow": "\#(name)", "concurrency": {"key": "deploy-prod", "limit": 1, "on_conflict": "\#(onConflict)"}, "tasks": [{"name": "deploy", "command": "\#(command)"}]}"#
+    }
+
+    /// When the run's events say it ended, and when its first task was first handed to a runner.
+    static func times(of runID: String, _ cluster: Cluster) async throws -> (firstDispatch: Timestamp?, end: Timestamp?) {
+        let events = try await cluster.client.events(runID: runID).events
+        let dispatched = events.first { $0.taskID != nil && $0.type == "task.dispatched" }
+        let end = events.last { $0.runStatus?.isTerminal == true }
+        return (dispatched.flatMap { Timestamp(iso8601: $0.timestamp) }, end.flatMap { Timestamp(iso8601: $0.timestamp) })
+    }
+
+    @Test("two runs with the same concurrency key and limit 1 never overlap, though the runner could run both")
+    func concurrencyKeyRunsOneAtATime() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        try cluster.startRunner(concurrency: 4)
+        let first = try await cluster.submit(Self.keyedRun("first", command: "sleep 1"))
+        let second = try await cluster.submit(Self.keyedRun("second", command: "sleep 1"))
+        #expect(try await cluster.client.run(second).blockedBy?.heldBy == [first])
+
+        #expect(try await cluster.waitForEnd(first).status == .succeeded)
+        #expect(try await cluster.waitForEnd(second).status == .succeeded)
+        let firstTimes = try await Self.times(of: first, cluster)
+        let secondTimes = try await Self.times(of: second, cluster)
+        let firstEnd = try #require(firstTimes.end)
+        let secondStart = try #require(secondTimes.firstDispatch)
+        #expect(secondStart >= firstEnd, "second started \(secondStart.iso8601), first ended \(firstEnd.iso8601)")
+    }
+
+    @Test("with cancel_running the older run ends canceled and the newer one runs once it has stopped")
+    func cancelRunningReplacesTheOlderRun() async throws {
+        let cluster = try Cluster()
+        try await cluster.startServer()
+        try cluster.startRunner(concurrency: 4)
+        let older = try await cluster.submit(Self.keyedRun("older", command: "sleep 60"))
+        var snapshot = try await cluster.client.run(older)
+        for _ in 0..<200 where snapshot.tasks?.first?.status != .running {
+            snapshot = try await cluster.client.run(older, afterVersion: snapshot.version, wait: 1)
+        }
+        #expect(snapshot.tasks?.first?.status == .running)
+        let newer = try await cluster.submit(Self.keyedRun("newer", command: "true", onConflict: "cancel_running"))
+
+        let olderEnd = try await cluster.waitForEnd(older)
+        let newerEnd = try await cluster.waitForEnd(newer)
+        #expect(olderEnd.status == .canceled)
+        #expect(newerEnd.status == .succeeded)
+        let stopped = try #require(try await Self.times(of: older, cluster).end)
+        let started = try #require(try await Self.times(of: newer, cluster).firstDispatch)
+        #expect(started >= stopped, "newer started \(started.iso8601), older ended \(stopped.iso8601)")
+    }
 }

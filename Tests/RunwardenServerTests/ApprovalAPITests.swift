@@ -101,3 +101,33 @@ struct ApprovalAPITests {
         }
     }
 }
+
+extension ApprovalAPITests {
+    @Test("A per-runner token may approve or reject and its id is recorded; the shared runner token may not")
+    func perRunnerTokenDecides() async throws {
+        try await withTokenApp { client in
+            let created = try await client.send(.post, "/v1/runner-tokens", json: #"{"description":"release bot"}"#, token: Tokens.client)
+            let token = try created.json()
+            let tokenID = try #require(token["id"]?.asString)
+            let secret = try #require(token["token"]?.asString)
+            let approved = try await client.createRun(Self.gatedRun, token: Tokens.client)
+            let rejected = try await client.createRun(Self.gatedRun, token: Tokens.client)
+            let approvedGate = approved.task(named: "gate")?["id"]?.asString ?? ""
+            let rejectedGate = rejected.task(named: "gate")?["id"]?.asString ?? ""
+
+            let shared = try await client.send(.post, "/v1/tasks/\(approvedGate)/approve", token: Tokens.runner)
+            try expectError(shared, .forbidden, "forbidden")
+            let approve = try await client.send(.post, "/v1/tasks/\(approvedGate)/approve", json: #"{"comment":"bot says yes"}"#, token: secret)
+            let reject = try await client.send(.post, "/v1/tasks/\(rejectedGate)/reject", token: secret)
+            let events = try await client.getJSON("/v1/runs/\(approved["id"]?.asString ?? "")/events", token: Tokens.client)
+
+            #expect(approve.status == .ok, "\(approve.text)")
+            #expect(try approve.json()["approval"]?["approved_by"]?.asString == tokenID)
+            #expect(try reject.json()["approval"]?["rejected_by"]?.asString == tokenID)
+            #expect(events["events"]?.asArray?.first { $0["type"]?.asString == "task.succeeded" }?["approval"]?["approved_by"]?.asString == tokenID)
+            #expect(try await client.send(.delete, "/v1/runner-tokens/\(tokenID)", token: Tokens.client).status == .noContent)
+            let revoked = try await client.send(.post, "/v1/tasks/\(rejectedGate)/approve", token: secret)
+            try expectError(revoked, .unauthorized, "unauthorized")
+        }
+    }
+}

@@ -311,3 +311,30 @@ struct BrowserProbe {
 
     func stop() { child.stop() }
 }
+
+extension DashboardBrowserTests {
+    @Test("The run page shows a run waiting for a concurrency slot beside its status, and its admission live")
+    func concurrencyWaitIsShownBesideTheStatus() async throws {
+        let browser = try await BrowserSetup(screenshot: "dashboard-concurrency.png")
+        defer { browser.remove() }
+        let keyed = runBody(tasks: "[\(taskJSON("deploy"))]", extra: #""concurrency":{"key":"deploy-prod"}"#)
+        let result = try await withApp(setup: .live) { client in
+            _ = try await client.createRun(keyed)
+            let waitingID = try await client.createRun(keyed)["id"]?.asString ?? ""
+            let port = try #require(client.port)
+            let probe = try browser.probe(
+                url: "http://127.0.0.1:\(port)/ui#/runs/\(waitingID)", expect: "admitted", selector: "#run-concurrency")
+            defer { probe.stop() }
+            try await probe.waitForStatus(within: .seconds(60)) { $0 == "waiting" }
+            let holderTask = try await client.claimTaskID()
+            try await client.reportOK(holderTask, reportBody("succeeded", #""exit_code":0"#))
+            return try await probe.result(within: .seconds(60))
+        }
+
+        #expect(result["initial"]?.asString == "waiting", "\(result)")
+        #expect(result["final"]?.asString == "admitted", "\(result)")
+        #expect(result["text"]?.asString?.contains("deploy-prod") == true, "\(result)")
+        #expect(result["reloaded"] == .bool(false))
+        #expect(result["exceptions"]?.asArray?.isEmpty == true, "\(result)")
+    }
+}

@@ -33,6 +33,8 @@ struct OpenAPIWireTests {
         ("RunError", Shape("RunError", RunError.CodingKeys.self)),
         ("BlockedBy", Shape("BlockedBy", BlockedBy.CodingKeys.self)),
         ("Approval", Shape("ApprovalWire", ApprovalWire.CodingKeys.self)),
+        ("RunBlockedBy", Shape("RunBlockedBy", RunBlockedBy.CodingKeys.self)),
+        ("Concurrency", Shape("ConcurrencyWire", ConcurrencyWire.CodingKeys.self)),
         ("Event", Shape("RunEvent", RunEvent.CodingKeys.self)),
         ("EventPage", Shape("EventPage", EventPage.CodingKeys.self)),
         ("ClaimedTask", Shape("ClaimedTask", ClaimedTask.CodingKeys.self)),

@@ -3,6 +3,9 @@ import RunwardenCore
 import GRDB
 import RunwardenStore
 @testable import RunwardenStoreSQLite
+@testable import RunwardenStorePostgres
+import PostgresNIO
+import RunwardenTestSupport
 import Testing
 
 /// SPEC §10 "Priority": claims take the highest priority first, then the oldest — on every backend.
@@ -68,5 +71,38 @@ struct SQLitePriorityPlanTests {
         }
         #expect(plan.contains { $0.contains("tasks_queued_by_priority") }, "\(plan)")
         #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+    }
+}
+
+/// The same on PostgreSQL: the claim's candidate query follows the claim index's order — highest
+/// priority, then oldest — so it reads a label set's head, never sorts the backlog.
+@Suite("Claim priorities on PostgreSQL")
+struct PostgresPriorityPlanTests {
+    @Test("the claim's candidate queries read the priority index in order, without a sort, over a backlog of 3,000")
+    func candidateQueriesUseTheIndexOrder() async throws {
+        let store = try await openPostgresStore(url: try await PostgresTestCluster.database())
+        for (index, priority) in [-50, 0, 50].enumerated() {
+            _ = try await PriorityStoreTests.store(
+                PriorityStoreTests.run("backlog\(priority)", count: 1_000, runPriority: priority), in: store, at: at(index))
+        }
+        let plans = try await store.transaction(.write) { tx in
+            try await tx.execute("ANALYZE tasks")
+            try await tx.execute("ANALYZE runs")
+            var plans: [String] = []
+            for sql in [PostgresRunStore.firstFreeCandidateRun, PostgresRunStore.firstCandidateRun] {
+                var binds = PostgresBindings()
+                binds.append(ClaimSQL.labelsKey([]))
+                let explain = "EXPLAIN " + sql.replacingOccurrences(of: "LABELS", with: "t.labels_key = $1")
+                let lines = try await tx.rows(PostgresQuery(unsafeSQL: explain, binds: binds)).map { try $0.decode(String.self) }
+                plans.append(lines.joined(separator: "\n"))
+            }
+            return plans
+        }
+        for plan in plans {
+            #expect(plan.contains("tasks_queued_by_priority"), "\(plan)")
+            #expect(!plan.contains("Sort"), "\(plan)")
+        }
+        // And the order it reads is the claim order: the highest priority's oldest task first.
+        #expect(try await store.claim(runner: "r1", labels: [], now: at(10))?.value.name == "backlog50-0")
     }
 }

@@ -83,4 +83,18 @@ struct StoredFormatTests {
         let attempt = DeliveryAttempt(at: Timestamp(milliseconds: 5), statusCode: 503, latencyMs: 12, error: "busy")
         #expect(try keys(JSONColumn.encode(attempt)) == ["at", "statusCode", "latencyMs", "error"])
     }
+
+    @Test("a run's concurrency key and slot are stored under pinned keys and values")
+    func concurrencyIsPinned() throws {
+        let spec = RunSpec(workflow: "deploy", concurrency: ConcurrencySpec(key: "deploy-prod", limit: 2, onConflict: .cancelRunning))
+        let stored = try JSONValue.parse(Data(JSONColumn.encode(spec).utf8))["concurrency"]
+        #expect(Set(stored?.objectMembers?.map(\.key) ?? []) == ["key", "limit", "onConflict"])
+        #expect(stored?["onConflict"] == .string("cancel_running"))
+        var state = RunState(createdAt: Timestamp(milliseconds: 1))
+        state.concurrencySlot = .waiting
+        #expect(try JSONColumn.encode(state).contains(#""concurrencySlot":"waiting""#))
+        #expect(try JSONColumn.decode(RunSpec.self, JSONColumn.encode(spec)) == spec)
+        #expect(try JSONColumn.decode(RunSpec.self, Self.v8RunSpec).concurrency == nil)
+        #expect(try JSONColumn.decode(RunState.self, Self.v8RunState.replacingOccurrences(of: "TASK", with: "t")).concurrencySlot == nil)
+    }
 }

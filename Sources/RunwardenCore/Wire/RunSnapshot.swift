@@ -19,6 +19,14 @@ public struct RunSnapshot: Codable, Sendable, Equatable {
     public var finishedAt: String?
     public var durationMs: Int64?
     public var error: RunError?
+    /// Claims take the highest priority first (SPEC §10). Always written; optional so that a
+    /// client still reads a server from before priorities were shown.
+    public var priority: Int?
+    /// The run's concurrency key, its limit and what a newer run of it does (SPEC §10); null without one.
+    public var concurrency: ConcurrencyWire?
+    /// Why the run waits before any of its tasks can be claimed: a concurrency key whose slots
+    /// other runs hold (SPEC §10); null otherwise.
+    public var blockedBy: RunBlockedBy?
     public var progress: RunProgress
     /// Left out of run-list items (SPEC §2: "the snapshot without `tasks`").
     public var tasks: [TaskSnapshot]?
@@ -42,7 +50,9 @@ public struct RunSnapshot: Codable, Sendable, Equatable {
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case durationMs = "duration_ms"
-        case error, progress, tasks
+        case error, priority, concurrency
+        case blockedBy = "blocked_by"
+        case progress, tasks
         case outputRef = "output_ref"
         case metadata, links
         case callbackSecret = "callback_secret"
@@ -118,6 +128,9 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
     public var name: String
     public var status: TaskStatus
     public var attempt: Int
+    /// Claims take the highest priority first: the task's own, else its run's (SPEC §10).
+    /// Always written; optional as the run's is.
+    public var priority: Int?
     public var runner: String?
     public var workspace: String?
     /// The names of the tasks this one needs (all of them, met or not): the edges of the run's graph.
@@ -139,7 +152,7 @@ public struct TaskSnapshot: Codable, Sendable, Equatable {
     public enum CodingKeys: String, CodingKey, CaseIterable, OmittedWhenNil {
         case id
         case runID = "run_id"
-        case name, status, attempt, runner, workspace, needs
+        case name, status, attempt, priority, runner, workspace, needs
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case exitCode = "exit_code"
@@ -176,6 +189,41 @@ public struct BlockedBy: Codable, Sendable, Equatable {
         case approval
 
         public static let omittedWhenNil: Set<String> = ["needs", "workspace", "held_by", "approval"]
+    }
+}
+
+/// What a run waits for before any of its tasks can be claimed (SPEC §10): a slot of its
+/// concurrency key, held by the runs named in `held_by`, oldest first.
+public struct RunBlockedBy: Codable, Sendable, Equatable {
+    public var concurrency: String
+    public var heldBy: [String]
+
+    public init(concurrency: String, heldBy: [String]) {
+        self.concurrency = concurrency
+        self.heldBy = heldBy
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case concurrency
+        case heldBy = "held_by"
+    }
+}
+
+/// A run's `concurrency` as the snapshot shows it (SPEC §10).
+public struct ConcurrencyWire: Codable, Sendable, Equatable {
+    public var key: String
+    public var limit: Int
+    public var onConflict: ConcurrencyConflict
+
+    public init(_ spec: ConcurrencySpec) {
+        key = spec.key
+        limit = spec.limit
+        onConflict = spec.onConflict
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case key, limit
+        case onConflict = "on_conflict"
     }
 }
 

@@ -18,15 +18,19 @@ public struct ClaimedTask: Codable, Sendable, Equatable {
     /// Absent when the run has no trace.
     public var traceparent: String?
     public var tracestate: String?
+    /// The task's priority (SPEC §10), for the runner's logs. Always written; optional so that a
+    /// runner still reads a server from before it was sent.
+    public var priority: Int?
 
     public init(
         id: String, runID: String, name: String, command: [String], env: [String: String] = [:], workspace: String? = nil,
         timeoutS: Int? = nil, attempt: Int = 1, labels: [String] = [], secretEnv: [String: String]? = nil,
-        traceparent: String? = nil, tracestate: String? = nil
+        traceparent: String? = nil, tracestate: String? = nil, priority: Int? = nil
     ) {
         self.traceparent = traceparent
         self.tracestate = tracestate
         self.secretEnv = secretEnv
+        self.priority = priority
         self.id = id
         self.runID = runID
         self.name = name
@@ -45,7 +49,7 @@ public struct ClaimedTask: Codable, Sendable, Equatable {
         case timeoutS = "timeout_s"
         case attempt, labels
         case secretEnv = "secret_env"
-        case traceparent, tracestate
+        case traceparent, tracestate, priority
 
         public static let omittedWhenNil: Set<String> = ["secret_env", "traceparent", "tracestate"]
     }

@@ -21,7 +21,7 @@ public struct WebhookPayload: Codable, Sendable, Equatable {
 
     /// - Parameter run: the run as committed; it must hold the event's task (a change holds
     ///   every task it emitted an event for).
-    public init(_ event: Event, run: Run, lockHolders: [String: String]) {
+    public init(_ event: Event, run: Run, lockHolders: [String: String], concurrencyHolders: [String] = []) {
         let draft = event.draft
         type = draft.type
         eventID = draft.id
@@ -35,7 +35,7 @@ public struct WebhookPayload: Codable, Sendable, Equatable {
         timestamp = draft.timestamp.iso8601
         attempt = draft.attempt
         error = draft.error
-        self.run = Snapshot.run(run, lockHolders: lockHolders, includeTasks: false)
+        self.run = Snapshot.run(run, lockHolders: lockHolders, concurrencyHolders: concurrencyHolders, includeTasks: false)
         task = draft.taskID.flatMap { id in run.tasks.first { $0.id == id } }.map {
             Snapshot.task($0, in: run, lockHolders: lockHolders)
         }

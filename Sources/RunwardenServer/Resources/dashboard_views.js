@@ -37,7 +37,8 @@ const RunViews = (() => {
   function holdText(blocked, nameOf) {
     if (!blocked || typeof blocked !== "object") return null;
     const name = nameOf || String;
-    if (Array.isArray(blocked.needs)) return "waits for " + blocked.needs.join(", ");
+    // No unmet needs: a task of a run that waits for a concurrency slot (the run's hold says why).
+    if (Array.isArray(blocked.needs)) return blocked.needs.length ? "waits for " + blocked.needs.join(", ") : null;
     if (blocked.workspace != null) {
       return "waits for workspace " + blocked.workspace + (blocked.held_by ? " (held by " + name(blocked.held_by) + ")" : "");
     }
@@ -256,7 +257,7 @@ const RunViews = (() => {
         const node = nodes.get(t.id);
         if (!node) continue;
         // A queued task of a run held at run level (concurrency) shows the run's reason.
-        const held = holdText(t.blocked_by, nameOf) || (t.status === "queued" && runHold) || null;
+        const held = holdText(t.blocked_by, nameOf) || ((t.status === "queued" || t.status === "pending") && runHold) || null;
         const line = held || t.status + (t.attempt > 1 ? " · attempt " + t.attempt : "") + (t.reused_from ? " · reused" : "");
         node.g.setAttribute("data-status", t.status);
         node.g.setAttribute("aria-label", t.name + ": " + line);
