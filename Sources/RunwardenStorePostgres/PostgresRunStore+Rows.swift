@@ -158,8 +158,13 @@ struct BoundValues {
     var rowCount: Int { rows.count }
 
     mutating func add<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value?) throws {
+        current.append(try marker(value))
+    }
+
+    /// Binds `value` and answers its `$n` marker, for statements that are not a `VALUES` list.
+    mutating func marker<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value?) throws -> String {
         try binds.append(value)
-        current.append("$\(binds.count)")
+        return "$\(binds.count)"
     }
 
     /// Values were added since the last `endRow`.

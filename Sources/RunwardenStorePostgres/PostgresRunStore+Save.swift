@@ -54,15 +54,10 @@ extension PostgresRunStore {
         }
         if batches.isEmpty { batches = [[]] }
         for (index, batch) in batches.enumerated() {
-            var binds = PostgresBindings()
+            var values = BoundValues()
             var parts: [String] = []
-            func placeholder(_ value: some PostgresEncodable) throws -> String {
-                try binds.append(value)
-                return "$\(binds.count)"
-            }
-            func placeholder(_ value: (some PostgresEncodable)?) throws -> String {
-                guard let value else { return "NULL" }
-                return try placeholder(value)
+            func placeholder<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value?) throws -> String {
+                try values.marker(value)
             }
             for task in batch {
                 let columns = try [
@@ -90,7 +85,7 @@ extension PostgresRunStore {
             let ctes = parts.enumerated().map { "w\($0.offset) AS (\($0.element))" }
             let sql = ctes.isEmpty ? last : "WITH " + ctes.joined(separator: ", ") + " " + last
             // Built from constant text and `$n` placeholders only; every value is bound.
-            try await tx.execute(PostgresQuery(unsafeSQL: sql, binds: binds))
+            try await tx.execute(PostgresQuery(unsafeSQL: sql, binds: values.binds))
         }
     }
 
