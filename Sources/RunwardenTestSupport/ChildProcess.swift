@@ -25,7 +25,7 @@ public final class ChildProcess: @unchecked Sendable {
     ) throws {
         ownsOutput = outputURL == nil
         self.outputURL = outputURL
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-child-\(UUID().uuidString).log")
+            ?? TestScratch.root.appendingPathComponent("child-\(UUID().uuidString).log")
         if !FileManager.default.fileExists(atPath: self.outputURL.path) {
             _ = FileManager.default.createFile(atPath: self.outputURL.path, contents: nil)
         }

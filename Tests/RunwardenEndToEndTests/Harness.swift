@@ -45,8 +45,7 @@ final class Cluster: @unchecked Sendable {
 
     init(binary: URL = runwardenBinary) throws {
         self.binary = binary
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-e2e-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try TestScratch.directory("e2e")
     }
 
     /// Starts the server (on a free port the first time, on the same port after a restart) and

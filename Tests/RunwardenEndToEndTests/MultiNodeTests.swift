@@ -146,8 +146,7 @@ final class NodeSet: @unchecked Sendable {
     private var started: [ChildProcess] = []
 
     init() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-nodes-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try TestScratch.directory("nodes")
     }
 
     /// Starts a node on a free port and waits until it says where it listens.

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import RunwardenCore
 import RunwardenServer
+import RunwardenTestSupport
 import Testing
 
 // MARK: - Apps on a real SQLite file
@@ -15,9 +16,7 @@ struct TemporaryDirectory: Sendable {
     let path: String
 
     init() throws {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-server-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        path = url.path
+        path = try TestScratch.directory("server").path
     }
 
     var databasePath: String { path + "/runwarden.sqlite" }

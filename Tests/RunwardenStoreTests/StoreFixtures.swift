@@ -20,8 +20,7 @@ enum Backend: String, CaseIterable, Sendable {
     func makeStore() async throws -> (store: any RunStore, reopen: @Sendable () async throws -> any RunStore) {
         switch self {
         case .sqlite:
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-store-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let directory = try TestScratch.directory("store")
             let path = directory.appendingPathComponent("runwarden.sqlite").path
             return (try await SQLiteRunStore.open(path: path), { try await SQLiteRunStore.open(path: path) })
         case .postgres:
@@ -47,8 +46,7 @@ func openPostgresStore(url: String, maxConnections: Int = 10, migratedThrough: I
 
 /// A SQLite file path in a fresh temporary directory, removed by `remove`.
 func temporarySQLitePath() throws -> (path: String, remove: @Sendable () -> Void) {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runwarden-sqlite-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let directory = try TestScratch.directory("sqlite")
     return (directory.appendingPathComponent("runwarden.sqlite").path, { try? FileManager.default.removeItem(at: directory) })
 }
 
