@@ -19,6 +19,9 @@ public actor ChangeHub {
         case deliveries
         /// Output of the task arrived (`GET /v1/tasks/{id}/logs?wait=`, its stream).
         case log(String)
+        /// A runner's record changed other than by its own contact — drained or resumed, said
+        /// goodbye, went silent: contacts written before it are written again (`ContactLedger`).
+        case runners
     }
 
     private var generations: [Topic: UInt64] = [:]
@@ -132,6 +135,7 @@ public actor ChangeHub {
             case .claims: kind = "claims"
             case .deliveries: kind = "deliveries"
             case .log: kind = "log"
+            case .runners: kind = "runners"
             }
             counts[kind, default: 0] += parked.count
         }

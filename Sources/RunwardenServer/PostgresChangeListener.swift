@@ -28,6 +28,7 @@ extension ChangeHub.Topic {
         case .claims: self = .claims
         case .deliveries: self = .deliveries
         case .log(let taskID): self = .log(taskID)
+        case .runners: self = .runners
         case nil: return nil
         }
     }

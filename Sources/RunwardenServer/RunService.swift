@@ -24,6 +24,8 @@ public struct RunService: Sendable {
     /// Where the spans of runs go (SPEC §11); nil when the server does not trace: then no run
     /// gets a trace and no span is built.
     let runSpans: RunSpanExporter?
+    /// The runner contacts this node wrote lately (shared by every copy of this service).
+    let contacts = ContactLedger()
 
     public init(
         store: any RunStore, hub: ChangeHub = ChangeHub(), leaseSeconds: Int,
@@ -252,7 +254,6 @@ public struct RunService: Sendable {
         let deadline = ContinuousClock.now + wait
         var draining = try await recordContact(contact)
         let drainedBefore = draining
-        var contactedAt = ContinuousClock.now
         while true {
             let generation = await hub.generation(of: .claims)
             if !draining,
@@ -271,13 +272,10 @@ public struct RunService: Sendable {
             // Not one more claim for a runner that is gone: it would hold a task nobody runs.
             if Self.waitIsOver { return outcome }
             try await recheck?()
-            // Every wake-up may be a drain or a resume of this runner (`setDraining` wakes claims).
-            if draining || ContinuousClock.now - contactedAt >= contactInterval {
-                draining = try await recordContact(RunnerContact(name: runner))
-                contactedAt = .now
-            } else {
-                draining = try await timed("read_runner") { try await store.runner(name: runner)?.draining ?? false }
-            }
+            // Every wake-up may be a drain or a resume of this runner (`setDraining` wakes claims
+            // and moves `runners`, so the ledger does not answer for a contact from before it);
+            // a third of a lease after the last write, the contact is written again.
+            draining = try await recordContact(RunnerContact(name: runner))
             // Drained while it waited: it hears so now (and logs it), then waits for a resume.
             if draining, !drainedBefore { return .draining }
         }
@@ -295,8 +293,16 @@ public struct RunService: Sendable {
 
     /// Records a claim's or heartbeat's contact and announces the runner if it just came online;
     /// returns whether it is draining.
+    /// A contact that says nothing new soon after the last one this node wrote is not written
+    /// again (`ContactLedger`).
     private func recordContact(_ contact: RunnerContact) async throws -> Bool {
-        let touch = try await timed("runner_contact") { try await store.recordContact(contact, now: clock()) }
+        let now = clock()
+        let generation = await hub.generation(of: .runners)
+        if let draining = contacts.draining(ifRecorded: contact, within: contactInterval, now: now, generation: generation) {
+            return draining
+        }
+        let touch = try await timed("runner_contact") { try await store.recordContact(contact, now: now) }
+        contacts.note(contact, draining: touch.draining, now: now, generation: generation, interval: contactInterval)
         await publishRunnerEvents(touch.events)
         return touch.draining
     }
@@ -306,6 +312,7 @@ public struct RunService: Sendable {
         guard let touch = try await timed("runner_goodbye", { try await store.recordGoodbye(runner: name, now: clock()) }) else {
             throw RunwardenError.notFound(.runner, name)
         }
+        await hub.notify([.runners])
         await publishRunnerEvents(touch.events)
         return try await runner(name)
     }
@@ -330,7 +337,7 @@ public struct RunService: Sendable {
         }
         // Waiting claims look again: a resumed runner's may take work, a drained runner's
         // answers `Runwarden-Drain` at once (so its log says so now, not after its long-poll).
-        await hub.notify([.claims])
+        await hub.notify([.claims, .runners])
         logger.notice(draining ? "runner draining" : "runner resumed", metadata: ["runner": "\(name)"])
         return runnerItem(runner)
     }
@@ -357,7 +364,10 @@ public struct RunService: Sendable {
     private func reapRunners(leaseCutoff: Timestamp, now: Timestamp, limit: Int) async throws {
         for name in try await timed("silent_runners", { try await store.silentRunners(since: leaseCutoff, limit: limit) }) {
             let event = try await timed("record_silence") { try await store.recordSilence(runner: name, cutoff: leaseCutoff, now: now) }
-            if let event { await publishRunnerEvents([event]) }
+            if let event {
+                await hub.notify([.runners])
+                await publishRunnerEvents([event])
+            }
         }
     }
 

@@ -11,7 +11,7 @@ extension PostgresRunStore {
     ///
     /// A dropped connection is reopened with backoff (100 ms doubling to 5 s); a connection
     /// that died silently is noticed by a keep-alive query every 15 s. Each time listening
-    /// (re)starts, `onTopic` is first called with `events`, `claims` and `deliveries`, since
+    /// (re)starts, `onTopic` is first called with `events`, `claims`, `deliveries` and `runners`, since
     /// notifications sent while nobody listened are lost: waiters on those topics re-check.
     /// (`run:<id>` notifications missed then cannot be replayed; a long-poll on a run still
     /// ends at its own timeout.) Throws only when the URL's TLS settings cannot be set up.
@@ -29,7 +29,7 @@ extension PostgresRunStore {
                     try await connection.listen(on: PostgresChangeTopic.channel) { notifications in
                         logger.debug("listening for changes", metadata: ["database": "\(place)"])
                         backoff = .milliseconds(100)
-                        for topic in [PostgresChangeTopic.events, .claims, .deliveries] { await onTopic(topic.payload) }
+                        for topic in [PostgresChangeTopic.events, .claims, .deliveries, .runners] { await onTopic(topic.payload) }
                         try await Self.consume(notifications, on: connection, logger: logger, onTopic: onTopic)
                     }
                 } catch {

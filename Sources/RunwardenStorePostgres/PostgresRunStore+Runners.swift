@@ -61,6 +61,7 @@ extension PostgresRunStore {
                 return nil
             }
             let (status, draining) = try row.decode((String, Bool).self)
+            tx.notify(.runners)
             try await tx.execute(
                 "UPDATE runners SET status = 'offline', last_seen_at = GREATEST(last_seen_at, \(now.milliseconds)) WHERE name = \(name)")
             let draft = RunnerRules.event(
@@ -92,6 +93,7 @@ extension PostgresRunStore {
                     """
                 ).first != nil
             else { return nil }
+            tx.notify(.runners)
             var binds = PostgresBindings()
             binds.append(name)
             let holds = try await tx.rows(PostgresQuery(unsafeSQL: RunnerSQL.holdsTasks("$1"), binds: binds)).first?.decode(Bool.self) ?? false
@@ -128,6 +130,7 @@ extension PostgresRunStore {
                     "UPDATE runners SET draining = \(draining) WHERE name = \(name) RETURNING \(unescaped: Self.runnerColumns)"
                 ).first
             else { return nil }
+            tx.notify(.runners)
             return try await Self.runner(row, tx)
         }
     }

@@ -55,7 +55,8 @@ final class PostgresTransaction {
 }
 
 /// What a committed change may have made worth re-reading; announced to every node on the
-/// `runwarden` channel (payloads `run:<id>`, `events`, `claims`, `deliveries`, `log:<task id>`).
+/// `runwarden` channel (payloads `run:<id>`, `events`, `claims`, `deliveries`, `log:<task id>`,
+/// `runners`).
 public enum PostgresChangeTopic: Hashable, Sendable {
     /// The run's snapshot or events changed.
     case run(String)
@@ -67,6 +68,8 @@ public enum PostgresChangeTopic: Hashable, Sendable {
     case deliveries
     /// Output of one of the task's attempts arrived (SPEC §9).
     case log(taskID: String)
+    /// A runner was drained or resumed, said goodbye or went silent.
+    case runners
 
     /// The LISTEN/NOTIFY channel.
     public static let channel = "runwarden"
@@ -78,6 +81,7 @@ public enum PostgresChangeTopic: Hashable, Sendable {
         case .claims: "claims"
         case .deliveries: "deliveries"
         case .log(let taskID): "log:" + taskID
+        case .runners: "runners"
         }
     }
 
@@ -87,6 +91,7 @@ public enum PostgresChangeTopic: Hashable, Sendable {
         case "events": self = .events
         case "claims": self = .claims
         case "deliveries": self = .deliveries
+        case "runners": self = .runners
         default:
             if payload.hasPrefix("log:"), payload.count > 4 {
                 self = .log(taskID: String(payload.dropFirst(4)))

@@ -179,7 +179,15 @@ struct RunnerRegistryEndToEndTests {
         #expect(seen.version == "9.9.9")
         #expect(try await nodeB.client.runners().items.map(\.name) == ["shared"])
         #expect(try await nodeB.client.setDraining(true, runner: "shared").draining)
-        #expect(try await nodeA.client.claim(runner: "shared", labels: ["gpu"], wait: 0, facts: facts) == .draining)
+        // Node A wrote the runner's contact a moment ago and does not write it again for a third of a
+        // lease (`ContactLedger`); B's drain reaches it as a `runners` notification, in milliseconds.
+        let deadline = ContinuousClock.now + .seconds(5)
+        var outcome = try await nodeA.client.claim(runner: "shared", labels: ["gpu"], wait: 0, facts: facts)
+        while outcome != .draining, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            outcome = try await nodeA.client.claim(runner: "shared", labels: ["gpu"], wait: 0, facts: facts)
+        }
+        #expect(outcome == .draining, "node A's claims never heard of node B's drain")
         #expect(try await nodeA.client.runner("shared").draining)
         #expect(try await feedTypes(nodeB.client) == ["runner.online"], "one node's contact, announced once")
     }
