@@ -7,7 +7,8 @@ import Synchronization
 /// transaction of its own — a runner looping claim → running → succeeded made five write
 /// transactions of every one-task run instead of four. `last_seen_at` only has to be fresh
 /// enough for the reaper, which waits a whole lease: so a contact that says nothing new, within
-/// a third of a lease of the one this node wrote (the heartbeat's own period), is not written.
+/// a tenth of a lease of the one this node wrote, is not written (a runner killed right after
+/// it is found lost at most that much later).
 ///
 /// What else can change a runner's record — a drain or resume, a goodbye, going silent — moves
 /// the hub's `runners` topic, on this node or (PostgreSQL's notifications) any other; a contact

@@ -274,7 +274,7 @@ public struct RunService: Sendable {
             try await recheck?()
             // Every wake-up may be a drain or a resume of this runner (`setDraining` wakes claims
             // and moves `runners`, so the ledger does not answer for a contact from before it);
-            // a third of a lease after the last write, the contact is written again.
+            // a tenth of a lease after the last write, the contact is written again.
             draining = try await recordContact(RunnerContact(name: runner))
             // Drained while it waited: it hears so now (and logs it), then waits for a resume.
             if draining, !drainedBefore { return .draining }
@@ -283,6 +283,11 @@ public struct RunService: Sendable {
 
     /// How often a waiting claim counts as contact again: a third of the lease, as the runner heartbeats.
     var contactInterval: Duration { .milliseconds(max(100, Int64(leaseSeconds) * 1000 / 3)) }
+
+    /// How long a written contact vouches for the ones after it that say nothing new
+    /// (`ContactLedger`): a tenth of a lease, so a dead runner is still found lost at most a
+    /// tenth of a lease later than if every contact were written.
+    var contactRewriteInterval: Duration { .milliseconds(max(10, Int64(leaseSeconds) * 100)) }
 
     public func heartbeat(_ contact: RunnerContact, taskIDs: [String]) async throws -> [String] {
         _ = try await recordContact(contact)
@@ -293,16 +298,16 @@ public struct RunService: Sendable {
 
     /// Records a claim's or heartbeat's contact and announces the runner if it just came online;
     /// returns whether it is draining.
-    /// A contact that says nothing new soon after the last one this node wrote is not written
-    /// again (`ContactLedger`).
+    /// A contact that says nothing new within a tenth of a lease of the last one this node
+    /// wrote is not written again (`ContactLedger`).
     private func recordContact(_ contact: RunnerContact) async throws -> Bool {
         let now = clock()
         let generation = await hub.generation(of: .runners)
-        if let draining = contacts.draining(ifRecorded: contact, within: contactInterval, now: now, generation: generation) {
+        if let draining = contacts.draining(ifRecorded: contact, within: contactRewriteInterval, now: now, generation: generation) {
             return draining
         }
         let touch = try await timed("runner_contact") { try await store.recordContact(contact, now: now) }
-        contacts.note(contact, draining: touch.draining, now: now, generation: generation, interval: contactInterval)
+        contacts.note(contact, draining: touch.draining, now: now, generation: generation, interval: contactRewriteInterval)
         await publishRunnerEvents(touch.events)
         return touch.draining
     }

@@ -150,8 +150,8 @@ final class NodeSet: @unchecked Sendable {
     }
 
     /// Starts a node on a free port and waits until it says where it listens.
-    func start(database: String, name: String) async throws -> Node {
-        let process = try ChildProcess(["serve", "--port", "0", "--database", database, "--lease", "5s"], in: directory, name: "node-\(name)")
+    func start(database: String, name: String, lease: String = "5s") async throws -> Node {
+        let process = try ChildProcess(["serve", "--port", "0", "--database", database, "--lease", lease], in: directory, name: "node-\(name)")
         started.append(process)
         if let url = await process.listeningURL(within: .seconds(30)) { return Node(process: process, url: url) }
         Issue.record("node \(name) did not start: \(process.output)")

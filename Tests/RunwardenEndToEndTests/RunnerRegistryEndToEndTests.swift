@@ -168,8 +168,10 @@ struct RunnerRegistryEndToEndTests {
     func twoNodesOneRegistry() async throws {
         let database = try await PostgresTestCluster.database()
         let nodes = try NodeSet()
-        let nodeA = try await nodes.start(database: database, name: "a")
-        let nodeB = try await nodes.start(database: database, name: "b")
+        // A lease of a minute: node A's contact then vouches for 6 s (`ContactLedger`), longer than
+        // the wait below, so only B's notification can tell A of the drain in time.
+        let nodeA = try await nodes.start(database: database, name: "a", lease: "60s")
+        let nodeB = try await nodes.start(database: database, name: "b", lease: "60s")
         let facts = RunwardenClient.RunnerFacts(version: "9.9.9", hostname: "h1", concurrency: 3)
         #expect(try await nodeA.client.claim(runner: "shared", labels: ["gpu"], wait: 0, facts: facts) == .nothing)
 
@@ -179,9 +181,8 @@ struct RunnerRegistryEndToEndTests {
         #expect(seen.version == "9.9.9")
         #expect(try await nodeB.client.runners().items.map(\.name) == ["shared"])
         #expect(try await nodeB.client.setDraining(true, runner: "shared").draining)
-        // Node A wrote the runner's contact a moment ago and does not write it again for a third of a
-        // lease (`ContactLedger`); B's drain reaches it as a `runners` notification, in milliseconds.
-        let deadline = ContinuousClock.now + .seconds(5)
+        // B's drain reaches A as a `runners` notification, in milliseconds.
+        let deadline = ContinuousClock.now + .seconds(3)
         var outcome = try await nodeA.client.claim(runner: "shared", labels: ["gpu"], wait: 0, facts: facts)
         while outcome != .draining, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
