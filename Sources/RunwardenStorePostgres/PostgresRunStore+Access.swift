@@ -25,8 +25,8 @@ extension PostgresRunStore {
         var attempt = 1
         while true {
             do {
-                return try await leased(timeout: timeout ?? connectionTimeout) { [logger] connection in
-                    try await Self.run(access, on: connection, logger: logger, body)
+                return try await leased(timeout: timeout ?? connectionTimeout) { [logger, prepared] connection in
+                    try await Self.run(access, on: connection, logger: logger, prepared: prepared, body)
                 }
             } catch let error where attempt < 4 && Self.isTransient(error) {
                 // Nothing was committed: a deadlock victim, or a pooled connection the server
@@ -43,10 +43,10 @@ extension PostgresRunStore {
 
     /// BEGIN, body, COMMIT on one connection; ROLLBACK when the body throws.
     private static func run<Value: Sendable>(
-        _ access: Access, on connection: PostgresConnection, logger: Logger,
+        _ access: Access, on connection: PostgresConnection, logger: Logger, prepared: PreparedStatements,
         _ body: @Sendable (PostgresTransaction) async throws -> Value
     ) async throws -> Value {
-        let tx = PostgresTransaction(connection: connection, logger: logger)
+        let tx = PostgresTransaction(connection: connection, logger: logger, prepared: prepared)
         do {
             switch access {
             case .read: try await tx.execute("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

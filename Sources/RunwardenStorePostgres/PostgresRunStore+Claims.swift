@@ -46,10 +46,19 @@ extension PostgresRunStore {
         return nil
     }
 
+    /// The label sets of queued tasks (`ClaimSQL.queuedLabelSets`), none when the runner (`$1`)
+    /// is drained (SPEC §8) — checked with the claim, so a claim already waiting when the drain
+    /// came takes nothing, in the same round trip.
+    static let labelSetsUnlessDrained = """
+        SELECT k FROM (\(ClaimSQL.queuedLabelSets)) AS sets
+        WHERE NOT EXISTS (SELECT 1 FROM runners WHERE name = $1 AND draining)
+        """
+
     /// The run of the first candidate in claim order (`LABELS` is the label-set filter) whose
-    /// run row nobody holds, locked. The claim index gives the order: no sort of the backlog.
+    /// run row nobody holds, locked, as it stands after every commit before the lock. The claim
+    /// index gives the order: no sort of the backlog.
     static let firstFreeCandidateRun = """
-        SELECT t.run_id FROM tasks t JOIN runs r ON r.id = t.run_id
+        SELECT r.id, r.spec, r.state FROM tasks t JOIN runs r ON r.id = t.run_id
         WHERE t.status = 'queued' AND LABELS
           AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
         ORDER BY \(ClaimSQL.claimOrder)
@@ -71,16 +80,13 @@ extension PostgresRunStore {
     private static func claimOnce(runner: String, labels: [String], claimID: String?, now: Timestamp, _ tx: PostgresTransaction) async throws
         -> ClaimAttempt
     {
-        // Drained (SPEC §8): checked with the claim, so a claim already waiting when the drain came takes nothing.
-        var drainBinds = PostgresBindings()
-        drainBinds.append(runner)
-        if try await tx.rows(PostgresQuery(unsafeSQL: RunnerSQL.isDraining("$1"), binds: drainBinds)).first?.decode(Bool.self) == true {
-            return .nothingClaimable
-        }
         // 0. The label sets of queued tasks this runner can take (`ClaimSQL`): the backlog it
         // cannot take is never read. One set (the usual case) is read in index order.
+        var runnerBinds = PostgresBindings()
+        runnerBinds.append(runner)
         let runnerLabels = Set(labels)
-        let keys = try await tx.rows(PostgresQuery(unsafeSQL: ClaimSQL.queuedLabelSets)).map { try $0.decode(String.self) }
+        let keys = try await tx.rows(PostgresQuery(unsafeSQL: Self.labelSetsUnlessDrained, binds: runnerBinds))
+            .map { try $0.decode(String.self) }
             .filter { ClaimSQL.runner(runnerLabels, canTake: $0) }
         guard !keys.isEmpty else { return .nothingClaimable }
         func candidates(_ sql: String, runID: String? = nil) -> PostgresQuery {
@@ -98,8 +104,8 @@ extension PostgresRunStore {
         // no lock behind (marking the task row too would keep the task rows of skipped
         // candidates locked until commit, and a claim holding those while it waits below could
         // deadlock with one holding their run).
-        var runID = try await tx.rows(candidates(Self.firstFreeCandidateRun)).first?.decode(String.self)
-        if runID == nil {
+        var run = try await tx.rows(candidates(Self.firstFreeCandidateRun)).first.map(runRow)
+        if run == nil {
             // Every candidate's run is locked by someone: usually another change of that run (a
             // report, another claim) that commits within milliseconds. Skipping it would answer
             // "nothing" although work is queued, so wait for the oldest candidate's run row
@@ -107,29 +113,31 @@ extension PostgresRunStore {
             guard
                 let oldest = try await tx.rows(candidates(Self.firstCandidateRun)).first?.decode(String.self)
             else { return .nothingClaimable }
-            try await tx.execute("SELECT 1 FROM runs WHERE id = \(oldest) FOR UPDATE")
-            runID = oldest
+            run = try await loadRunRow(tx, runID: oldest, forUpdate: true)
         }
         // 2. That run's oldest task still claimable (a fresh look: the run's previous holder may
         // just have committed), with its row locked by `FOR UPDATE OF t SKIP LOCKED`. Nobody
-        // else can be taking it while we hold the run row; the task lock only makes sure.
-        guard let runID,
-            let taskID = try await tx.rows(
+        // else can be taking it while we hold the run row; the task lock only makes sure. Its
+        // row is read whole: the change starts from it.
+        guard let run,
+            let task = try await tx.rows(
                 candidates(
                     """
-                SELECT t.id FROM tasks t
+                SELECT \(taskColumns) FROM tasks t
                 WHERE t.run_id = $2 AND t.status = 'queued' AND LABELS
                   AND (t.workspace IS NULL OR NOT EXISTS (SELECT 1 FROM locks l WHERE l.workspace = t.workspace))
                 ORDER BY t.priority DESC, t.queued_at, t.position
                 LIMIT 1
                 FOR UPDATE OF t SKIP LOCKED
-                """, runID: runID)
-            ).first?.decode(String.self)
+                """, runID: run.id)
+            ).first.map({ try Self.task($0, runID: run.id) })
         else { return .lookAgain }
+        let taskID = task.id
         let committed: Committed<RunTask?>?
         do {
             // The run row is held since step 1; the task row since step 2.
-            committed = try await change(runID: runID, scope: .task(taskID, dependents: false), now: now, tx, lockingRun: false) {
+            let loaded = Run(id: run.id, spec: run.spec, state: run.state, tasks: [task])
+            committed = try await change(loaded: loaded, scope: .task(taskID, dependents: false), now: now, tx, lockingRun: false) {
                 change in
                 try change.claim(taskID: taskID, runner: runner, claimID: claimID)
                 return change.committed.tasks.first { $0.id == taskID }

@@ -59,7 +59,7 @@ extension PostgresRunStore {
     }
 
     /// A run without its tasks from `id, spec, state`.
-    private static func runRow(_ row: PostgresRow) throws -> Run {
+    static func runRow(_ row: PostgresRow) throws -> Run {
         let (id, specText, stateText) = try row.decode((String, String, String).self)
         return Run(
             id: id, spec: try JSONColumn.runSpecs.decode(specText, row: id), state: try JSONColumn.runStates.decode(stateText, row: id),
@@ -96,7 +96,7 @@ extension PostgresRunStore {
     }
 
     /// A task from the `taskColumns` of `row`, starting at column `first`.
-    private static func task(_ row: PostgresRow, runID: String, from first: Int = 0) throws -> RunTask {
+    static func task(_ row: PostgresRow, runID: String, from first: Int = 0) throws -> RunTask {
         let columns = row.makeRandomAccess()
         let id = try columns[first].decode(String.self)
         var state = try JSONColumn.taskStates.decode(try columns[first + 2].decode(String.self), row: id)

@@ -35,13 +35,15 @@ extension PostgresRunStore {
         // One statement, the lock first: the LATERAL subquery names the fence's column, so it
         // runs only for the fence's row, after the lock was taken — never a number drawn before.
         // (`OFFSET 0` keeps the planner from flattening either subquery into one join it could
-        // order either way.) The subscriptions ride on the first number's row only.
+        // order either way.) The subscriptions ride on the first number's row only. The numbers
+        // are written into the text, not bound: a statement without parameters is planned once
+        // per connection (`PreparedStatements`), where a bound count is planned at every call.
         let rows = try await tx.rows(
             """
             SELECT drawn.seq, CASE WHEN drawn.n = 1 THEN subscriptions.list END FROM
-              (SELECT pg_advisory_xact_lock_shared((\(seqLockBase) + (last_value >> 31))::int, (last_value & 2147483647)::int)::text
+              (SELECT pg_advisory_xact_lock_shared((\(unescaped: String(seqLockBase)) + (last_value >> 31))::int, (last_value & 2147483647)::int)::text
                AS locked FROM events_seq OFFSET 0) AS fence,
-              LATERAL (SELECT nextval('events_seq') AS seq, n FROM generate_series(1, \(count)) AS n
+              LATERAL (SELECT nextval('events_seq') AS seq, n FROM generate_series(1, \(unescaped: String(count))) AS n
                        WHERE fence.locked IS NOT NULL OFFSET 0) AS drawn,
               (SELECT coalesce(json_agg(json_build_array(id, url, events) ORDER BY id), '[]')::text AS list
                FROM webhooks WHERE active) AS subscriptions

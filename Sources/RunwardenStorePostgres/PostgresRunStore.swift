@@ -24,6 +24,8 @@ public final class PostgresRunStore: RunStore, Service {
     let logger: Logger
     /// How long an operation waits for a connection before it answers `unavailable`.
     let connectionTimeout: Duration
+    /// The statements every connection of this node runs prepared.
+    let prepared = PreparedStatements()
 
     /// - Parameters:
     ///   - url: `postgres://user[:password]@host[:port]/database` (or `postgresql://`), with an

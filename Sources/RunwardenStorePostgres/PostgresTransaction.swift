@@ -12,15 +12,33 @@ final class PostgresTransaction {
     let logger: Logger
     private var topics: [String] = []
 
-    init(connection: PostgresConnection, logger: Logger) {
+    let prepared: PreparedStatements
+
+    init(connection: PostgresConnection, logger: Logger, prepared: PreparedStatements) {
         self.connection = connection
         self.logger = logger
+        self.prepared = prepared
     }
 
-    /// Runs a statement and returns all its rows.
+    /// Runs a statement and returns all its rows — prepared on this connection when
+    /// `PreparedStatements` names its text.
     @discardableResult
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await connection.query(query, logger: logger).collect()
+        guard let name = prepared.name(for: query.sql, connection: connection.id) else {
+            return try await connection.query(query, logger: logger).collect()
+        }
+        do {
+            return try await NamedStatement.$current.withValue((name, query.sql)) {
+                var rows: [PostgresRow] = []
+                for try await row in try await connection.execute(NamedStatement(binds: query.binds), logger: logger) {
+                    rows.append(row)
+                }
+                return rows
+            }
+        } catch {
+            prepared.failed(name, connection: connection.id, error: error)
+            throw error
+        }
     }
 
     /// Runs a statement whose rows (if any) are not needed.
