@@ -12,7 +12,9 @@ extension PostgresRunStore {
         _ change: RunChange, original: Run, value: Value, _ tx: PostgresTransaction
     ) async throws -> Committed<Value> {
         let plan = ChangePlan(change, original: original)
-        try await writeRows(tasks: plan.tasks, run: plan.writesRun ? plan.run : nil, tx)
+        // Sent with the statement that numbers the events (one round trip for both); nothing
+        // below reads the rows they write.
+        let writes = try await rowWrites(tasks: plan.tasks, run: plan.writesRun ? plan.run : nil, tx)
         for lock in plan.locksTaken {
             // The primary key on `workspace` refuses a second holder (23505): a claim racing
             // another for the same workspace rolls back and looks again.
@@ -30,7 +32,7 @@ extension PostgresRunStore {
         let record = RunRecord(
             run: plan.run, lockHolders: try await lockHolders(tx, for: plan.run),
             concurrencyHolders: try await concurrencyHolders(tx, for: plan.run))
-        let (events, queuedDeliveries) = try await commitEvents(plan.events, of: record, now: change.now, tx)
+        let (events, queuedDeliveries) = try await commitEvents(plan.events, of: record, now: change.now, tx, after: writes)
         return Committed(
             value: value, record: record, events: events, freesWork: plan.freesWork, endedAttempts: plan.endedAttempts,
             queuedDeliveries: queuedDeliveries)
@@ -49,15 +51,22 @@ extension PostgresRunStore {
     /// row: each `UPDATE` is a common table expression of one statement, so a change pays one
     /// round trip, not one per row.
     static func writeRows(tasks: [RunTask], run: Run?, _ tx: PostgresTransaction) async throws {
+        try await rowWrites(tasks: tasks, run: run, tx).execute(tx)
+    }
+
+    /// The updates of `writeRows`, all but the last batch sent; the last batch — the whole of a
+    /// usual change — is returned, to ride on the statement that numbers the change's events.
+    static func rowWrites(tasks: [RunTask], run: Run?, _ tx: PostgresTransaction) async throws -> RowWrites {
         var batches = stride(from: 0, to: tasks.count, by: tasksPerStatement).map {
             Array(tasks[$0..<min($0 + tasksPerStatement, tasks.count)])
         }
         if batches.isEmpty { batches = [[]] }
+        var writes = RowWrites()
         for (index, batch) in batches.enumerated() {
-            var values = BoundValues()
-            var parts: [String] = []
+            if index > 0 { try await writes.execute(tx) }
+            writes = RowWrites()
             func placeholder<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value?) throws -> String {
-                try values.marker(value)
+                try writes.values.marker(value)
             }
             for task in batch {
                 let columns = try [
@@ -67,7 +76,7 @@ extension PostgresRunStore {
                     "deadline_at = " + placeholder(task.timeoutDeadline?.milliseconds), "claim_id = " + placeholder(task.pendingClaimID),
                     "state = " + placeholder(try JSONColumn.taskStates.encode(task.state, row: task.id)),
                 ]
-                parts.append("UPDATE tasks SET \(columns.joined(separator: ", ")) WHERE id = \(try placeholder(task.id))")
+                writes.statements.append("UPDATE tasks SET \(columns.joined(separator: ", ")) WHERE id = \(try placeholder(task.id))")
             }
             // The run's row goes with the last batch: the statement that ends the change.
             if index == batches.count - 1, let run {
@@ -78,26 +87,47 @@ extension PostgresRunStore {
                     "concurrency_slot = " + placeholder(run.state.concurrencySlot?.column),
                     "state = " + placeholder(try JSONColumn.runStates.encode(run.state, row: run.id)),
                 ]
-                parts.append("UPDATE runs SET \(columns.joined(separator: ", ")) WHERE id = \(try placeholder(run.id))")
+                writes.statements.append("UPDATE runs SET \(columns.joined(separator: ", ")) WHERE id = \(try placeholder(run.id))")
             }
-            guard let last = parts.popLast() else { continue }
-            // Every data-modifying CTE runs once, referenced or not; the last update is the statement.
-            let ctes = parts.enumerated().map { "w\($0.offset) AS (\($0.element))" }
-            let sql = ctes.isEmpty ? last : "WITH " + ctes.joined(separator: ", ") + " " + last
-            // Built from constant text and `$n` placeholders only; every value is bound.
-            try await tx.execute(PostgresQuery(unsafeSQL: sql, binds: values.binds))
+        }
+        return writes
+    }
+
+    /// Data-modifying statements (no `RETURNING`) not sent yet, and their bound values: sent on
+    /// their own (`execute`), or as common table expressions before another statement
+    /// (`prefix`) — one round trip for both. Every such expression runs once, referenced or not.
+    struct RowWrites {
+        var statements: [String] = []
+        var values = BoundValues()
+
+        /// `WITH w0 AS (…), … ` to put before a statement that binds nothing of its own; empty
+        /// when there is nothing to write.
+        var prefix: String {
+            statements.isEmpty ? "" : "WITH " + statements.enumerated().map { "w\($0.offset) AS (\($0.element))" }.joined(separator: ", ") + " "
+        }
+
+        func execute(_ tx: PostgresTransaction) async throws {
+            guard let last = statements.last else { return }
+            let ctes = RowWrites(statements: Array(statements.dropLast()))
+            // Built from constant text and `$n` markers only; every value is bound.
+            try await tx.execute(PostgresQuery(unsafeSQL: ctes.prefix + last, binds: values.binds))
         }
     }
 
-    /// Appends the numbered events and their outbox rows (`Outbox.rows`).
+    /// Appends the numbered events and their outbox rows (`Outbox.rows`), after `writes`.
     ///
-    /// Everything that may wait on another transaction's row lock happens before this, so the
-    /// `seq` fence lock is the last lock taken and is held only for the inserts and the commit.
+    /// Every lock the change waits for is taken before this: the run's row, and the rows `writes`
+    /// updates (locked when they were read, or new), so the `seq` fence lock is held only for
+    /// the writes, the inserts and the commit.
     static func commitEvents(
-        _ drafts: [ChangePlan.NumberedDraft], of record: RunRecord, now: Timestamp, _ tx: PostgresTransaction
+        _ drafts: [ChangePlan.NumberedDraft], of record: RunRecord, now: Timestamp, _ tx: PostgresTransaction,
+        after writes: RowWrites = RowWrites()
     ) async throws -> (events: [Event], queuedDeliveries: Bool) {
-        guard !drafts.isEmpty else { return ([], false) }
-        let (events, subscriptions) = try await numbered(drafts, tx)
+        guard !drafts.isEmpty else {
+            try await writes.execute(tx)
+            return ([], false)
+        }
+        let (events, subscriptions) = try await numbered(drafts, tx, after: writes)
         let deliveries = Outbox.rows(
             for: events, of: record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders,
             subscriptions: subscriptions, now: now)
@@ -117,9 +147,9 @@ extension PostgresRunStore {
     /// The drafts numbered with the global `seq` (`drawSeqs`: fenced, see `PostgresRunStore+Seq`),
     /// and the active subscriptions, read in the same round trip.
     static func numbered(
-        _ drafts: [ChangePlan.NumberedDraft], _ tx: PostgresTransaction
+        _ drafts: [ChangePlan.NumberedDraft], _ tx: PostgresTransaction, after writes: RowWrites = RowWrites()
     ) async throws -> (events: [Event], subscriptions: [Outbox.Subscription]) {
-        let (seqs, subscriptions) = try await drawSeqs(drafts.count, tx)
+        let (seqs, subscriptions) = try await drawSeqs(drafts.count, tx, after: writes)
         return (zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }, subscriptions)
     }
 

@@ -28,9 +28,10 @@ extension PostgresRunStore {
     static let seqLockBase: Int64 = 0x5257_0000
 
     /// Draws `count` numbers, fenced as the type's comment says, ascending; with them, in the
-    /// same round trip, the active webhook subscriptions the events' outbox rows are made for.
+    /// same round trip, the active webhook subscriptions the events' outbox rows are made for,
+    /// and `writes` (as data-modifying common table expressions of the statement).
     static func drawSeqs(
-        _ count: Int, _ tx: PostgresTransaction
+        _ count: Int, _ tx: PostgresTransaction, after writes: RowWrites = RowWrites()
     ) async throws -> (seqs: [Int64], subscriptions: [Outbox.Subscription]) {
         // One statement, the lock first: the LATERAL subquery names the fence's column, so it
         // runs only for the fence's row, after the lock was taken — never a number drawn before.
@@ -38,16 +39,17 @@ extension PostgresRunStore {
         // order either way.) The subscriptions ride on the first number's row only. The numbers
         // are written into the text, not bound: a statement without parameters is planned once
         // per connection (`PreparedStatements`), where a bound count is planned at every call.
-        let rows = try await tx.rows(
-            """
+        let numbering = """
             SELECT drawn.seq, CASE WHEN drawn.n = 1 THEN subscriptions.list END FROM
-              (SELECT pg_advisory_xact_lock_shared((\(unescaped: String(seqLockBase)) + (last_value >> 31))::int, (last_value & 2147483647)::int)::text
+              (SELECT pg_advisory_xact_lock_shared((\(seqLockBase) + (last_value >> 31))::int, (last_value & 2147483647)::int)::text
                AS locked FROM events_seq OFFSET 0) AS fence,
-              LATERAL (SELECT nextval('events_seq') AS seq, n FROM generate_series(1, \(unescaped: String(count))) AS n
+              LATERAL (SELECT nextval('events_seq') AS seq, n FROM generate_series(1, \(count)) AS n
                        WHERE fence.locked IS NOT NULL OFFSET 0) AS drawn,
               (SELECT coalesce(json_agg(json_build_array(id, url, events) ORDER BY id), '[]')::text AS list
                FROM webhooks WHERE active) AS subscriptions
-            """)
+            """
+        // Constant text, numbers and `$n` markers of the writes only; every value is bound.
+        let rows = try await tx.rows(PostgresQuery(unsafeSQL: writes.prefix + numbering, binds: writes.values.binds))
         var seqs: [Int64] = []
         var subscriptions: [Outbox.Subscription] = []
         for row in rows {

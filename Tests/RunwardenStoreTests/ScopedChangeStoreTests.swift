@@ -45,6 +45,25 @@ struct ScopedChangeStoreTests {
         #expect(try await store.runs(RunQuery()).runs == [summary])
     }
 
+    @Test("a run wider than one statement's rows is created, canceled whole and read back whole", arguments: Backend.all)
+    func runWiderThanOneStatement(backend: Backend) async throws {
+        let (store, _) = try await backend.makeStore()
+        // Past 500 rows a statement, PostgreSQL writes the tasks in batches before the one that
+        // numbers the events; below, the rows ride on it.
+        let run = try await create(store, (0..<1_201).map { task("t\($0)") })
+        #expect(try #require(try await store.run(id: run.id)).run.tasks.count == 1_201)
+        let canceled = try #require(try await store.update(runID: run.id, now: at(1)) { change in try change.cancel() })
+        #expect(canceled.record.run.status == .canceled)
+        #expect(canceled.events.count == 1_202, "a task.canceled per task and the run's own")
+        let stored = try #require(try await store.run(id: run.id)).run
+        #expect(stored.tasks.count == 1_201)
+        #expect(stored.tasks.allSatisfy { $0.status == .canceled })
+        #expect(stored.state.taskCounts == TaskCounts(stored.tasks))
+        #expect(stored.state.version == canceled.record.run.state.version)
+        let small = try await create(store, [task("a"), task("b")], workflow: "small", now: at(2))
+        #expect(try #require(try await store.run(id: small.id)).run.tasks.map(\.status) == [.queued, .queued])
+    }
+
     @Test("a task that fails its run reaches for the whole run: every other task ends in the same commit", arguments: Backend.all)
     func failureLoadsTheWholeRun(backend: Backend) async throws {
         let (store, _) = try await backend.makeStore()
