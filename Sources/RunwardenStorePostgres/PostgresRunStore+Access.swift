@@ -15,6 +15,8 @@ extension PostgresRunStore {
         case read
         /// READ COMMITTED; writers serialize on row locks (see `PostgresRunStore`).
         case write
+        /// One read-only statement, which is its own snapshot: no BEGIN or COMMIT, one round trip.
+        case statement
     }
 
     @discardableResult
@@ -47,10 +49,19 @@ extension PostgresRunStore {
         _ body: @Sendable (PostgresTransaction) async throws -> Value
     ) async throws -> Value {
         let tx = PostgresTransaction(connection: connection, logger: logger, prepared: prepared)
+        if access == .statement {
+            do {
+                return try await body(tx)
+            } catch let error as PSQLError where isConnectionFailure(error) {
+                // It read nothing on a connection the server had closed: as a failed BEGIN, retried.
+                throw BeginFailed(underlying: error)
+            }
+        }
         do {
             switch access {
             case .read: try await tx.execute("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             case .write: try await tx.execute("BEGIN")
+            case .statement: break
             }
         } catch {
             throw BeginFailed(underlying: error)

@@ -112,6 +112,30 @@ extension PostgresRunStore {
             run: run, lockHolders: try await lockHolders(tx, for: run), concurrencyHolders: try await concurrencyHolders(tx, for: run))
     }
 
+    /// Whether `lockHolders` or `concurrencyHolders` would read anything for `run`.
+    static func readsHolders(_ run: Run) -> Bool {
+        run.tasks.contains { $0.spec.workspace != nil } || (run.state.concurrencySlot == .waiting && run.spec.concurrency != nil)
+    }
+
+    /// The run and all its tasks in one statement — one snapshot without a transaction: the
+    /// run's row first (position -1), then its tasks in run order.
+    static func loadRunInOneStatement(_ tx: PostgresTransaction, runID: String) async throws -> Run? {
+        let rows = try await tx.rows(
+            """
+            SELECT -1 AS position, id, spec, state, NULL::bigint, NULL::text FROM runs WHERE id = \(runID)
+            UNION ALL
+            SELECT position, \(unescaped: taskColumns) FROM tasks WHERE run_id = \(runID)
+            ORDER BY 1
+            """)
+        guard let first = rows.first, try first.makeRandomAccess()[0].decode(Int64.self) == -1 else { return nil }
+        let columns = first.makeRandomAccess()
+        let id = try columns[1].decode(String.self)
+        return Run(
+            id: id, spec: try JSONColumn.runSpecs.decode(try columns[2].decode(String.self), row: id),
+            state: try JSONColumn.runStates.decode(try columns[3].decode(String.self), row: id),
+            tasks: try rows.dropFirst().map { try task($0, runID: id, from: 1) })
+    }
+
     static func lockHolders(_ tx: PostgresTransaction, for run: Run) async throws -> [String: String] {
         let workspaces = Array(Set(run.tasks.compactMap(\.spec.workspace)))
         guard !workspaces.isEmpty else { return [:] }

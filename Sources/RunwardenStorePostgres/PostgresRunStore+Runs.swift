@@ -110,8 +110,14 @@ extension PostgresRunStore {
 
     // MARK: - Reads
 
+    /// One round trip for a run with nothing more to read in its snapshot (no workspace, no
+    /// concurrency wait: `readsHolders`); else a transaction reads it with its holders.
     public func run(id: String) async throws -> RunRecord? {
-        try await transaction(.read) { tx in try await Self.loadRecord(tx, runID: id) }
+        guard let run = try await transaction(.statement, { tx in try await Self.loadRunInOneStatement(tx, runID: id) }) else {
+            return nil
+        }
+        guard Self.readsHolders(run) else { return RunRecord(run: run, lockHolders: [:], concurrencyHolders: []) }
+        return try await transaction(.read) { tx in try await Self.loadRecord(tx, runID: id) }
     }
 
     public func runSummary(id: String) async throws -> Run? {
