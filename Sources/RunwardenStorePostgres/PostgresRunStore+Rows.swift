@@ -49,13 +49,33 @@ extension PostgresRunStore {
         return try await tx.rows("SELECT id, spec, state FROM runs WHERE id = \(runID)\(unescaped: lock)").first.map(runRow)
     }
 
-    /// The own row of the run that holds task `taskID`, found and locked in one statement (a
-    /// task never moves to another run, so the lookup needs no lock of its own).
-    static func loadRunRow(_ tx: PostgresTransaction, runOfTask taskID: String, forUpdate: Bool) async throws -> Run? {
-        let lock = forUpdate ? " FOR UPDATE" : ""
-        return try await tx.rows(
-            "SELECT id, spec, state FROM runs WHERE id = (SELECT run_id FROM tasks WHERE id = \(taskID))\(unescaped: lock)"
-        ).first.map(runRow)
+    /// The run that holds task `taskID` with that task (and, with `dependents`, the tasks that
+    /// need it), all their rows locked — in one statement. `FOR UPDATE OF r, t` locks the run's
+    /// row before each task's, the order every change of a run keeps, and answers the rows as
+    /// the last commit before each lock left them (PostgreSQL re-reads a row it had to wait for).
+    /// A task never moves to another run, and `dependents` is written once, with the run.
+    static func loadLocked(_ tx: PostgresTransaction, runOfTask taskID: String, dependents: Bool) async throws -> Run? {
+        let scope =
+            dependents
+            ? "(t.id = $1 OR t.id IN (SELECT json_array_elements_text(dependents::json) FROM tasks WHERE id = $1))" : "t.id = $1"
+        var binds = PostgresBindings()
+        binds.append(taskID)
+        let rows = try await tx.rows(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT r.id, r.spec, r.state, \(taskColumnsOfT)
+                    FROM runs r JOIN tasks t ON t.run_id = r.id
+                    WHERE r.id = (SELECT run_id FROM tasks WHERE id = $1) AND \(scope)
+                    ORDER BY t.position
+                    FOR UPDATE OF r, t
+                    """, binds: binds))
+        guard let first = rows.first else { return nil }
+        let columns = first.makeRandomAccess()
+        let id = try columns[0].decode(String.self)
+        return Run(
+            id: id, spec: try JSONColumn.runSpecs.decode(try columns[1].decode(String.self), row: id),
+            state: try JSONColumn.runStates.decode(try columns[2].decode(String.self), row: id),
+            tasks: try rows.map { try task($0, runID: id, from: 3) })
     }
 
     /// A run without its tasks from `id, spec, state`.
@@ -67,6 +87,8 @@ extension PostgresRunStore {
     }
 
     static let taskColumns = "id, spec, state, heartbeat_at, dependents"
+    /// `taskColumns` of the tasks table named `t`.
+    static let taskColumnsOfT = taskColumns.split(separator: ", ").map { "t." + $0 }.joined(separator: ", ")
 
     /// Run rows without their tasks, in the order of `ids` (unknown ids left out); task counts
     /// counted in SQL for rows written before they were kept.

@@ -272,9 +272,8 @@ extension PostgresRunStore {
         _ body: @escaping @Sendable (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
         try await transaction(.write) { tx -> Committed<Value>? in
-            guard let row = try await Self.loadRunRow(tx, runOfTask: taskID, forUpdate: true) else { return nil }
-            let scope = ChangeScope.task(taskID, dependents: dependents)
-            return try await Self.change(loaded: try await Self.withTasks(row, scope: scope, forUpdate: true, tx), scope: scope, now: now, tx, body)
+            guard let run = try await Self.loadLocked(tx, runOfTask: taskID, dependents: dependents) else { return nil }
+            return try await Self.change(loaded: run, scope: .task(taskID, dependents: dependents), now: now, tx, body)
         }
     }
 
