@@ -100,11 +100,12 @@ extension PostgresRunStore {
         var statements: [String] = []
         var values = BoundValues()
 
+        /// `w0 AS (…)`, … : the statements as common table expressions.
+        var ctes: [String] { statements.enumerated().map { "w\($0.offset) AS (\($0.element))" } }
+
         /// `WITH w0 AS (…), … ` to put before a statement that binds nothing of its own; empty
         /// when there is nothing to write.
-        var prefix: String {
-            statements.isEmpty ? "" : "WITH " + statements.enumerated().map { "w\($0.offset) AS (\($0.element))" }.joined(separator: ", ") + " "
-        }
+        var prefix: String { statements.isEmpty ? "" : "WITH " + ctes.joined(separator: ", ") + " " }
 
         func execute(_ tx: PostgresTransaction) async throws {
             guard let last = statements.last else { return }
@@ -127,12 +128,74 @@ extension PostgresRunStore {
             try await writes.execute(tx)
             return ([], false)
         }
-        let (events, subscriptions) = try await numbered(drafts, tx, after: writes)
+        guard drafts.count <= BoundValues.rowsPerStatement else {
+            let (events, subscriptions) = try await numbered(drafts, tx, after: writes)
+            let deliveries = Outbox.rows(
+                for: events, of: record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders,
+                subscriptions: subscriptions, now: now)
+            try await insert(events, deliveries: deliveries, now: now, tx)
+            return (events, !deliveries.isEmpty)
+        }
+        let (events, subscriptions) = try await numberedAndInserted(drafts, tx, after: writes)
         let deliveries = Outbox.rows(
             for: events, of: record.run, lockHolders: record.lockHolders, concurrencyHolders: record.concurrencyHolders,
             subscriptions: subscriptions, now: now)
-        try await insert(events, deliveries: deliveries, now: now, tx)
+        if !deliveries.isEmpty {
+            tx.notify(.deliveries)
+            if deliveries.count <= BoundValues.rowsPerStatement {
+                var values = BoundValues()
+                for row in deliveries { try addDelivery(&values, row, now: now) }
+                try await tx.executeAnnouncing([deliveriesInsert + " VALUES " + values.takeRows()], binds: values.binds)
+            } else {
+                try await tx.insert(deliveriesInsert, deliveries) { values, row in try addDelivery(&values, row, now: now) }
+            }
+        }
         return (events, !deliveries.isEmpty)
+    }
+
+    /// As `numbered`, and in the same statement the events inserted and the transaction's
+    /// notifications sent: the writes, the numbers, the events and the announcement of a usual
+    /// change in one round trip. (Outbox rows need the numbers first: a second statement,
+    /// only when a subscription is active.) The events get the numbers in ascending order, as
+    /// `numbered` gives them.
+    static func numberedAndInserted(
+        _ drafts: [ChangePlan.NumberedDraft], _ tx: PostgresTransaction, after writes: RowWrites
+    ) async throws -> (events: [Event], subscriptions: [Outbox.Subscription]) {
+        tx.notify(.events)
+        var values = writes.values
+        var rows: [String] = []
+        for (index, item) in drafts.enumerated() {
+            let draft = item.draft
+            // Typed, as `VALUES` outside an `INSERT` types a NULL as text.
+            let columns: [String] = try [
+                values.marker(draft.id) + "::text", values.marker(draft.runID) + "::text", values.marker(item.runSeq) + "::bigint",
+                values.marker(draft.taskID) + "::text", values.marker(draft.type) + "::text", values.marker(draft.status) + "::text",
+                values.marker(draft.previousStatus) + "::text", values.marker(draft.timestamp.milliseconds) + "::bigint",
+                values.marker(draft.attempt) + "::bigint",
+                values.marker(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) }) + "::text",
+                values.marker(draft.runner) + "::text", values.marker(try draft.approval.map(JSONColumn.encode)) + "::text",
+            ]
+            rows.append("(\(index + 1), " + columns.joined(separator: ", ") + ")")
+        }
+        let channel = try values.marker(PostgresChangeTopic.channel)
+        let topics = try values.marker(tx.takeTopics())
+        let ctes =
+            writes.ctes + [
+                "numbered AS MATERIALIZED (\(numbering(drafts.count)))",
+                "ranked AS (SELECT seq, row_number() OVER (ORDER BY seq) AS k FROM numbered)",
+                """
+                inserted AS (\(eventsInsert)
+                  SELECT ranked.seq, v.id, v.run_id, v.run_seq, v.task_id, v.type, v.status, v.previous_status, v.timestamp,
+                         v.attempt, v.error, v.runner, v.approval
+                  FROM ranked JOIN (VALUES \(rows.joined(separator: ", "))) AS v(k, id, run_id, run_seq, task_id, type, status,
+                    previous_status, timestamp, attempt, error, runner, approval) ON v.k = ranked.k)
+                """,
+                "notified AS MATERIALIZED (SELECT count(pg_notify(\(channel), topic)) AS sent FROM unnest(\(topics)::text[]) AS topic)",
+            ]
+        // Constant text, numbers and `$n` markers only; every value is bound.
+        let sql = "WITH " + ctes.joined(separator: ", ") + " SELECT numbered.seq, numbered.list FROM numbered, notified"
+        let (seqs, subscriptions) = try numbers(try await tx.rows(PostgresQuery(unsafeSQL: sql, binds: values.binds)))
+        return (zip(drafts, seqs).map { item, seq in Event(seq: seq, runSeq: item.runSeq, draft: item.draft) }, subscriptions)
     }
 
     /// Appends `runner.*` events and their outbox rows (`Outbox.runnerRows`), as `commitEvents`

@@ -33,14 +33,21 @@ extension PostgresRunStore {
     static func drawSeqs(
         _ count: Int, _ tx: PostgresTransaction, after writes: RowWrites = RowWrites()
     ) async throws -> (seqs: [Int64], subscriptions: [Outbox.Subscription]) {
+        // Constant text, numbers and `$n` markers of the writes only; every value is bound.
+        try numbers(try await tx.rows(PostgresQuery(unsafeSQL: writes.prefix + numbering(count), binds: writes.values.binds)))
+    }
+
+    /// The statement `drawSeqs` runs: `count` rows of `seq` and, on the first number's row,
+    /// `list`, the active subscriptions as JSON.
+    static func numbering(_ count: Int) -> String {
         // One statement, the lock first: the LATERAL subquery names the fence's column, so it
         // runs only for the fence's row, after the lock was taken — never a number drawn before.
         // (`OFFSET 0` keeps the planner from flattening either subquery into one join it could
         // order either way.) The subscriptions ride on the first number's row only. The numbers
         // are written into the text, not bound: a statement without parameters is planned once
         // per connection (`PreparedStatements`), where a bound count is planned at every call.
-        let numbering = """
-            SELECT drawn.seq, CASE WHEN drawn.n = 1 THEN subscriptions.list END FROM
+        """
+            SELECT drawn.seq, CASE WHEN drawn.n = 1 THEN subscriptions.list END AS list FROM
               (SELECT pg_advisory_xact_lock_shared((\(seqLockBase) + (last_value >> 31))::int, (last_value & 2147483647)::int)::text
                AS locked FROM events_seq OFFSET 0) AS fence,
               LATERAL (SELECT nextval('events_seq') AS seq, n FROM generate_series(1, \(count)) AS n
@@ -48,8 +55,10 @@ extension PostgresRunStore {
               (SELECT coalesce(json_agg(json_build_array(id, url, events) ORDER BY id), '[]')::text AS list
                FROM webhooks WHERE active) AS subscriptions
             """
-        // Constant text, numbers and `$n` markers of the writes only; every value is bound.
-        let rows = try await tx.rows(PostgresQuery(unsafeSQL: writes.prefix + numbering, binds: writes.values.binds))
+    }
+
+    /// The numbers (ascending) and subscriptions of `numbering`'s rows.
+    static func numbers(_ rows: [PostgresRow]) throws -> (seqs: [Int64], subscriptions: [Outbox.Subscription]) {
         var seqs: [Int64] = []
         var subscriptions: [Outbox.Subscription] = []
         for row in rows {

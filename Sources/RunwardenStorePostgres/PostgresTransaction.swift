@@ -52,6 +52,13 @@ final class PostgresTransaction {
         if !topics.contains(payload) { topics.append(payload) }
     }
 
+    /// The notifications asked for so far, handed to a statement of the caller's that sends
+    /// them (`pg_notify` over the bound list); they are not sent again before the commit.
+    func takeTopics() -> [String] {
+        defer { topics = [] }
+        return topics
+    }
+
     /// Runs data-modifying `statements` (no `RETURNING`, no `WITH` of their own) as one
     /// statement that also sends the notifications asked for so far: one round trip for both.
     func executeAnnouncing(_ statements: [String], binds: PostgresBindings) async throws {
