@@ -44,3 +44,10 @@ public struct TaskCounts: Sendable, Equatable, Codable {
         try stored.encode(to: encoder)
     }
 }
+
+extension Run {
+    /// Whether `tasks` holds every task of the run, as its counts say: a change loaded for a
+    /// narrower scope — a report in a one-task run — has the whole run already, and need not
+    /// load it again when it ends the run. (A run stored before counts were kept has none: it is.)
+    public var holdsEveryTask: Bool { tasks.count == state.taskCounts?.total }
+}

@@ -293,7 +293,7 @@ extension PostgresRunStore {
         _ body: (inout RunChange) throws -> Value
     ) async throws -> Committed<Value>? {
         let runID = run.id
-        var change = RunChange(run, now: now, hasWholeRun: scope == .wholeRun)
+        var change = RunChange(run, now: now, hasWholeRun: scope == .wholeRun || run.holdsEveryTask)
         let value = try body(&change)
         if change.needsWholeRun {
             return try await Self.change(runID: runID, scope: .wholeRun, now: now, tx, lockingRun: lockingRun, body)

@@ -305,7 +305,7 @@ public final class SQLiteRunStore: RunStore {
         runID: String, scope: ChangeScope, now: Timestamp, _ db: Database, _ body: (inout RunChange) throws -> Value
     ) throws -> Committed<Value>? {
         guard let run = try loadRun(db, runID: runID, scope: scope) else { return nil }
-        var change = RunChange(run, now: now, hasWholeRun: scope == .wholeRun)
+        var change = RunChange(run, now: now, hasWholeRun: scope == .wholeRun || run.holdsEveryTask)
         let value = try body(&change)
         if change.needsWholeRun { return try Self.change(runID: runID, scope: .wholeRun, now: now, db, body) }
         var committed = try save(change, original: run, value: value, db)
