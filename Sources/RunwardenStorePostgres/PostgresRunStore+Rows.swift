@@ -70,20 +70,22 @@ extension PostgresRunStore {
                     FOR UPDATE OF r, t
                     """, binds: binds))
         guard let first = rows.first else { return nil }
-        let columns = first.makeRandomAccess()
-        let id = try columns[0].decode(String.self)
-        return Run(
-            id: id, spec: try JSONColumn.runSpecs.decode(try columns[1].decode(String.self), row: id),
-            state: try JSONColumn.runStates.decode(try columns[2].decode(String.self), row: id),
-            tasks: try rows.map { try task($0, runID: id, from: 3) })
+        var run = try runRow(first.makeRandomAccess())
+        run.tasks = try rows.map { try task($0, runID: run.id, from: 3) }
+        return run
     }
 
     /// A run without its tasks from `id, spec, state`.
     static func runRow(_ row: PostgresRow) throws -> Run {
-        let (id, specText, stateText) = try row.decode((String, String, String).self)
+        try runRow(row.makeRandomAccess())
+    }
+
+    /// A run without its tasks from `id, spec, state` in the columns from `first` on.
+    static func runRow(_ columns: PostgresRandomAccessRow, from first: Int = 0) throws -> Run {
+        let id = try columns[first].decode(String.self)
         return Run(
-            id: id, spec: try JSONColumn.runSpecs.decode(specText, row: id), state: try JSONColumn.runStates.decode(stateText, row: id),
-            tasks: [])
+            id: id, spec: try JSONColumn.runSpecs.decode(try columns[first + 1].decode(String.self), row: id),
+            state: try JSONColumn.runStates.decode(try columns[first + 2].decode(String.self), row: id), tasks: [])
     }
 
     static let taskColumns = "id, spec, state, heartbeat_at, dependents"
@@ -149,13 +151,10 @@ extension PostgresRunStore {
             SELECT position, \(unescaped: taskColumns) FROM tasks WHERE run_id = \(runID)
             ORDER BY 1
             """)
-        guard let first = rows.first, try first.makeRandomAccess()[0].decode(Int64.self) == -1 else { return nil }
-        let columns = first.makeRandomAccess()
-        let id = try columns[1].decode(String.self)
-        return Run(
-            id: id, spec: try JSONColumn.runSpecs.decode(try columns[2].decode(String.self), row: id),
-            state: try JSONColumn.runStates.decode(try columns[3].decode(String.self), row: id),
-            tasks: try rows.dropFirst().map { try task($0, runID: id, from: 1) })
+        guard let first = rows.first?.makeRandomAccess(), try first[0].decode(Int64.self) == -1 else { return nil }
+        var run = try runRow(first, from: 1)
+        run.tasks = try rows.dropFirst().map { try task($0, runID: run.id, from: 1) }
+        return run
     }
 
     static func lockHolders(_ tx: PostgresTransaction, for run: Run) async throws -> [String: String] {

@@ -163,20 +163,12 @@ extension PostgresRunStore {
     ) async throws -> (events: [Event], subscriptions: [Outbox.Subscription]) {
         tx.notify(.events)
         var values = writes.values
-        var rows: [String] = []
         for (index, item) in drafts.enumerated() {
-            let draft = item.draft
-            // Typed, as `VALUES` outside an `INSERT` types a NULL as text.
-            let columns: [String] = try [
-                values.marker(draft.id) + "::text", values.marker(draft.runID) + "::text", values.marker(item.runSeq) + "::bigint",
-                values.marker(draft.taskID) + "::text", values.marker(draft.type) + "::text", values.marker(draft.status) + "::text",
-                values.marker(draft.previousStatus) + "::text", values.marker(draft.timestamp.milliseconds) + "::bigint",
-                values.marker(draft.attempt) + "::bigint",
-                values.marker(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) }) + "::text",
-                values.marker(draft.runner) + "::text", values.marker(try draft.approval.map(JSONColumn.encode)) + "::text",
-            ]
-            rows.append("(\(index + 1), " + columns.joined(separator: ", ") + ")")
+            try values.add(index + 1)
+            try addEventColumns(&values, item.draft, runSeq: item.runSeq)
+            values.endRow()
         }
+        let rows = values.takeRows()
         let channel = try values.marker(PostgresChangeTopic.channel)
         let topics = try values.marker(tx.takeTopics())
         let ctes =
@@ -185,9 +177,9 @@ extension PostgresRunStore {
                 "ranked AS (SELECT seq, row_number() OVER (ORDER BY seq) AS k FROM numbered)",
                 """
                 inserted AS (\(eventsInsert)
-                  SELECT ranked.seq, v.id, v.run_id, v.run_seq, v.task_id, v.type, v.status, v.previous_status, v.timestamp,
-                         v.attempt, v.error, v.runner, v.approval
-                  FROM ranked JOIN (VALUES \(rows.joined(separator: ", "))) AS v(k, id, run_id, run_seq, task_id, type, status,
+                  SELECT ranked.seq, v.id, v.run_id, v.run_seq::bigint, v.task_id, v.type, v.status, v.previous_status,
+                         v.timestamp::bigint, v.attempt::bigint, v.error, v.runner, v.approval
+                  FROM ranked JOIN (VALUES \(rows)) AS v(k, id, run_id, run_seq, task_id, type, status,
                     previous_status, timestamp, attempt, error, runner, approval) ON v.k = ranked.k)
                 """,
                 "notified AS MATERIALIZED (SELECT count(pg_notify(\(channel), topic)) AS sent FROM unnest(\(topics)::text[]) AS topic)",
@@ -244,11 +236,17 @@ extension PostgresRunStore {
     }
 
     static func addEvent(_ values: inout BoundValues, _ event: Event) throws {
-        let draft = event.draft
         try values.add(event.seq)
+        try addEventColumns(&values, event.draft, runSeq: event.runSeq)
+        values.endRow()
+    }
+
+    /// The values of `eventsInsert`'s columns after `seq`. (A `VALUES` list outside an `INSERT`
+    /// types a column whose every value is NULL as text: its reader casts the numbers.)
+    static func addEventColumns(_ values: inout BoundValues, _ draft: EventDraft, runSeq: Int?) throws {
         try values.add(draft.id)
         try values.add(draft.runID)
-        try values.add(event.runSeq)
+        try values.add(runSeq)
         try values.add(draft.taskID)
         try values.add(draft.type)
         try values.add(draft.status)
@@ -258,7 +256,6 @@ extension PostgresRunStore {
         try values.add(draft.error.map { String(decoding: JSONValueEncoder.data($0), as: UTF8.self) })
         try values.add(draft.runner)
         try values.add(try draft.approval.map(JSONColumn.encode))
-        values.endRow()
     }
 
     static func addDelivery(_ values: inout BoundValues, _ row: Outbox.Row, now: Timestamp) throws {
