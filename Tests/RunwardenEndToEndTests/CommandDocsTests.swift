@@ -6,9 +6,6 @@ import Testing
 /// flag the built binary's `--help` lists is documented where a reader looks for it.
 @Suite("The docs cover every command and flag", .timeLimit(.minutes(2)))
 struct CommandDocsTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
     static func document(_ name: String) throws -> String {
         try String(contentsOf: packageRoot.appendingPathComponent("docs/\(name)"), encoding: .utf8)
     }

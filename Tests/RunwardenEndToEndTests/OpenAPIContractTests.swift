@@ -7,12 +7,10 @@ import Testing
 /// on any 5xx, undocumented status, wrong content type or response outside the schema.
 @Suite("OpenAPI contract", .timeLimit(.minutes(10)))
 struct OpenAPIContractTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
 
     @Test("schemathesis finds no server error and no response that breaks /openapi.json")
     func schemathesisAgainstTheLiveServer() async throws {
-        let script = Self.packageRoot.appendingPathComponent("Tests/Support/schemathesis.sh").path
+        let script = packageRoot.appendingPathComponent("Tests/Support/schemathesis.sh").path
         let (status, output) = try await ChildProcess.run("/bin/bash", [script, runwardenBinary.path], within: .seconds(540))
         let summary = output.split(separator: "\n").last(where: { $0.hasPrefix("schemathesis:") }) ?? "no summary"
 

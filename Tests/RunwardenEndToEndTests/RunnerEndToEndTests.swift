@@ -132,7 +132,7 @@ struct RunnerEndToEndTests {
         let cluster = try Cluster()
         try await cluster.startServer()
         try cluster.startRunner(labels: "linux")
-        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/hello.yaml").standardized
+        let example = packageRoot.appendingPathComponent("examples/hello.yaml")
         let submit = try ChildProcess(["submit", example.path, "--server", cluster.url], in: cluster.directory, name: "submit")
         #expect(await submit.waitForExit() == 0)
         let runID = submit.output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -147,7 +147,7 @@ struct RunnerEndToEndTests {
         let cluster = try Cluster()
         try await cluster.startServer()
         try cluster.startRunner()
-        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../examples/failing.json").standardized
+        let example = packageRoot.appendingPathComponent("examples/failing.json")
         let runID = try await cluster.client.createRun(try WorkflowFile.load(path: example.path)).id
         let wait = try ChildProcess(["wait", runID, "--server", cluster.url, "--timeout", "30"], in: cluster.directory, name: "wait")
         #expect(await wait.waitForExit(within: .seconds(40)) == 1)

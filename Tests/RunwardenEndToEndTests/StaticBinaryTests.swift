@@ -11,8 +11,6 @@ import Testing
 /// `$SCRATCH` (kept between local runs, so only the first is slow; CI builds it cold).
 @Suite("The release recipe builds a runwarden for hosts without Swift", .timeLimit(.minutes(50)))
 struct StaticBinaryTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
 
     @Test("deploy/build-release.sh builds a binary without Swift's shared libraries that serves, runs a workflow and knows its version")
     func staticBinaryServesAndRuns() async throws {
@@ -20,10 +18,10 @@ struct StaticBinaryTests {
         defer { try? FileManager.default.removeItem(at: output) }
         var environment = ProcessInfo.processInfo.environment
         // The script's own knob: a caller's SCRATCH (a warm release build elsewhere) is kept.
-        environment["SCRATCH"] = environment["SCRATCH"] ?? Self.packageRoot.appendingPathComponent(".build-release-static").path
+        environment["SCRATCH"] = environment["SCRATCH"] ?? packageRoot.appendingPathComponent(".build-release-static").path
         let build = try ChildProcess(
-            "/bin/bash", [Self.packageRoot.appendingPathComponent("deploy/build-release.sh").path, output.path],
-            directory: Self.packageRoot, environment: environment)
+            "/bin/bash", [packageRoot.appendingPathComponent("deploy/build-release.sh").path, output.path],
+            directory: packageRoot, environment: environment)
         let status = await build.waitForExit(within: .seconds(45 * 60))
         try #require(status == 0, "the recipe failed (\(status.map(String.init) ?? "still running")):\n\(build.output.suffix(4000))")
 

@@ -162,7 +162,7 @@ struct BrowserSetup: Sendable {
     init(screenshot name: String) async throws {
         chromium = try Chromium.path()
         python = try await ReferenceVerifier.python()
-        output = ReferenceVerifier.packageRoot.appendingPathComponent(".build/test-output")
+        output = packageRoot.appendingPathComponent(".build/test-output")
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         screenshot = output.appendingPathComponent(name)
         try? FileManager.default.removeItem(at: screenshot)

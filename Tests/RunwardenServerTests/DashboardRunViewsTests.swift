@@ -18,7 +18,7 @@ extension DashboardBrowserTests {
         let shots = (
             graph: browser.shot("dashboard-graph.png"), timeline: browser.shot("dashboard-timeline.png"),
             history: history.shot("dashboard-history.png"), dark: dark.shot("dashboard-graph-dark.png"))
-        let example = ReferenceVerifier.packageRoot.appendingPathComponent("examples/hello.yaml").path
+        let example = packageRoot.appendingPathComponent("examples/hello.yaml").path
 
         let (live, chart, darkPage, runIDs) = try await withApp(setup: .live) { client in
             let server = "http://127.0.0.1:\(try #require(client.port))"

@@ -1,4 +1,5 @@
 import Foundation
+import RunwardenTestSupport
 import RunwardenCore
 import RunwardenStoreSQLite
 import Testing
@@ -9,8 +10,6 @@ import Testing
 /// added: each must be documented in docs/api.md, where a reader looks for it.
 @Suite("The API reference covers the server")
 struct DocsCoverageTests {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
 
     static func document(_ name: String) throws -> String {
         try String(contentsOf: packageRoot.appendingPathComponent("docs/\(name)"), encoding: .utf8)
@@ -72,12 +71,12 @@ struct DocsCoverageTests {
 
     @Test("README and docs/ link only to files inside the repository, and every such link resolves")
     func linksStayInsideTheRepository() throws {
-        let docs = try FileManager.default.contentsOfDirectory(atPath: Self.packageRoot.appendingPathComponent("docs").path)
+        let docs = try FileManager.default.contentsOfDirectory(atPath: packageRoot.appendingPathComponent("docs").path)
             .filter { $0.hasSuffix(".md") }.map { "docs/\($0)" }
         #expect(docs.contains("docs/api.md") && docs.contains("docs/operations.md") && docs.contains("docs/cli.md"))
         var broken: [String] = []
         for file in ["README.md"] + docs {
-            let text = try String(contentsOf: Self.packageRoot.appendingPathComponent(file), encoding: .utf8)
+            let text = try String(contentsOf: packageRoot.appendingPathComponent(file), encoding: .utf8)
             let folder = URL(fileURLWithPath: file).deletingLastPathComponent().relativePath
             for target in Self.linkTargets(text) where !target.hasPrefix("#") {
                 if target.contains("://") && !Self.isLoopback(target) {
@@ -86,8 +85,8 @@ struct DocsCoverageTests {
                 }
                 if target.contains("://") || target.hasPrefix("mailto:") { continue }
                 let path = String(target.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0])
-                let resolved = Self.packageRoot.appendingPathComponent(folder == "." ? path : "\(folder)/\(path)").standardized
-                if !resolved.path.hasPrefix(Self.packageRoot.standardized.path) || !FileManager.default.fileExists(atPath: resolved.path) {
+                let resolved = packageRoot.appendingPathComponent(folder == "." ? path : "\(folder)/\(path)").standardized
+                if !resolved.path.hasPrefix(packageRoot.standardized.path) || !FileManager.default.fileExists(atPath: resolved.path) {
                     broken.append("\(file): \(target) does not resolve inside the repository")
                 }
             }

@@ -1,4 +1,5 @@
 import Foundation
+import RunwardenTestSupport
 import RunwardenCore
 import Testing
 
@@ -74,8 +75,7 @@ struct OpenAPIWireTests {
     ]
 
     static let schemas: [String: JSONValue] = {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Sources/RunwardenServer/Resources/openapi.json")
+        let url = packageRoot.appendingPathComponent("Sources/RunwardenServer/Resources/openapi.json")
         let document = (try? Data(contentsOf: url)).flatMap { try? JSONValue.parse($0) }
         let members = document?["components"]?["schemas"]?.objectMembers ?? []
         return Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })

@@ -19,8 +19,6 @@ import Darwin
 /// processes (an exclusive `flock` on `.build/test-python.lock`). A failure is thrown with what
 /// went wrong, so the tests that need the package fail — they never skip.
 enum ReferenceVerifier {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let supportDirectory = packageRoot.appendingPathComponent("Tests/Support")
     static let venv = packageRoot.appendingPathComponent(".build/test-python")
     static var venvPython: String { venv.appendingPathComponent("bin/python").path }
