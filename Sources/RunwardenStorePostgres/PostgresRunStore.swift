@@ -61,8 +61,25 @@ public final class PostgresRunStore: RunStore, Service {
         }
     }
 
+    /// Sums the shards of `status_counts` (one per backend, migration 18). Rows of backends that
+    /// are gone are folded into shard 0 first, so the table holds a few rows per live backend,
+    /// not per backend ever started; one reader folds at a time, the others just sum.
     public func statusCounts() async throws -> StatusCounts {
-        try await transaction(.read) { tx in
+        try await transaction(.write) { tx in
+            let folds = try await tx.rows("SELECT pg_try_advisory_xact_lock(\(Self.statusCountsFoldLockKey))").first?.decode(Bool.self)
+            if folds == true {
+                try await tx.execute(
+                    """
+                    WITH gone AS (
+                        DELETE FROM status_counts
+                        WHERE shard <> 0 AND shard NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
+                        RETURNING kind, status, n
+                    )
+                    INSERT INTO status_counts (kind, status, shard, n)
+                    SELECT kind, status, 0, sum(n) FROM gone GROUP BY kind, status ORDER BY kind, status
+                    ON CONFLICT (kind, status, shard) DO UPDATE SET n = status_counts.n + EXCLUDED.n
+                    """)
+            }
             var counts = StatusCounts(runs: [:], tasks: [:])
             for row in try await tx.rows("SELECT kind, status, sum(n)::bigint FROM status_counts GROUP BY kind, status") {
                 let (kind, status, count) = try row.decode((String, String, Int64).self)
@@ -71,4 +88,7 @@ public final class PostgresRunStore: RunStore, Service {
             return counts
         }
     }
+
+    /// The advisory lock the reader folding gone backends' count rows holds ("rwcounts").
+    static let statusCountsFoldLockKey: Int64 = 0x7277_636F_756E_7473
 }

@@ -159,8 +159,8 @@ enum PostgresSchema {
                 "UPDATE idempotency_keys SET body_sha256 = encode(sha256(convert_to(body_sha256, 'UTF8')), 'hex')",
             ]),
         // Runs and tasks by status for /metrics, kept by triggers as each change commits. Each
-        // connection adds to its own shard row (backend pid mod 16), so concurrent writers do
-        // not queue on one row lock; a scrape sums the shards.
+        // connection adds to its own shard row (backend pid mod 16, per backend since migration
+        // 18), so concurrent writers do not queue on one row lock; a scrape sums the shards.
         Migration(
             version: 6, name: "status-counts",
             statements: [
@@ -172,23 +172,7 @@ enum PostgresSchema {
                 """,
                 "INSERT INTO status_counts SELECT 'runs', status, 0, count(*) FROM runs GROUP BY status",
                 "INSERT INTO status_counts SELECT 'tasks', status, 0, count(*) FROM tasks GROUP BY status",
-                """
-                CREATE FUNCTION runwarden_count_status() RETURNS trigger LANGUAGE plpgsql AS $$
-                DECLARE
-                    slot INT := pg_backend_pid() % 16;
-                BEGIN
-                    IF TG_OP <> 'INSERT' THEN
-                        INSERT INTO status_counts VALUES (TG_TABLE_NAME, OLD.status, slot, -1)
-                            ON CONFLICT (kind, status, shard) DO UPDATE SET n = status_counts.n - 1;
-                    END IF;
-                    IF TG_OP <> 'DELETE' THEN
-                        INSERT INTO status_counts VALUES (TG_TABLE_NAME, NEW.status, slot, 1)
-                            ON CONFLICT (kind, status, shard) DO UPDATE SET n = status_counts.n + 1;
-                    END IF;
-                    RETURN NULL;
-                END
-                $$
-                """,
+                countStatusFunction(create: "CREATE", slot: "pg_backend_pid() % 16"),
                 "CREATE TRIGGER runs_counted AFTER INSERT OR DELETE ON runs FOR EACH ROW EXECUTE FUNCTION runwarden_count_status()",
                 """
                 CREATE TRIGGER runs_counted_on_update AFTER UPDATE OF status ON runs FOR EACH ROW
@@ -319,7 +303,39 @@ enum PostgresSchema {
                 "ALTER TABLE runs ADD COLUMN concurrency_slot TEXT",
                 ConcurrencySQL.index,
             ]),
+        // Status counts kept per backend (its pid), not per pid mod 16: two backends sharing a
+        // shard deadlocked when one changed a run then its tasks (a create) while the other
+        // changed a task then its run (a report) — a 1 s stall before PostgreSQL broke it. A
+        // backend's own rows are touched by it alone; rows of backends gone are folded into
+        // shard 0 when the counts are read (`PostgresRunStore.statusCounts`).
+        Migration(
+            version: 18, name: "status-counts-per-backend",
+            statements: [
+                countStatusFunction(create: "CREATE OR REPLACE", slot: "pg_backend_pid()"),
+            ]),
     ]
+
+    /// The trigger function keeping `status_counts`: each changed row's old status counted down
+    /// and its new one up, in the shard row `slot` picks.
+    private static func countStatusFunction(create: String, slot: String) -> String {
+        """
+        \(create) FUNCTION runwarden_count_status() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            slot INT := \(slot);
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                INSERT INTO status_counts VALUES (TG_TABLE_NAME, OLD.status, slot, -1)
+                    ON CONFLICT (kind, status, shard) DO UPDATE SET n = status_counts.n - 1;
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                INSERT INTO status_counts VALUES (TG_TABLE_NAME, NEW.status, slot, 1)
+                    ON CONFLICT (kind, status, shard) DO UPDATE SET n = status_counts.n + 1;
+            END IF;
+            RETURN NULL;
+        END
+        $$
+        """
+    }
 }
 
 extension PostgresRunStore {
